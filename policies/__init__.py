@@ -1,0 +1,1 @@
+"""Routing decisions and learning state. Imports nothing from ``proxy``."""

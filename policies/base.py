@@ -1,0 +1,180 @@
+"""Value types shared by policies, stores and the proxy pipeline.
+
+Evidence is what stores keep: discounted reward mass per (table, model).
+Priors are not stored; a policy adds them when it decides, so changing a prior
+in config takes effect at once and corrupt stored cells fall back to the prior.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+POOLED = "*"
+"""Scope name of the all-agents table that new agents start from."""
+
+ALL_PROMPTS = ""
+"""Context name of an agent's table that ignores prompt features."""
+
+PRIOR_FLOOR = 1e-3
+"""Smallest alpha or beta a Beta may carry; corrupt or zero values clamp here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Beta:
+    """A Beta(alpha, beta) posterior over a model's reward rate."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def plus(self, evidence: Evidence, weight: float = 1.0) -> Beta:
+        """This Beta with ``weight`` times the evidence added."""
+        return Beta(
+            self.alpha + weight * evidence.successes,
+            self.beta + weight * evidence.failures,
+        )
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.betavariate(self.alpha, self.beta)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Discounted reward mass: ``successes`` = sum of r, ``failures`` = sum of 1 - r."""
+
+    successes: float = 0.0
+    failures: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.successes + self.failures
+
+    @staticmethod
+    def clean(successes: object, failures: object) -> tuple[Evidence, bool]:
+        """Evidence from untrusted stored values; ``(evidence, was_corrupt)``.
+
+        Anything that is not a finite number >= 0 becomes 0 (the prior).
+        """
+        s, s_ok = _finite_non_negative(successes)
+        f, f_ok = _finite_non_negative(failures)
+        return Evidence(s, f), not (s_ok and f_ok)
+
+
+def _finite_non_negative(value: object) -> tuple[float, bool]:
+    if value is None:
+        return 0.0, True
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0, False
+    if math.isfinite(number) and number >= 0:
+        return number, True
+    return 0.0, False
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Table:
+    """One posterior table: a scope (agent name or POOLED) and a prompt context."""
+
+    scope: str
+    context: str = ALL_PROMPTS
+
+
+Snapshot = Mapping[Table, Mapping[str, Evidence]]
+"""Evidence per table per model, as read for one decision (missing = no evidence)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A change to one cell: add ``successes`` and ``failures`` (may be negative)."""
+
+    table: Table
+    model: str
+    successes: float
+    failures: float
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    """What a policy decides on: who asks, what kind of prompt, among which models."""
+
+    agent: str
+    context: str
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A ranking of candidates: the choice first, then the fallback order."""
+
+    ranking: tuple[str, ...]
+    explored: bool = False
+    tables: tuple[Table, ...] = field(default=())
+
+    @property
+    def choice(self) -> str:
+        return self.ranking[0]
+
+
+class Policy(Protocol):
+    """Routing policy: pure functions of a snapshot and an injected RNG."""
+
+    name: str
+
+    def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
+        """The tables a decision for ``request`` reads (and learning writes)."""
+        ...
+
+    def rank(
+        self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random
+    ) -> Decision:
+        """Order every candidate: the pick first, then fallbacks best first."""
+        ...
+
+    def deltas(
+        self, request: DecisionRequest, model: str, reward: float
+    ) -> tuple[Delta, ...]:
+        """The store updates that teach the policy ``reward`` for ``model``."""
+        ...
+
+    def propensity(
+        self,
+        request: DecisionRequest,
+        snapshot: Snapshot,
+        model: str,
+        rng: random.Random,
+    ) -> float:
+        """Probability that ``rank`` picks ``model`` first (may be estimated)."""
+        ...
+
+
+class PosteriorStore(Protocol):
+    """Where evidence lives. Reads decay evidence to now; writes are atomic per cell."""
+
+    async def load(
+        self, tables: Sequence[Table], models: Sequence[str]
+    ) -> Snapshot:
+        """Evidence for every (table, model), in one round trip, decayed to now.
+
+        Corrupt cells read as empty evidence (and are logged); never raises for them.
+        """
+        ...
+
+    async def apply(self, deltas: Sequence[Delta]) -> None:
+        """Decay each touched cell to now, add its delta, clamp at 0. Atomic per cell."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the backing storage answers now."""
+        ...
+
+    async def close(self) -> None:
+        """Flush what can be flushed and release connections."""
+        ...
