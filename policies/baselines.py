@@ -1,0 +1,65 @@
+"""Baseline policies that learn nothing: config order and uniform random."""
+
+from __future__ import annotations
+
+import random
+
+from policies.base import Decision, DecisionRequest, Delta, Snapshot, Table
+
+
+class FixedPolicy:
+    """Always the candidates in their configured order."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, *, name: str = "fixed") -> None:
+        self.name = name
+
+    def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
+        """None: a fixed order reads no evidence."""
+        return ()
+
+    def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
+        """The candidates as given; the RNG is not used."""
+        return Decision(request.candidates)
+
+    def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
+        """None: nothing to learn."""
+        return ()
+
+    def propensity(
+        self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
+    ) -> float:
+        """1 for the first candidate, else 0."""
+        return 1.0 if request.candidates[:1] == (model,) else 0.0
+
+
+class UniformPolicy:
+    """A uniformly random choice; the fallbacks in random order too."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, *, name: str = "uniform") -> None:
+        self.name = name
+
+    def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
+        """None: uniform choice reads no evidence."""
+        return ()
+
+    def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
+        """A random permutation of the candidates (every one explored)."""
+        ranking = list(request.candidates)
+        rng.shuffle(ranking)
+        return Decision(tuple(ranking), explored=True)
+
+    def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
+        """None: nothing to learn."""
+        return ()
+
+    def propensity(
+        self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
+    ) -> float:
+        """1/k for each of the k candidates, 0 for anything else."""
+        if model not in request.candidates:
+            return 0.0
+        return 1.0 / len(request.candidates)

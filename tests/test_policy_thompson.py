@@ -1,0 +1,187 @@
+"""Seeded tests of ThompsonPolicy on hand-built snapshots (no store)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+import pytest
+
+from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Delta, Evidence, Table
+from policies.thompson import ThompsonPolicy
+
+MODELS = ("a", "b", "c")
+
+
+def _request(agent: str = "bot", context: str = "chat") -> DecisionRequest:
+    return DecisionRequest(agent, context, MODELS)
+
+
+Cells = dict[Table, dict[str, tuple[float, float]]]
+
+
+def _snapshot(cells: Cells) -> dict[Table, dict[str, Evidence]]:
+    return {t: {m: Evidence(s, f) for m, (s, f) in row.items()} for t, row in cells.items()}
+
+
+class Learner:
+    """Applies deltas to an in-process snapshot, the way a store would (no decay)."""
+
+    def __init__(self) -> None:
+        self.cells: dict[Table, dict[str, Evidence]] = defaultdict(dict)
+
+    def apply(self, deltas: tuple[Delta, ...]) -> None:
+        for d in deltas:
+            old = self.cells[d.table].get(d.model, Evidence())
+            self.cells[d.table][d.model] = Evidence(
+                old.successes + d.successes, old.failures + d.failures
+            )
+
+
+def _run(policy: ThompsonPolicy, request: DecisionRequest, rates: dict[str, float], *,
+         steps: int, learner: Learner, rng: random.Random) -> Counter[str]:
+    picks: Counter[str] = Counter()
+    for _ in range(steps):
+        choice = policy.rank(request, learner.cells, rng).choice
+        picks[choice] += 1
+        reward = 1.0 if rng.random() < rates[choice] else 0.0
+        learner.apply(policy.deltas(request, choice, reward))
+    return picks
+
+
+def test_exact_picks_for_a_seed() -> None:
+    policy = ThompsonPolicy()
+    snap = _snapshot({Table("bot"): {"a": (5, 5), "b": (8, 2), "c": (1, 9)}})
+    rng = random.Random(7)
+    picks = [policy.rank(_request(), snap, rng).choice for _ in range(8)]
+    assert picks == ["b", "b", "a", "a", "b", "b", "b", "b"]
+
+
+def test_same_seed_same_ranking() -> None:
+    policy = ThompsonPolicy(exploration_rate=0.3)
+    first = [policy.rank(_request(), {}, random.Random(3)) for _ in range(3)]
+    assert len(set(first)) == 1
+
+
+def test_converges_to_the_better_arm() -> None:
+    policy = ThompsonPolicy()
+    picks = _run(policy, _request(), {"a": 0.3, "b": 0.7, "c": 0.5}, steps=600, learner=Learner(),
+                 rng=random.Random(1))
+    assert picks["b"] > 0.7 * 600
+
+
+def test_fallbacks_follow_posterior_mean() -> None:
+    snap = _snapshot({Table("bot"): {"a": (1, 9), "b": (90, 10), "c": (50, 50)}})
+    ranking = ThompsonPolicy().rank(_request(), snap, random.Random(0)).ranking
+    assert ranking == ("b", "c", "a")
+
+
+def test_exploration_mix_explores_at_the_rate() -> None:
+    snap = _snapshot({Table("bot"): {"a": (1, 900), "b": (900, 1), "c": (1, 900)}})
+    policy = ThompsonPolicy(exploration_rate=0.3)
+    rng = random.Random(5)
+    decisions = [policy.rank(_request(), snap, rng) for _ in range(4000)]
+    explored = sum(d.explored for d in decisions) / 4000
+    not_b = sum(d.choice != "b" for d in decisions) / 4000
+    assert explored == pytest.approx(0.3, abs=0.03)
+    assert not_b == pytest.approx(0.2, abs=0.03)  # 2/3 of explored picks miss "b"
+    assert all(d.choice == "b" for d in decisions if not d.explored)
+
+
+def test_propensities_sum_to_one_and_match_frequencies() -> None:
+    snap = _snapshot({Table("bot"): {"a": (3, 3), "b": (4, 2), "c": (2, 4)}})
+    policy = ThompsonPolicy(exploration_rate=0.1, propensity_draws=4000)
+    props = policy.propensities(_request(), snap, random.Random(2))
+    assert sum(props.values()) == pytest.approx(1.0)
+    rng = random.Random(9)
+    counts = Counter(policy.rank(_request(), snap, rng).choice for _ in range(4000))
+    for model in MODELS:
+        assert props[model] == pytest.approx(counts[model] / 4000, abs=0.03)
+    assert policy.propensity(_request(), snap, "zzz", random.Random(2)) == 0.0
+
+
+def test_propensity_includes_the_exploration_floor() -> None:
+    snap = _snapshot({Table("bot"): {"a": (1, 900), "b": (900, 1), "c": (1, 900)}})
+    policy = ThompsonPolicy(exploration_rate=0.3)
+    assert policy.propensity(_request(), snap, "a", random.Random(1)) == pytest.approx(0.1)
+
+
+def test_tables_and_deltas_cover_every_level() -> None:
+    policy = ThompsonPolicy()
+    tables = (Table(POOLED), Table("bot"), Table("bot", "chat"))
+    assert policy.tables(_request()) == tables
+    deltas = policy.deltas(_request(), "a", 0.25)
+    assert deltas == tuple(Delta(t, "a", 0.25, 0.75) for t in tables)
+    assert policy.deltas(_request(), "a", 7.0)[0].failures == 0.0
+    plain = ThompsonPolicy(pool_strength=0.0, use_context=False)
+    assert plain.tables(_request()) == (Table("bot"),)
+    assert policy.tables(_request(context=ALL_PROMPTS)) == tables[:2]
+
+
+def test_pooled_evidence_is_capped_to_the_pool_strength() -> None:
+    snap = _snapshot({Table(POOLED): {"a": (900, 100)}})
+    post = ThompsonPolicy(pool_strength=4.0, use_context=False).posteriors(_request(), snap)[0]
+    assert post == Beta(1.0 + 3.6, 1.0 + 0.4)
+
+
+def test_context_backs_off_to_the_agent_until_it_has_data() -> None:
+    snap = _snapshot({Table("bot"): {"a": (80, 20)}, Table("bot", "chat"): {"a": (0, 2)}})
+    policy = ThompsonPolicy(pool_strength=0.0, context_strength=8.0)
+    assert policy.posteriors(_request(), snap)[0] == pytest.approx(Beta(1 + 6.4, 1 + 1.6 + 2))
+
+
+def test_priors_are_per_model() -> None:
+    policy = ThompsonPolicy(priors={"b": Beta(9.0, 1.0)})
+    posts = policy.posteriors(_request(), {})
+    assert posts[0] == Beta(1.0, 1.0)
+    assert posts[1] == Beta(9.0, 1.0)
+
+
+def test_pooled_prior_helps_a_new_agent() -> None:
+    rates = {"a": 0.2, "b": 0.8, "c": 0.5}
+    pooled, plain = Learner(), Learner()
+    teacher = ThompsonPolicy(use_context=False)
+    _run(teacher, _request("old"), rates, steps=400, learner=pooled, rng=random.Random(4))
+    new = _request("new")
+    with_pool = sum(
+        ThompsonPolicy(use_context=False).rank(new, pooled.cells, random.Random(s)).choice == "b"
+        for s in range(300)
+    )
+    without = sum(
+        ThompsonPolicy(use_context=False).rank(new, plain.cells, random.Random(s)).choice == "b"
+        for s in range(300)
+    )
+    assert with_pool > 0.6 * 300 > without
+
+
+def test_context_separates_prompt_kinds_with_opposite_best_models() -> None:
+    learner, rng = Learner(), random.Random(11)
+    rates = {"code": {"a": 0.9, "b": 0.2, "c": 0.4}, "choice": {"a": 0.2, "b": 0.9, "c": 0.4}}
+    policy = ThompsonPolicy()
+    picks: dict[str, Counter[str]] = {"code": Counter(), "choice": Counter()}
+    for step in range(1200):
+        context = "code" if step % 2 else "choice"
+        request = _request("one", context)
+        choice = policy.rank(request, learner.cells, rng).choice
+        picks[context][choice] += 1 if step >= 600 else 0
+        reward = 1.0 if rng.random() < rates[context][choice] else 0.0
+        learner.apply(policy.deltas(request, choice, reward))
+    assert picks["code"]["a"] > 0.8 * 300
+    assert picks["choice"]["b"] > 0.8 * 300
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"exploration_rate": -0.1}, {"exploration_rate": 1.5}, {"pool_strength": -1.0},
+     {"context_strength": -1.0}, {"propensity_draws": 0}],
+)
+def test_bad_options_raise(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        ThompsonPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_corrupt_prior_is_floored() -> None:
+    policy = ThompsonPolicy(priors={"a": Beta(0.0, -3.0)}, pool_strength=0.0)
+    post = policy.posteriors(_request(), {})[0]
+    assert post.alpha > 0 and post.beta > 0
+    assert policy.rank(_request(), {}, random.Random(0)).choice in MODELS
