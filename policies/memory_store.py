@@ -1,0 +1,177 @@
+"""MemoryStore: the embedded PosteriorStore, in process memory, saved to a state file.
+
+Same semantics as RedisStore (decay on read and write, clamp at 0, corrupt cells read
+as empty), but state is single-process: replicas do not share it.
+
+Lifecycle: state is restored from ``state_file`` in the constructor (so offline use needs
+no event loop). ``await start()`` logs the single-process notice and, with a state file,
+starts a background task saving every ``save_interval_s`` seconds when something changed.
+``await close()`` stops it and saves once more. Without ``start()`` nothing is saved
+periodically, but ``close()`` and ``save()`` still save. ``load_now``/``apply_now`` are the
+synchronous forms for callers without an event loop (the offline evaluator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from policies import decay, state_file
+from policies.base import Delta, Evidence, Snapshot, Table
+from policies.state_file import Cells
+from policies.store_errors import LOG, WarnLimiter
+
+EMPTY = Evidence()
+Dump = dict[str, dict[str, dict[str, Evidence]]]
+
+
+class MemoryStore:
+    """In-process PosteriorStore; counters: ``corrupt_reads``, ``rejected_deltas``."""
+
+    def __init__(
+        self,
+        *,
+        half_life_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+        state_file: Path | None = None,
+        save_interval_s: float = 30.0,
+    ) -> None:
+        self._half_life = decay.check_half_life(half_life_s)
+        self._clock = clock
+        self._path = state_file
+        self._interval = save_interval_s
+        self._warn = WarnLimiter()
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = False
+        self.corrupt_reads = 0
+        self.rejected_deltas = 0
+        self._cells: Cells = self._restore()
+
+    # -- PosteriorStore ------------------------------------------------------------
+    async def load(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
+        """Evidence for every (table, model) decayed to now; absent cells are empty."""
+        return self.load_now(tables, models)
+
+    async def apply(self, deltas: Sequence[Delta]) -> None:
+        """Decay each touched cell to now, add its delta, clamp at 0."""
+        self.apply_now(deltas)
+
+    async def ping(self) -> bool:
+        """Always True: memory answers."""
+        return True
+
+    async def close(self) -> None:
+        """Stop the save task and save (errors logged, never raised)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._path is not None and self._dirty:
+            await self.save()
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Log the single-process notice; start periodic saving if there is a state file."""
+        where = f"saved to {self._path}" if self._path else "not persisted"
+        LOG.info(
+            "posterior store: in-process memory, single-process (not shared across replicas), %s",
+            where,
+        )
+        if self._path is not None and self._task is None:
+            self._task = asyncio.create_task(self._save_loop(), name="memory-store-save")
+
+    async def save(self) -> bool:
+        """Write the state file now (off the event loop); whether it succeeded."""
+        if self._path is None:
+            return False
+        rows = state_file.to_rows(self._cells)
+        self._dirty = False
+        try:
+            await asyncio.to_thread(state_file.write, self._path, rows)
+        except OSError as exc:
+            self._dirty = True
+            self._warn.warn("save", "could not save state file %s: %s", self._path, exc)
+            return False
+        return True
+
+    # -- synchronous core ----------------------------------------------------------
+    def load_now(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
+        """Synchronous :meth:`load`."""
+        now = self._clock() if self._half_life is not None else 0.0
+        out: dict[Table, dict[str, Evidence]] = {}
+        for table in tables:
+            row = self._cells.get(table)
+            if row is None:
+                out[table] = dict.fromkeys(models, EMPTY)
+            else:
+                out[table] = {m: self._evidence(row.get(m), now) for m in models}
+        return out
+
+    def apply_now(self, deltas: Sequence[Delta]) -> None:
+        """Synchronous :meth:`apply`; non-finite deltas are skipped, logged and counted."""
+        now = self._clock()
+        hl = self._half_life
+        for d in deltas:
+            if not decay.finite(d.successes, d.failures):
+                self._reject(d)
+                continue
+            row = self._cells.setdefault(d.table, {})
+            cell = row.get(d.model)
+            if cell is None:
+                row[d.model] = [max(0.0, d.successes), max(0.0, d.failures), now]
+                continue
+            k = decay.factor(now - cell[2], hl)
+            cell[0] = max(0.0, cell[0] * k + d.successes)
+            cell[1] = max(0.0, cell[1] * k + d.failures)
+            cell[2] = max(cell[2], now)
+        self._dirty = True
+
+    async def dump(self) -> Dump:
+        """Every stored table: scope -> context -> model -> evidence decayed to now."""
+        now = self._clock()
+        out: Dump = {}
+        for table, row in self._cells.items():
+            ctx = out.setdefault(table.scope, {}).setdefault(table.context, {})
+            for model, cell in row.items():
+                ctx[model] = Evidence(
+                    *decay.decayed(cell[0], cell[1], cell[2], now, self._half_life)
+                )
+        return out
+
+    # -- internals -------------------------------------------------------------------
+    def _evidence(self, cell: list[float] | None, now: float) -> Evidence:
+        if cell is None:
+            return EMPTY
+        if self._half_life is None:
+            return Evidence(cell[0], cell[1])
+        return Evidence(*decay.decayed(cell[0], cell[1], cell[2], now, self._half_life))
+
+    def _reject(self, d: Delta) -> None:
+        self.rejected_deltas += 1
+        self._warn.warn("reject", "skipping non-finite delta %r", d)
+
+    def _restore(self) -> Cells:
+        if self._path is None:
+            return {}
+        try:
+            cells, bad = state_file.read(self._path)
+        except (state_file.CorruptStateFile, OSError, ValueError) as exc:
+            moved = state_file.move_aside(self._path, time.time())
+            LOG.warning(
+                "state file %s unusable (%s); moved to %s; starting empty", self._path, exc, moved
+            )
+            return {}
+        if bad:
+            self.corrupt_reads += bad
+            LOG.warning("state file %s: skipped %d corrupt cells", self._path, bad)
+        return cells
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if self._dirty:
+                await self.save()

@@ -1,0 +1,95 @@
+"""Wire-level pieces of RedisStore: the apply script and parsing of stored values."""
+
+from __future__ import annotations
+
+import math
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from policies.base import Evidence
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,  # includes BusyLoadingError
+    redis.exceptions.TimeoutError,
+    TimeoutError,
+    OSError,
+)
+"""Errors meaning "Redis did not answer": reads fall back, writes are buffered."""
+
+APPLY_LUA = """
+-- KEYS[1]: one posterior hash. ARGV: now, half_life (0 = none), then per cell
+-- model, d_successes, d_failures. Decays each cell to now, adds, clamps at 0.
+-- Garbage (non-numbers, NaN, inf, negative masses) resets the cell to empty.
+-- Returns how many corrupt cells (or a non-hash key) were repaired.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local hl = tonumber(ARGV[2])
+local repaired = 0
+local kind = redis.call('TYPE', key)['ok']
+if kind ~= 'hash' and kind ~= 'none' then
+  redis.call('DEL', key)
+  repaired = repaired + 1
+end
+local function num(v)
+  if not v then return 0 end
+  local x = tonumber(v)
+  if x == nil or x ~= x or x == math.huge or x == -math.huge then return nil end
+  return x
+end
+local function fmt(x) return string.format('%.17g', x) end
+for i = 3, #ARGV, 3 do
+  local m = ARGV[i]
+  local old = redis.call('HMGET', key, m .. ':s', m .. ':f', m .. ':t')
+  local s, f, t = num(old[1]), num(old[2]), num(old[3])
+  if s == nil or f == nil or s < 0 or f < 0 or (old[3] and t == nil) then
+    s, f, t = 0, 0, now
+    repaired = repaired + 1
+  end
+  if not old[3] then t = now end
+  local k = 1
+  if hl > 0 and now > t then k = math.pow(0.5, (now - t) / hl) end
+  s = s * k + tonumber(ARGV[i + 1])
+  f = f * k + tonumber(ARGV[i + 2])
+  if not (s > 0) then s = 0 end
+  if not (f > 0) then f = 0 end
+  if now > t then t = now end
+  redis.call('HSET', key, m .. ':s', fmt(s), m .. ':f', fmt(f), m .. ':t', fmt(t))
+end
+return repaired
+"""
+
+
+def number(raw: object) -> float | None:
+    """A stored bytes/str value as a finite float; None for garbage."""
+    try:
+        x = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def cell(
+    raw_s: object, raw_f: object, raw_t: object, now: float
+) -> tuple[float, float, float, bool]:
+    """``(successes, failures, t_last, corrupt)`` from raw HMGET values.
+
+    Absent fields are 0 (and t_last = now); a corrupt cell reads as ``(0, 0, now, True)``.
+    """
+    evidence, corrupt = Evidence.clean(raw_s, raw_f)
+    t = now if raw_t is None else number(raw_t)
+    if corrupt or t is None:
+        return 0.0, 0.0, now, True
+    return evidence.successes, evidence.failures, t, False
+
+
+def make_client(url: str, socket_timeout: float, connect_timeout: float) -> redis.asyncio.Redis:
+    """A client with short timeouts and no retries (a retried write could apply twice)."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )

@@ -1,0 +1,292 @@
+"""RedisStore: PosteriorStore on Redis, shared by every proxy replica.
+
+Reads are one pipelined round trip of HMGETs, decayed client-side. Writes are one Lua
+script call per hash (atomic per cell, decay included), all in one pipeline.
+
+Outages (connection errors, timeouts, LOADING): ``load`` returns the last good read of
+every requested cell (counted in ``unavailable_reads``) or, if any cell was never read,
+raises StoreUnavailable (counted in ``failed_reads``). ``apply`` never raises: deltas
+are buffered (``buffer_limit``; oldest dropped and counted in ``dropped_updates``) and
+written, merged per cell and decayed from their own time, by the next ``apply`` that
+reaches Redis, by ``flush()``, or by the retry task ``start()`` runs. After a failure,
+calls skip the network for ``retry_interval_s`` (reads answer from the cache at once).
+A write whose reply is lost (read timeout) is re-buffered: at-least-once in that case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from policies import decay, keys, pending, redis_dump
+from policies.base import Delta, Evidence, Snapshot, Table
+from policies.pending import Merged, Pending, PendingBuffer
+from policies.read_cache import ReadCache
+from policies.redis_codec import APPLY_LUA, UNAVAILABLE, cell, make_client
+from policies.store_errors import LOG, StoreUnavailable, WarnLimiter
+
+EMPTY = Evidence()
+Dump = redis_dump.Dump
+
+
+class RedisStore:
+    """Counters: corrupt_reads, repaired_cells, unavailable_reads, failed_reads,
+    rejected_deltas, dropped_updates; ``pending`` is the number of buffered deltas."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str = "mm",
+        half_life_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+        buffer_limit: int = 10_000,
+        cache_limit: int = 100_000,
+        retry_interval_s: float = 1.0,
+    ) -> None:
+        self._client = client
+        self._prefix = keys.check_prefix(prefix)
+        self._half_life = decay.check_half_life(half_life_s)
+        self._clock = clock
+        self._buffer = PendingBuffer(buffer_limit)
+        self._cache = ReadCache(cache_limit)
+        self._retry_s = retry_interval_s
+        self._script = client.register_script(APPLY_LUA)
+        self._down_until = 0.0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._warn = WarnLimiter()
+        self.corrupt_reads = self.repaired_cells = self.rejected_deltas = 0
+        self.unavailable_reads = self.failed_reads = 0
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        **kw: Any,
+    ) -> RedisStore:
+        """A store on a new client for ``url`` with short timeouts and no client retries
+        (a retried write could apply twice); ``kw`` go to the constructor."""
+        client = make_client(url, socket_timeout, connect_timeout)
+        return cls(client, **kw)
+
+    @property
+    def dropped_updates(self) -> int:
+        return self._buffer.dropped
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the task that retries buffered writes every ``retry_interval_s``."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._retry_loop(), name="redis-store-retry")
+
+    async def close(self) -> None:
+        """Stop the retry task, flush the buffer best-effort, close the client."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if not await self.flush():
+            LOG.error(
+                "closing with %d buffered updates unwritten (Redis unavailable)", self.pending
+            )
+        await self._client.aclose()
+
+    async def ping(self) -> bool:
+        """Whether Redis answers PING now."""
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    # -- reads -----------------------------------------------------------------------
+    async def load(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
+        """Evidence for every (table, model), decayed to now (see module doc for outages)."""
+        if self._down():
+            return self._cached(tables, models, None)
+        try:
+            replies = await self._hmget(tables, models)
+        except UNAVAILABLE as exc:
+            self._trip(exc)
+            return self._cached(tables, models, exc)
+        self._down_until = 0.0
+        return self._decode(tables, models, replies)
+
+    async def _hmget(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
+        names = [name for m in models for name in keys.fields(m)]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for table in tables:
+                pipe.hmget(keys.post_key(self._prefix, table), names)
+            return await pipe.execute(raise_on_error=False)
+
+    def _decode(
+        self, tables: Sequence[Table], models: Sequence[str], replies: list[Any]
+    ) -> Snapshot:
+        now = self._clock()
+        out: dict[Table, dict[str, Evidence]] = {}
+        for table, reply in zip(tables, replies, strict=True):
+            # a per-key error (WRONGTYPE: the key is not a hash) reads as corrupt cells
+            cells = [reply] * (3 * len(models)) if isinstance(reply, ResponseError) else reply
+            out[table] = {m: self._evidence(table, m, cells, i, now) for i, m in enumerate(models)}
+        return out
+
+    def _evidence(self, table: Table, model: str, reply: list[Any], i: int, now: float) -> Evidence:
+        raw_s, raw_f, raw_t = reply[3 * i], reply[3 * i + 1], reply[3 * i + 2]
+        s, f, t, corrupt = cell(raw_s, raw_f, raw_t, now)
+        if corrupt:
+            self._corrupt(table, model, (raw_s, raw_f, raw_t))
+        self._cache.put(table, model, (s, f, t))
+        if s == 0 and f == 0:
+            return EMPTY
+        return Evidence(*decay.decayed(s, f, t, now, self._half_life))
+
+    def _cached(
+        self, tables: Sequence[Table], models: Sequence[str], exc: BaseException | None
+    ) -> Snapshot:
+        rows = self._cache.get_all(tables, models)
+        if rows is None:
+            self.failed_reads += 1
+            raise StoreUnavailable(f"Redis unavailable and no cached read: {exc!r}") from exc
+        self.unavailable_reads += 1
+        self._warn.warn("stale", "Redis unavailable; serving last good reads (%r)", exc)
+        now, hl = self._clock(), self._half_life
+        return {
+            table: {
+                m: Evidence(*decay.decayed(*raw, now, hl))
+                for m, raw in zip(models, row, strict=True)
+            }
+            for table, row in rows.items()
+        }
+
+    def _corrupt(self, table: Table, model: str, value: object) -> None:
+        self.corrupt_reads += 1
+        self._warn.warn(
+            (table, model), "corrupt cell %s/%s in Redis: %r; read as empty", table, model, value
+        )
+
+    # -- writes ----------------------------------------------------------------------
+    async def apply(self, deltas: Sequence[Delta]) -> None:
+        """Write deltas atomically per cell; on outage buffer them (never raises)."""
+        now = self._clock()
+        items = self._accept(deltas, now)
+        if not items:
+            return
+        if len(self._buffer) or self._down():
+            self._keep(items, restore=False)
+            if not self._down():
+                await self.flush()
+            return
+        failed = await self._send(items, now)
+        if failed:
+            self._keep(failed, restore=False)
+
+    async def flush(self) -> bool:
+        """Try to write every buffered delta now; whether the buffer is empty afterwards."""
+        async with self._lock:
+            items = self._buffer.take()
+            if items:
+                self._keep(await self._send(items, self._clock()), restore=True)
+            return not len(self._buffer)
+
+    def _accept(self, deltas: Sequence[Delta], now: float) -> list[Pending]:
+        items = [(d, now) for d in deltas if decay.finite(d.successes, d.failures)]
+        if len(items) != len(deltas):
+            self.rejected_deltas += len(deltas) - len(items)
+            self._warn.warn("reject", "skipping non-finite deltas in %r", deltas)
+        return items
+
+    def _keep(self, items: list[Pending], *, restore: bool) -> None:
+        if not items:
+            return
+        dropped = self._buffer.restore(items) if restore else self._buffer.extend(items)
+        if dropped:
+            self._warn.warn(
+                "dropped",
+                "update buffer full (%d): dropped %d oldest updates (%d in total)",
+                self._buffer.limit,
+                dropped,
+                self.dropped_updates,
+            )
+
+    async def _send(self, items: list[Pending], now: float) -> list[Pending]:
+        """Write ``items``; the ones that were not written (to buffer again)."""
+        merged = pending.merge(items, now, self._half_life)
+        try:
+            results = await self._run_script(merged, now)
+        except UNAVAILABLE as exc:
+            self._trip(exc)
+            return pending.unmerge(merged, now)
+        self._down_until = 0.0
+        failed: Merged = {}
+        for (table, row), result in zip(merged.items(), results, strict=True):
+            if isinstance(result, Exception):
+                self._warn.warn(("apply", table), "apply to %s failed: %r", table, result)
+                failed[table] = row
+            else:
+                self.repaired_cells += int(result)
+        return pending.unmerge(failed, now)
+
+    async def _run_script(self, merged: Merged, now: float) -> list[Any]:
+        results = await self._evalsha(merged, now)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:  # Redis restarted or SCRIPT FLUSH: load once, rerun only those
+            self._script.sha = await self._client.script_load(APPLY_LUA)
+            tables = list(merged)
+            again = await self._evalsha({tables[i]: merged[tables[i]] for i in missing}, now)
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    async def _evalsha(self, merged: Merged, now: float) -> list[Any]:
+        hl = self._half_life or 0.0
+        async with self._client.pipeline(transaction=False) as pipe:
+            for table, row in merged.items():
+                args = [a for m, (s, f) in row.items() for a in (m, repr(s), repr(f))]
+                pipe.evalsha(
+                    self._script.sha,
+                    1,
+                    keys.post_key(self._prefix, table),
+                    repr(now),
+                    repr(hl),
+                    *args,
+                )
+            return await pipe.execute(raise_on_error=False)
+
+    # -- outage bookkeeping ----------------------------------------------------------
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _trip(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self._retry_s
+        self._warn.warn("down", "Redis unavailable: %r", exc)
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_s)
+            if len(self._buffer):
+                await self.flush()
+
+    async def dump(self) -> Dump:
+        """Every stored table: scope -> context -> model -> evidence decayed to now.
+
+        Corrupt cells are left out (and counted); raises StoreUnavailable on outage.
+        """
+        tables, corrupt = await redis_dump.dump(
+            self._client, self._prefix, self._clock(), self._half_life
+        )
+        self.corrupt_reads += corrupt
+        return tables
