@@ -1,0 +1,136 @@
+"""Read a long prompt x model outcome CSV (schema: /work/shared/data/README.md).
+
+Each prompt must have exactly one row per model; quality and cost must be numbers
+(an empty cost means unknown and counts as 0). Every problem raises ReplayDataError
+with a message naming the file, and the row or prompt at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REQUIRED = ("prompt_id", "prompt", "model", "quality")
+DEFAULT_AGENT = "default"
+
+
+class ReplayDataError(ValueError):
+    """The outcome table cannot be replayed; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptOutcomes:
+    """One prompt: its agent, text, and quality and cost per model (table model order)."""
+
+    prompt_id: str
+    agent: str
+    prompt: str
+    quality: tuple[float, ...]
+    cost: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeTable:
+    """Every prompt of a file (after the split filter) over the same sorted models."""
+
+    models: tuple[str, ...]
+    prompts: tuple[PromptOutcomes, ...]
+
+
+@dataclass(slots=True)
+class _Builder:
+    agent: str
+    prompt: str
+    quality: dict[str, float]
+    cost: dict[str, float]
+
+
+def load_table(
+    path: Path, *, agent_column: str | None = "task", split: str | None = None
+) -> OutcomeTable:
+    """The outcomes in ``path``; agent from ``agent_column`` (None: one agent "default")."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise ReplayDataError(f"{path}: cannot open: {error.strerror or error}") from error
+    with handle:
+        try:
+            builders = _read(path, csv.DictReader(handle), agent_column, split)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise ReplayDataError(f"{path}: not a readable UTF-8 CSV file: {error}") from error
+    if not builders:
+        raise ReplayDataError(f"{path}: no rows" + (f" in split {split!r}" if split else ""))
+    return _assemble(path, builders)
+
+
+def _read(
+    path: Path, rows: csv.DictReader[str], agent_column: str | None, split: str | None
+) -> dict[str, _Builder]:
+    if not rows.fieldnames:
+        raise ReplayDataError(f"{path}: empty file (no header row)")
+    needed = (*REQUIRED, *(c for c in (agent_column,) if c), *(("split",) if split else ()))
+    _check_columns(path, rows.fieldnames, needed)
+    return _collect(path, rows, agent_column, split)
+
+
+def _check_columns(path: Path, found: Iterable[str], needed: Iterable[str]) -> None:
+    missing = [column for column in needed if column not in set(found)]
+    if missing:
+        raise ReplayDataError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def _collect(
+    path: Path, rows: csv.DictReader[str], agent_column: str | None, split: str | None
+) -> dict[str, _Builder]:
+    builders: dict[str, _Builder] = {}
+    for line, row in enumerate(rows, start=2):
+        if split is not None and row.get("split") != split:
+            continue
+        key = row["prompt_id"] or ""
+        agent = (row.get(agent_column) or DEFAULT_AGENT) if agent_column else DEFAULT_AGENT
+        builder = builders.setdefault(key, _Builder(agent, row["prompt"] or "", {}, {}))
+        _add_row(path, line, row, builder)
+    return builders
+
+
+def _add_row(path: Path, line: int, row: Mapping[str, str | None], builder: _Builder) -> None:
+    model = row["model"] or ""
+    if not model:
+        raise ReplayDataError(f"{path}: line {line}: empty model name")
+    if model in builder.quality:
+        raise ReplayDataError(f"{path}: line {line}: second row for prompt "
+                              f"{row['prompt_id']!r} and model {model!r}")
+    builder.quality[model] = _number(path, line, "quality", row.get("quality"), required=True)
+    builder.cost[model] = _number(path, line, "cost_usd", row.get("cost_usd"), required=False)
+
+
+def _number(path: Path, line: int, column: str, text: str | None, *, required: bool) -> float:
+    if not text or not text.strip():
+        if required:
+            raise ReplayDataError(f"{path}: line {line}: empty {column}")
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ReplayDataError(f"{path}: line {line}: {column} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ReplayDataError(f"{path}: line {line}: {column} {text!r} is not finite")
+    return value
+
+
+def _assemble(path: Path, builders: Mapping[str, _Builder]) -> OutcomeTable:
+    models = tuple(sorted({m for b in builders.values() for m in b.quality}))
+    prompts = []
+    for prompt_id, b in builders.items():
+        missing = [m for m in models if m not in b.quality]
+        if missing:
+            raise ReplayDataError(
+                f"{path}: prompt {prompt_id!r} lacks rows for model(s) {', '.join(missing)}"
+            )
+        quality = tuple(b.quality[m] for m in models)
+        cost = tuple(b.cost[m] for m in models)
+        prompts.append(PromptOutcomes(prompt_id, b.agent, b.prompt, quality, cost))
+    return OutcomeTable(models, tuple(prompts))
