@@ -1,0 +1,120 @@
+"""create_app: the Starlette app assembled in plain view; resources live in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+
+from policies.base import PosteriorStore
+from proxy.auth import MasterKeyMiddleware
+from proxy.config import Config
+from proxy.cooldowns import Cooldowns
+from proxy.errors import ProxyError, error_response
+from proxy.learning import Learner
+from proxy.router import Router
+from proxy.routes import routes
+from proxy.services import Services, Upstream
+from proxy.store_factory import build_store
+
+log = logging.getLogger("model_manager")
+
+
+def create_app(
+    config: Config,
+    *,
+    store: PosteriorStore | None = None,
+    upstream: Upstream | None = None,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The proxy app. Anything not given is built from ``config`` when the app starts."""
+    router = Router(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = _services(config, router, store=store, upstream=upstream, rng=rng, clock=clock)
+        await _start(services.store)
+        app.state.services = services
+        log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
+        try:
+            yield
+        finally:
+            await services.learner.drain()
+            await services.store.close()
+
+    return Starlette(
+        routes=[*routes(), *_simulator_mount(config)],
+        middleware=_middleware(config),
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+
+
+def _services(
+    config: Config,
+    router: Router,
+    *,
+    store: PosteriorStore | None,
+    upstream: Upstream | None,
+    rng: random.Random | None,
+    clock: Callable[[], float],
+) -> Services:
+    from proxy.upstream import LitellmUpstream  # litellm is imported at start, not at import
+
+    store = store or build_store(config, clock)
+    rng = rng or random.Random()
+    learner = Learner(router, store, rng, propensity=config.router.propensity_samples > 0)
+    return Services(
+        config=config,
+        router=router,
+        store=store,
+        upstream=upstream or LitellmUpstream(),
+        learner=learner,
+        rng=rng,
+        clock=clock,
+        cooldowns=Cooldowns(),
+    )
+
+
+async def _start(store: PosteriorStore) -> None:
+    start = getattr(store, "start", None)
+    if start is not None:
+        await start()
+
+
+def _middleware(config: Config) -> list[Middleware]:
+    if config.server.master_key is None:
+        return []
+    return [Middleware(MasterKeyMiddleware, master_key=config.server.master_key)]
+
+
+def _simulator_mount(config: Config) -> list[Mount]:
+    if config.simulator is None:
+        return []
+    from proxy.simulator import create_simulator_app
+    from proxy.simulator_profile import SimProfile
+
+    profiles = {name: SimProfile(**fields) for name, fields in config.simulator.items()}
+    return [Mount("/simulator", app=create_simulator_app(profiles))]
+
+
+async def _http_error(request: Request, exc: Any) -> Response:
+    status = exc.status_code
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    return error_response(ProxyError(status, code, f"{request.method} {request.url.path}: {exc.detail}"))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    return error_response(ProxyError(500, "internal_error", "internal error in model-manager"))

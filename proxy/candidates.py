@@ -1,0 +1,67 @@
+"""Which registered models a request may go to, from its model field, agent and pin."""
+
+from __future__ import annotations
+
+from proxy.config import Config
+from proxy.errors import ProxyError
+from proxy.names import AUTO
+from proxy.request import ChatRequest
+
+
+def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
+    """Arm names in config order; raises ProxyError (404/403) when none may serve.
+
+    - ``X-Model-Manager-Pin: true`` or the agent's ``pin``: exactly that model.
+    - ``auto``, no model, or (with ``router.model_field: route``) a name that is not a
+      multi-model group: every model the agent may use.
+    - a group name: the group's models the agent may use.
+    """
+    agent = config.agent(request.agent)
+    if agent.pin is not None:
+        return (agent.pin,)
+    if request.pinned:
+        return _pinned(config, request.model)
+    allowed = agent.models or tuple(config.arms)
+    group = _group(config, request.model)
+    if group is None:
+        return allowed
+    chosen = tuple(name for name in group if name in allowed)
+    if not chosen:
+        raise ProxyError(
+            403,
+            "model_not_allowed",
+            f"agent {request.agent!r} may not use {request.model!r}",
+            param="model",
+        )
+    return chosen
+
+
+def _group(config: Config, model: str | None) -> tuple[str, ...] | None:
+    """The named group, or None when the request routes among all allowed models."""
+    if model is None or model == AUTO:
+        return None
+    group = config.groups.get(model) or ((model,) if model in config.arms else None)
+    if config.router.model_field == "respect":
+        if group is None:
+            raise _unknown(model)
+        return group
+    return group if group is not None and len(group) > 1 else None
+
+
+def _pinned(config: Config, model: str | None) -> tuple[str, ...]:
+    if model is None or model == AUTO:
+        raise ProxyError(400, "invalid_request", "pinning needs a concrete 'model'", param="model")
+    if model in config.arms:
+        return (model,)
+    if model in config.groups:
+        return config.groups[model]
+    raise _unknown(model)
+
+
+def _unknown(model: str) -> ProxyError:
+    return ProxyError(
+        404,
+        "model_not_found",
+        f"model {model!r} is not registered (see GET /v1/models)",
+        param="model",
+    )

@@ -1,0 +1,74 @@
+"""Thin HTTP handlers: parse, delegate, shape the answer."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from proxy.body import read_body, until_disconnect
+from proxy.errors import ProxyError, error_response
+from proxy.pipeline import handle_chat
+from proxy.request import parse_chat_request
+from proxy.services import Services
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def json_response(payload: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+async def chat_completions(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        raw = await read_body(request, services.config.server.max_body_bytes)
+        chat = parse_chat_request(raw, request.headers)
+        services.counters.requests += 1
+        return await until_disconnect(request, handle_chat(services, chat))
+    except ProxyError as error:
+        return error_response(error)
+
+
+async def list_models(request: Request) -> Response:
+    config = services_of(request).config
+    created = int(time.time())
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "model-manager"}
+        for name in (*config.arms, *(g for g in config.groups if g not in config.arms), "auto")
+    ]
+    return json_response({"object": "list", "data": data})
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    services = services_of(request)
+    store_ok = await services.store.ping()
+    payload = {
+        "status": "ready" if store_ok else "degraded",
+        "store": type(services.store).__name__,
+        "store_reachable": store_ok,
+        "models": len(services.config.arms),
+        "store_unavailable_reads": services.counters.store_unavailable_reads,
+    }
+    return json_response(payload, 200 if store_ok else 503)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/models", list_models, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+    ]

@@ -1,0 +1,214 @@
+"""The one module that imports litellm: calls, costs, and exception mapping.
+
+litellm resolves the provider, translates the request, computes cost from its local
+price map, and raises its exception hierarchy, which is mapped to FailureKind here only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import litellm
+import orjson
+from litellm.exceptions import (
+    APIConnectionError,
+    BadRequestError,
+    ContentPolicyViolationError,
+    ContextWindowExceededError,
+    RateLimitError,
+    Timeout,
+    UnprocessableEntityError,
+    UnsupportedParamsError,
+)
+
+from proxy.completion import Completion, Summary, Usage
+from proxy.config import Arm
+from proxy.failures import FailureKind, UpstreamError
+
+litellm.telemetry = False
+litellm.suppress_debug_info = True
+for _logger in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
+
+_SECRET = re.compile(r"(sk|key|Bearer)[-_ ]?[A-Za-z0-9_\-]{12,}")
+DONE = b"data: [DONE]\n\n"
+_STATUS_KINDS = {
+    401: FailureKind.AUTH,
+    403: FailureKind.AUTH,
+    404: FailureKind.NOT_FOUND,
+    408: FailureKind.TIMEOUT,
+    429: FailureKind.RATE_LIMITED,
+}
+
+
+class LitellmUpstream:
+    """Forwards OpenAI-shaped requests to any provider litellm supports."""
+
+    def __init__(self) -> None:
+        self._prices: dict[str, tuple[float, float] | None] = {}
+
+    async def complete(self, arm: Arm, body: Mapping[str, Any], timeout: float) -> Completion:
+        """One non-streaming call; raises UpstreamError."""
+        try:
+            response = await litellm.acompletion(**call_kwargs(arm, body, timeout, stream=False))
+        except Exception as exc:
+            raise map_exception(exc, arm) from exc
+        payload = response.model_dump()
+        summary = Summary()
+        summary.add_payload(payload)
+        return Completion(dump_json(payload), summary, self.cost(arm, summary.usage))
+
+    async def open_stream(
+        self, arm: Arm, body: Mapping[str, Any], *, first_chunk_timeout: float, timeout: float
+    ) -> LitellmStream:
+        """Open a stream and wait for its first chunk; raises UpstreamError before it."""
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        kwargs = call_kwargs(arm, body, timeout, stream=True)
+        kwargs["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        try:
+            wrapper = await asyncio.wait_for(litellm.acompletion(**kwargs), first_chunk_timeout)
+            stream = LitellmStream(self, arm, wrapper, wants_usage)
+            await asyncio.wait_for(stream.read_first(), first_chunk_timeout)
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise map_exception(exc, arm) from exc
+        return stream
+
+    def cost(self, arm: Arm, usage: Usage) -> float | None:
+        """USD for the call from config prices or litellm's price map; None when unknown."""
+        if arm.name not in self._prices:
+            self._prices[arm.name] = _unit_prices(arm)
+        prices = self._prices[arm.name]
+        if prices is None:
+            return None
+        return prices[0] * usage.prompt_tokens + prices[1] * usage.completion_tokens
+
+
+class LitellmStream:
+    """A litellm stream relayed as OpenAI SSE frames."""
+
+    def __init__(self, upstream: LitellmUpstream, arm: Arm, wrapper: Any, wants_usage: bool):
+        self._upstream, self._arm, self._wrapper = upstream, arm, wrapper
+        self._wants_usage = wants_usage
+        self.summary = Summary()
+        self.first = b""
+
+    async def read_first(self) -> None:
+        async for frame in self._frames():
+            self.first = frame
+            return
+        raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk")
+
+    async def events(self) -> AsyncIterator[bytes]:
+        try:
+            async for frame in self._frames():
+                yield frame
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise map_exception(exc, self._arm, mid_stream=True) from exc
+        yield DONE
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        async for chunk in self._wrapper:
+            payload = chunk.model_dump(exclude_none=True)
+            self.summary.add_payload(payload)
+            if payload.get("choices") or self._wants_usage:
+                yield b"data: " + dump_json(payload) + b"\n\n"
+
+    async def aclose(self) -> None:
+        await self._wrapper.aclose()
+
+    def cost_usd(self) -> float | None:
+        return self._upstream.cost(self._arm, self.summary.usage)
+
+
+def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bool) -> dict[str, Any]:
+    """litellm.acompletion arguments: the client's body, then the deployment's params."""
+    kwargs = {key: value for key, value in body.items() if key not in ("model", "stream")}
+    kwargs.update(arm.params)
+    kwargs.update(stream=stream, timeout=timeout, max_retries=0, num_retries=0)
+    return kwargs
+
+
+def map_exception(exc: BaseException, arm: Arm, *, mid_stream: bool = False) -> UpstreamError:
+    """The one place litellm's exceptions become FailureKinds."""
+    status = getattr(exc, "status_code", None)
+    kind = _kind(exc, status if isinstance(status, int) else None)
+    if mid_stream and kind.retryable:
+        kind = FailureKind.STREAM_CUT
+    message = redact(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}", arm)
+    retry_after = _retry_after(exc) if kind is FailureKind.RATE_LIMITED else None
+    return UpstreamError(kind, message[:500], status=status, retry_after_s=retry_after)
+
+
+def _kind(exc: BaseException, status: int | None) -> FailureKind:
+    checks: tuple[tuple[type[BaseException], FailureKind], ...] = (
+        (ContextWindowExceededError, FailureKind.CONTEXT_WINDOW),
+        (ContentPolicyViolationError, FailureKind.CONTENT_FILTER),
+        (UnsupportedParamsError, FailureKind.NOT_FOUND),
+        (Timeout, FailureKind.TIMEOUT),
+        (asyncio.TimeoutError, FailureKind.TIMEOUT),
+        (RateLimitError, FailureKind.RATE_LIMITED),
+        (APIConnectionError, FailureKind.CONNECTION),
+        (BadRequestError, FailureKind.CLIENT),
+        (UnprocessableEntityError, FailureKind.CLIENT),
+    )
+    for exc_type, kind in checks:
+        if isinstance(exc, exc_type):
+            return kind
+    if status in _STATUS_KINDS:
+        return _STATUS_KINDS[status]
+    if status is not None and status >= 500:
+        return FailureKind.SERVER
+    return FailureKind.BAD_RESPONSE
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    ):
+        value = headers.get("retry-after") if headers is not None else None
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def redact(message: str, arm: Arm) -> str:
+    """``message`` without the deployment's API key or anything shaped like a secret."""
+    key = arm.params.get("api_key")
+    if isinstance(key, str) and len(key) >= 4:
+        message = message.replace(key, "[redacted]")
+    return _SECRET.sub("[redacted]", message)
+
+
+def dump_json(payload: Any) -> bytes:
+    return orjson.dumps(payload, default=str)
+
+
+def _unit_prices(arm: Arm) -> tuple[float, float] | None:
+    configured = _configured_prices(arm.info) or _configured_prices(arm.params)
+    if configured is not None:
+        return configured
+    try:
+        prompt, completion = litellm.cost_per_token(
+            model=arm.litellm_model, prompt_tokens=1_000_000, completion_tokens=1_000_000
+        )
+    except Exception:
+        return None
+    return prompt / 1_000_000, completion / 1_000_000
+
+
+def _configured_prices(values: Mapping[str, Any]) -> tuple[float, float] | None:
+    prompt, completion = values.get("input_cost_per_token"), values.get("output_cost_per_token")
+    if isinstance(prompt, int | float) and isinstance(completion, int | float):
+        return float(prompt), float(completion)
+    return None
