@@ -1,0 +1,1 @@
+"""Benchmark harness for Model Manager: fake upstream, targets, load, report."""

@@ -1,0 +1,240 @@
+"""One benchmark run: start targets per upstream flavour, sample them alternately, record."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import procs, targets
+from harness.load import HEADERS, probe_ttft, request_body, run_wrk, write_wrk_script
+from harness.procs import Supervisor
+from harness.targets import Target
+from harness.upstream import Upstream
+
+MODES = ("json", "sse")
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float
+    warmup_s: float
+    reps: int
+    concurrency: tuple[int, ...]
+    ttft_requests: int
+    workers2: bool
+    proxy_cpus: str = "0"
+    load_cpus: str = "1"
+    both_cpus: str = "0,1"
+
+
+@dataclass
+class Context:
+    """Shared resources of one run (built in run.py, passed explicitly)."""
+
+    plan: Plan
+    sup: Supervisor
+    workdir: Path
+    upstream: Upstream
+    redis_url: str
+    litellm_bin: Path | None
+    ours_reason: str | None
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_all(ctx: Context) -> dict[str, Any]:
+    ctx.results.update(runs=[], ttft=[], processes=[], unavailable={})
+    scripts = {mode: _script(ctx.workdir, mode) for mode in MODES}
+    for flavour in targets.FLAVOURS:
+        run_flavour(ctx, flavour, scripts)
+    return ctx.results
+
+
+def _script(workdir: Path, mode: str) -> Path:
+    body = request_body(model="auto", stream=mode == "sse")
+    return write_wrk_script(workdir / f"{mode}.lua", body)
+
+
+def run_flavour(ctx: Context, flavour: str, scripts: dict[str, Path]) -> None:
+    log(f"== upstream flavour: {flavour}")
+    started = start_targets(ctx, flavour)
+    try:
+        warm_up(ctx, started, scripts)
+        record_memory(ctx, flavour, started, "warm")
+        for mode in MODES:
+            for conc in ctx.plan.concurrency:
+                sample_cell(
+                    ctx,
+                    flavour=flavour,
+                    mode=mode,
+                    conc=conc,
+                    started=started,
+                    script=scripts[mode],
+                )
+        sample_ttft(ctx, flavour, started)
+        record_memory(ctx, flavour, started, "after")
+    finally:
+        for target in started:
+            if target.name != "direct":
+                ctx.sup.stop(target.child)
+
+
+def start_targets(ctx: Context, flavour: str) -> list[Target]:
+    started = [targets.direct_target(ctx.upstream, flavour)]
+    for name, starter in _starters(ctx, flavour):
+        log(f"starting {name} ...")
+        try:
+            target = starter()
+        except RuntimeError as error:
+            _unavailable(ctx, name, f"failed to start: {str(error)[:1500]}")
+            continue
+        problem = sanity_check(target)
+        if problem:
+            _unavailable(ctx, name, problem)
+            ctx.sup.stop(target.child)
+            continue
+        log(f"  {name} ready in {target.ready_s:.2f}s")
+        started.append(target)
+    return started
+
+
+def _starters(ctx: Context, flavour: str) -> list[tuple[str, Any]]:
+    plan, sup, work = ctx.plan, ctx.sup, ctx.workdir
+    conf = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
+    found: list[tuple[str, Any]] = []
+    if ctx.ours_reason is None:
+        found.append(
+            (
+                "ours",
+                lambda: targets.start_ours(
+                    sup, work, name="ours", config=conf, workers=1, cpus=plan.proxy_cpus
+                ),
+            )
+        )
+        if plan.workers2 and flavour == "openai":
+            found.append(
+                (
+                    "ours-w2",
+                    lambda: targets.start_ours(
+                        sup, work, name="ours-w2", config=conf, workers=2, cpus=plan.both_cpus
+                    ),
+                )
+            )
+    else:
+        _unavailable(ctx, "ours", ctx.ours_reason)
+    if ctx.litellm_bin is not None:
+        lconf = targets.litellm_config(ctx.upstream, flavour)
+        found.append(
+            (
+                "litellm",
+                lambda: targets.start_litellm(
+                    sup,
+                    work,
+                    name="litellm",
+                    litellm_bin=ctx.litellm_bin,
+                    config=lconf,
+                    cpus=plan.proxy_cpus,
+                ),
+            )
+        )
+    return found
+
+
+def _unavailable(ctx: Context, name: str, reason: str) -> None:
+    log(f"  {name}: not available: {reason}")
+    ctx.results["unavailable"][name] = reason
+
+
+def sanity_check(target: Target) -> str | None:
+    """One plain and one streamed request must succeed before the target is measured."""
+    for stream in (False, True):
+        body = request_body(model="auto", stream=stream)
+        try:
+            response = httpx.post(target.url, content=body, headers=HEADERS, timeout=30)
+        except httpx.HTTPError as error:
+            return f"stream={stream}: {error!r}"
+        if response.status_code != 200 or "Hello" not in response.text:
+            return f"stream={stream}: HTTP {response.status_code}: {response.text[:300]}"
+    return None
+
+
+def warm_up(ctx: Context, started: list[Target], scripts: dict[str, Path]) -> None:
+    for target in started:
+        for script in scripts.values():
+            run_wrk(
+                target.url,
+                script,
+                connections=8,
+                seconds=ctx.plan.warmup_s,
+                cpus=ctx.plan.load_cpus,
+            )
+
+
+def _rotated(items: list[Target], rep: int) -> list[Target]:
+    shift = rep % len(items)
+    return items[shift:] + items[:shift]
+
+
+def sample_cell(
+    ctx: Context, *, flavour: str, mode: str, conc: int, started: list[Target], script: Path
+) -> None:
+    for rep in range(ctx.plan.reps):
+        for target in _rotated(started, rep):
+            before = procs.cpu_seconds(target.child.pid)
+            result = run_wrk(
+                target.url,
+                script,
+                connections=conc,
+                seconds=ctx.plan.seconds,
+                cpus=ctx.plan.load_cpus,
+            )
+            cpu = procs.cpu_seconds(target.child.pid) - before
+            row = {
+                "flavour": flavour,
+                "mode": mode,
+                "conc": conc,
+                "target": target.name,
+                "rep": rep,
+                **asdict(result),
+                "cpu_ms_per_req": 1000 * cpu / max(result.requests, 1),
+            }
+            ctx.results["runs"].append(row)
+            log(
+                f"  {flavour}/{mode} c={conc} rep={rep} {target.name:8s} "
+                f"{result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  errors {result.errors}"
+            )
+
+
+def sample_ttft(ctx: Context, flavour: str, started: list[Target]) -> None:
+    body = request_body(model="auto", stream=True)
+    for rep in range(ctx.plan.reps):
+        for target in _rotated(started, rep):
+            result = probe_ttft(target.url, body, requests=ctx.plan.ttft_requests)
+            ctx.results["ttft"].append(
+                {"flavour": flavour, "target": target.name, "rep": rep, **asdict(result)}
+            )
+            log(f"  {flavour} TTFT rep={rep} {target.name:8s} p50 {result.p50_ms:.2f} ms")
+
+
+def record_memory(ctx: Context, flavour: str, started: list[Target], when: str) -> None:
+    for target in started:
+        rss, pss = procs.memory_mb(target.child.pid)
+        row = _process_row(ctx, flavour, target)
+        row.update({f"rss_{when}_mb": rss, f"pss_{when}_mb": pss})
+
+
+def _process_row(ctx: Context, flavour: str, target: Target) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = ctx.results["processes"]
+    for row in rows:
+        if row["flavour"] == flavour and row["target"] == target.name:
+            return row
+    row = {"flavour": flavour, "target": target.name, "ready_s": target.ready_s}
+    rows.append(row)
+    return row
