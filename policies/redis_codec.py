@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import redis.asyncio
 import redis.exceptions
@@ -71,9 +72,7 @@ def number(raw: object) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def cell(
-    raw_s: object, raw_f: object, raw_t: object, now: float
-) -> tuple[float, float, float, bool]:
+def cell(raw_s: object, raw_f: object, raw_t: object, now: float) -> tuple[float, float, float, bool]:
     """``(successes, failures, t_last, corrupt)`` from raw HMGET values.
 
     Absent fields are 0 (and t_last = now); a corrupt cell reads as ``(0, 0, now, True)``.
@@ -86,10 +85,23 @@ def cell(
 
 
 def make_client(url: str, socket_timeout: float, connect_timeout: float) -> redis.asyncio.Redis:
-    """A client with short timeouts and no retries (a retried write could apply twice)."""
+    """A client with short timeouts and no retries (a retried write could apply twice).
+
+    Maintenance notifications are turned off where redis-py has them: while on, its pool
+    skips the check that replaces connections the server closed (e.g. after a restart).
+    """
     return redis.asyncio.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
         socket_connect_timeout=connect_timeout,
         retry=Retry(NoBackoff(), 0),
+        **_maint_notifications_off(),
     )
+
+
+def _maint_notifications_off() -> dict[str, Any]:
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig  # noqa: PLC0415
+    except ImportError:  # redis-py < 7
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}

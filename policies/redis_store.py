@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio
+import redis.exceptions
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from policies import decay, keys, pending, redis_dump
@@ -101,9 +102,7 @@ class RedisStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if not await self.flush():
-            LOG.error(
-                "closing with %d buffered updates unwritten (Redis unavailable)", self.pending
-            )
+            LOG.error("closing with %d buffered updates unwritten (Redis unavailable)", self.pending)
         await self._client.aclose()
 
     async def ping(self) -> bool:
@@ -119,12 +118,18 @@ class RedisStore:
         if self._down():
             return self._cached(tables, models, None)
         try:
-            replies = await self._hmget(tables, models)
+            replies = await self._read(tables, models)
         except UNAVAILABLE as exc:
             self._trip(exc)
             return self._cached(tables, models, exc)
         self._down_until = 0.0
         return self._decode(tables, models, replies)
+
+    async def _read(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
+        try:
+            return await self._hmget(tables, models)
+        except redis.exceptions.ConnectionError:  # maybe a closed pooled connection: once more
+            return await self._hmget(tables, models)
 
     async def _hmget(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
         names = [name for m in models for name in keys.fields(m)]
@@ -133,9 +138,7 @@ class RedisStore:
                 pipe.hmget(keys.post_key(self._prefix, table), names)
             return await pipe.execute(raise_on_error=False)
 
-    def _decode(
-        self, tables: Sequence[Table], models: Sequence[str], replies: list[Any]
-    ) -> Snapshot:
+    def _decode(self, tables: Sequence[Table], models: Sequence[str], replies: list[Any]) -> Snapshot:
         now = self._clock()
         out: dict[Table, dict[str, Evidence]] = {}
         for table, reply in zip(tables, replies, strict=True):
@@ -154,9 +157,7 @@ class RedisStore:
             return EMPTY
         return Evidence(*decay.decayed(s, f, t, now, self._half_life))
 
-    def _cached(
-        self, tables: Sequence[Table], models: Sequence[str], exc: BaseException | None
-    ) -> Snapshot:
+    def _cached(self, tables: Sequence[Table], models: Sequence[str], exc: BaseException | None) -> Snapshot:
         rows = self._cache.get_all(tables, models)
         if rows is None:
             self.failed_reads += 1
@@ -165,18 +166,13 @@ class RedisStore:
         self._warn.warn("stale", "Redis unavailable; serving last good reads (%r)", exc)
         now, hl = self._clock(), self._half_life
         return {
-            table: {
-                m: Evidence(*decay.decayed(*raw, now, hl))
-                for m, raw in zip(models, row, strict=True)
-            }
+            table: {m: Evidence(*decay.decayed(*raw, now, hl)) for m, raw in zip(models, row, strict=True)}
             for table, row in rows.items()
         }
 
     def _corrupt(self, table: Table, model: str, value: object) -> None:
         self.corrupt_reads += 1
-        self._warn.warn(
-            (table, model), "corrupt cell %s/%s in Redis: %r; read as empty", table, model, value
-        )
+        self._warn.warn((table, model), "corrupt cell %s/%s in Redis: %r; read as empty", table, model, value)
 
     # -- writes ----------------------------------------------------------------------
     async def apply(self, deltas: Sequence[Delta]) -> None:
@@ -285,8 +281,6 @@ class RedisStore:
 
         Corrupt cells are left out (and counted); raises StoreUnavailable on outage.
         """
-        tables, corrupt = await redis_dump.dump(
-            self._client, self._prefix, self._clock(), self._half_life
-        )
+        tables, corrupt = await redis_dump.dump(self._client, self._prefix, self._clock(), self._half_life)
         self.corrupt_reads += corrupt
         return tables
