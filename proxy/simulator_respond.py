@@ -61,9 +61,7 @@ async def _sleep_ms(ms: float) -> None:
         await anyio.sleep(ms / 1000)
 
 
-async def send_body(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
+async def send_body(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     """Send a complete response in one body message."""
     length = (b"content-length", str(len(body)).encode())
     await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
