@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from math import isfinite
 from pathlib import Path
 
 from policies import decay, state_file
 from policies.base import Delta, Evidence, Snapshot, Table
-from policies.state_file import Cells
+from policies.state_file import Cell, Cells
 from policies.store_errors import LOG, WarnLimiter
 
 EMPTY = Evidence()
@@ -116,18 +117,20 @@ class MemoryStore:
         now = self._clock()
         hl = self._half_life
         for d in deltas:
-            if not decay.finite(d.successes, d.failures):
+            ds, df = d.successes, d.failures
+            if not (isfinite(ds) and isfinite(df)):
                 self._reject(d)
                 continue
             row = self._cells.setdefault(d.table, {})
             cell = row.get(d.model)
             if cell is None:
-                row[d.model] = [max(0.0, d.successes), max(0.0, d.failures), now]
+                row[d.model] = Cell(max(0.0, ds), max(0.0, df), now)
                 continue
-            k = decay.factor(now - cell[2], hl)
-            cell[0] = max(0.0, cell[0] * k + d.successes)
-            cell[1] = max(0.0, cell[1] * k + d.failures)
-            cell[2] = max(cell[2], now)
+            k = 1.0 if hl is None else decay.factor(now - cell.t, hl)
+            cell.s = max(0.0, cell.s * k + ds)
+            cell.f = max(0.0, cell.f * k + df)
+            cell.t = max(cell.t, now)
+            cell.cached = None
         self._dirty = True
 
     async def dump(self) -> Dump:
@@ -137,18 +140,18 @@ class MemoryStore:
         for table, row in self._cells.items():
             ctx = out.setdefault(table.scope, {}).setdefault(table.context, {})
             for model, cell in row.items():
-                ctx[model] = Evidence(
-                    *decay.decayed(cell[0], cell[1], cell[2], now, self._half_life)
-                )
+                ctx[model] = Evidence(*decay.decayed(cell.s, cell.f, cell.t, now, self._half_life))
         return out
 
     # -- internals -------------------------------------------------------------------
-    def _evidence(self, cell: list[float] | None, now: float) -> Evidence:
+    def _evidence(self, cell: Cell | None, now: float) -> Evidence:
         if cell is None:
             return EMPTY
-        if self._half_life is None:
-            return Evidence(cell[0], cell[1])
-        return Evidence(*decay.decayed(cell[0], cell[1], cell[2], now, self._half_life))
+        if self._half_life is not None:
+            return Evidence(*decay.decayed(cell.s, cell.f, cell.t, now, self._half_life))
+        if cell.cached is None:
+            cell.cached = Evidence(cell.s, cell.f)
+        return cell.cached
 
     def _reject(self, d: Delta) -> None:
         self.rejected_deltas += 1
@@ -161,9 +164,7 @@ class MemoryStore:
             cells, bad = state_file.read(self._path)
         except (state_file.CorruptStateFile, OSError, ValueError) as exc:
             moved = state_file.move_aside(self._path, time.time())
-            LOG.warning(
-                "state file %s unusable (%s); moved to %s; starting empty", self._path, exc, moved
-            )
+            LOG.warning("state file %s unusable (%s); moved to %s; starting empty", self._path, exc, moved)
             return {}
         if bad:
             self.corrupt_reads += bad

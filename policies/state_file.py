@@ -19,8 +19,19 @@ from policies.store_errors import LOG
 FORMAT = "model-manager-state"
 VERSION = 1
 
-Cells = dict[Table, dict[str, list[float]]]
-"""Per table, per model: a mutable ``[successes, failures, t_last]`` cell."""
+
+class Cell:
+    """One mutable cell; ``cached`` is the undecayed Evidence, reset on every write."""
+
+    __slots__ = ("cached", "f", "s", "t")
+
+    def __init__(self, s: float, f: float, t: float) -> None:
+        self.s, self.f, self.t = s, f, t
+        self.cached: Evidence | None = None
+
+
+Cells = dict[Table, dict[str, Cell]]
+"""Per table, per model: the cell."""
 
 
 class CorruptStateFile(Exception):
@@ -30,7 +41,7 @@ class CorruptStateFile(Exception):
 def to_rows(cells: Cells) -> list[tuple[str, str, str, float, float, float]]:
     """A copy of ``cells`` as plain rows (cheap; taken on the event loop)."""
     return [
-        (table.scope, table.context, model, c[0], c[1], c[2])
+        (table.scope, table.context, model, c.s, c.f, c.t)
         for table, row in cells.items()
         for model, c in row.items()
     ]
@@ -87,7 +98,7 @@ def _cells(rows: list[object]) -> tuple[Cells, int]:
     return cells, bad
 
 
-def _cell(row: object) -> tuple[Table, str, list[float]] | None:
+def _cell(row: object) -> tuple[Table, str, Cell] | None:
     if not isinstance(row, list) or len(row) != 6:
         return None
     scope, context, model, s, f, t = row
@@ -96,7 +107,7 @@ def _cell(row: object) -> tuple[Table, str, list[float]] | None:
     evidence, corrupt = Evidence.clean(s, f)
     if corrupt or s is None or f is None or not _finite_number(t):
         return None
-    return Table(scope, context), model, [evidence.successes, evidence.failures, float(t)]
+    return Table(scope, context), model, Cell(evidence.successes, evidence.failures, float(t))
 
 
 def _finite_number(value: object) -> bool:

@@ -53,7 +53,7 @@ async def test_periodic_save_after_start(tmp_path: Path, caplog: pytest.LogCaptu
         await asyncio.sleep(0.01)
     cells, bad = state_file.read(path)
     assert bad == 0
-    assert cells[AGENT]["m"][:2] == [2.0, 1.0]
+    assert (cells[AGENT]["m"].s, cells[AGENT]["m"].f) == (2.0, 1.0)
     await store.close()
 
 
@@ -141,7 +141,9 @@ def test_write_replaces_atomically(tmp_path: Path) -> None:
     inode_before = os.stat(path).st_ino
     state_file.write(path, [("a", "", "m", 1.0, 2.0, 3.0)])
     assert os.stat(path).st_ino != inode_before  # a new file renamed over, not rewritten
-    assert state_file.read(path) == ({Table("a"): {"m": [1.0, 2.0, 3.0]}}, 0)
+    cells, bad = state_file.read(path)
+    cell = cells[Table("a")]["m"]
+    assert (cell.s, cell.f, cell.t, bad) == (1.0, 2.0, 3.0, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
