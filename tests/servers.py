@@ -112,6 +112,7 @@ class ProxyProcess:
 
     ``env`` entries are added to the current environment (e.g. REDIS_URL). ``__enter__``
     waits for ``GET /health`` to answer 200; on failure the error carries the output tail.
+    Startup includes ``import litellm`` (5-15 s on a busy 2-core machine), hence the timeout.
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class ProxyProcess:
         workers: int | None = None,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
-        startup_timeout: float = 20.0,
+        startup_timeout: float = 60.0,
         cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         self.port = free_port()
