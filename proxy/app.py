@@ -44,14 +44,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = _services(config, router, store=store, upstream=upstream, rng=rng, clock=clock)
-        await _start(services.store)
+        await _start(services.store, services.upstream)
         app.state.services = services
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield
         finally:
             await services.learner.drain()
-            await services.store.close()
+            await _close(services.upstream, services.store)
 
     return Starlette(
         routes=[*routes(), *_simulator_mount(config)],
@@ -70,7 +70,7 @@ def _services(
     rng: random.Random | None,
     clock: Callable[[], float],
 ) -> Services:
-    from proxy.upstream import LitellmUpstream  # litellm is imported at start, not at import
+    from proxy.forwarder import Forwarder  # litellm is imported at start, not at import
 
     store = store or build_store(config, clock)
     rng = rng or random.Random()
@@ -79,7 +79,7 @@ def _services(
         config=config,
         router=router,
         store=store,
-        upstream=upstream or LitellmUpstream(),
+        upstream=upstream or Forwarder(config),
         learner=learner,
         rng=rng,
         clock=clock,
@@ -87,10 +87,18 @@ def _services(
     )
 
 
-async def _start(store: PosteriorStore) -> None:
-    start = getattr(store, "start", None)
-    if start is not None:
-        await start()
+async def _start(*resources: object) -> None:
+    for resource in resources:
+        start = getattr(resource, "start", None)
+        if start is not None:
+            await start()
+
+
+async def _close(*resources: object) -> None:
+    for resource in resources:
+        close = getattr(resource, "close", None)
+        if close is not None:
+            await close()
 
 
 def _middleware(config: Config) -> list[Middleware]:

@@ -70,6 +70,7 @@ class RouterSettings:
     deadline_s: float = 120.0
     model_field: str = "route"
     propensity_samples: int = 64
+    direct_forwarding: bool = True
     decision_ttl_s: float = 86_400.0
     priors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     policy_options: Mapping[str, Any] = field(default_factory=dict)
@@ -270,6 +271,7 @@ def _router(section: Section, arms: Mapping[str, Arm]) -> RouterSettings:
         model_field=section.choice("model_field", defaults.model_field, ("route", "respect")),
         propensity_samples=section.integer("propensity_samples", defaults.propensity_samples, high=100_000),
         decision_ttl_s=_positive(section, "decision_ttl_s", defaults.decision_ttl_s),
+        direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
         priors=_priors(section.section("priors"), arms),
         policy_options=dict(section.section("policy_options").items()),
         reward=_numbers(section.section("reward")),

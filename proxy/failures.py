@@ -48,3 +48,29 @@ class UpstreamError(Exception):
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+_STATUS_KINDS = {
+    401: FailureKind.AUTH,
+    403: FailureKind.AUTH,
+    404: FailureKind.NOT_FOUND,
+    408: FailureKind.TIMEOUT,
+    413: FailureKind.CONTEXT_WINDOW,
+    429: FailureKind.RATE_LIMITED,
+}
+_CONTEXT_HINTS = ("context_length_exceeded", "maximum context length", "context window")
+_FILTER_HINTS = ("content_filter", "content_policy_violation")
+
+
+def kind_for_status(status: int, text: str = "") -> FailureKind:
+    """The FailureKind of an HTTP error status, refined by the error body's code/message."""
+    lowered = text.lower()
+    if status == 400 and any(hint in lowered for hint in _CONTEXT_HINTS):
+        return FailureKind.CONTEXT_WINDOW
+    if status == 400 and any(hint in lowered for hint in _FILTER_HINTS):
+        return FailureKind.CONTENT_FILTER
+    if status in _STATUS_KINDS:
+        return _STATUS_KINDS[status]
+    if status >= 500:
+        return FailureKind.SERVER
+    return FailureKind.CLIENT

@@ -27,7 +27,8 @@ from litellm.exceptions import (
 
 from proxy.completion import Completion, Summary, Usage
 from proxy.config import Arm
-from proxy.failures import FailureKind, UpstreamError
+from proxy.direct import WireTarget
+from proxy.failures import FailureKind, UpstreamError, kind_for_status
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
@@ -36,13 +37,6 @@ for _logger in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
 
 _SECRET = re.compile(r"(sk|key|Bearer)[-_ ]?[A-Za-z0-9_\-]{12,}")
 DONE = b"data: [DONE]\n\n"
-_STATUS_KINDS = {
-    401: FailureKind.AUTH,
-    403: FailureKind.AUTH,
-    404: FailureKind.NOT_FOUND,
-    408: FailureKind.TIMEOUT,
-    429: FailureKind.RATE_LIMITED,
-}
 
 
 class LitellmUpstream:
@@ -133,6 +127,9 @@ def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bo
     kwargs = {key: value for key, value in body.items() if key not in ("model", "stream")}
     kwargs.update(arm.params)
     kwargs.update(stream=stream, timeout=timeout, max_retries=0, num_retries=0)
+    if "user" in body and arm.litellm_model.startswith("openai/"):
+        # litellm drops `user` for OpenAI-compatible models outside OpenAI's catalog.
+        kwargs["allowed_openai_params"] = ["user"]
     return kwargs
 
 
@@ -162,10 +159,8 @@ def _kind(exc: BaseException, status: int | None) -> FailureKind:
     for exc_type, kind in checks:
         if isinstance(exc, exc_type):
             return kind
-    if status in _STATUS_KINDS:
-        return _STATUS_KINDS[status]
-    if status is not None and status >= 500:
-        return FailureKind.SERVER
+    if status is not None and status >= 400:
+        return kind_for_status(status, str(exc))
     return FailureKind.BAD_RESPONSE
 
 
@@ -212,3 +207,25 @@ def _configured_prices(values: Mapping[str, Any]) -> tuple[float, float] | None:
     if isinstance(prompt, int | float) and isinstance(completion, int | float):
         return float(prompt), float(completion)
     return None
+
+
+WIRE_PARAMS = frozenset({"model", "api_base", "api_key", "extra_headers"})
+OPENAI_BASE = "https://api.openai.com/v1"
+
+
+def openai_wire_target(arm: Arm) -> WireTarget | None:
+    """How to call ``arm`` directly, when it speaks the OpenAI wire format and needs nothing
+    from litellm but the call (no translation, no extra litellm params); else None."""
+    if not set(arm.params) <= WIRE_PARAMS or not isinstance(arm.params.get("api_key"), str):
+        return None
+    try:
+        model, provider, _, _ = litellm.get_llm_provider(arm.litellm_model)
+    except Exception:
+        return None
+    if provider != "openai":
+        return None
+    key = str(arm.params["api_key"])
+    base = str(arm.params.get("api_base") or OPENAI_BASE).rstrip("/")
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    headers.update({str(k): str(v) for k, v in (arm.params.get("extra_headers") or {}).items()})
+    return WireTarget(f"{base}/chat/completions", model, headers, (key,))

@@ -1,0 +1,248 @@
+"""Direct forwarding for OpenAI-wire upstreams: bytes relayed over a pooled aiohttp session.
+
+Only what the outcome needs is read from the answer (status, usage, finish reason, text for
+the quality heuristic); JSON bodies and SSE events go to the client as the upstream sent them.
+Errors map to the same FailureKinds as the litellm path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.completion import Completion, Summary, Usage
+from proxy.config import Arm
+from proxy.failures import FailureKind, UpstreamError, kind_for_status
+from proxy.sse import DONE_DATA, event_data, sse_events
+
+CostFn = Callable[[Arm, Usage], "float | None"]
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class WireTarget:
+    """Where and how to call one OpenAI-wire deployment."""
+
+    url: str
+    model: str
+    headers: Mapping[str, str]
+    redact: tuple[str, ...]
+
+
+class DirectUpstream:
+    """OpenAI chat completions over one pooled aiohttp session (open between start and close)."""
+
+    def __init__(self, targets: Mapping[str, WireTarget], cost: CostFn) -> None:
+        self._targets = dict(targets)
+        self._cost = cost
+        self._session: aiohttp.ClientSession | None = None
+
+    def serves(self, arm: Arm) -> bool:
+        return arm.name in self._targets
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
+        target = self._targets[arm.name]
+        async with self._post(target, body, stream=False, timeout=timeout) as response:
+            raw = await _read_ok(response, target, timeout)
+        payload = _parse(raw, target)
+        summary = Summary()
+        summary.add_payload(payload)
+        return Completion(raw, summary, self._cost(arm, summary.usage))
+
+    async def open_stream(
+        self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
+    ) -> DirectStream:
+        target = self._targets[arm.name]
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        context = self._post(target, _with_usage(body), stream=True, timeout=timeout)
+        stream = DirectStream(self, arm, target, context, wants_usage)
+        try:
+            await asyncio.wait_for(stream.open(), first_chunk_timeout)
+        except BaseException as exc:
+            await stream.aclose()
+            if isinstance(exc, UpstreamError | asyncio.CancelledError):
+                raise
+            raise _transport_error(exc, target) from exc
+        return stream
+
+    def cost(self, arm: Arm, usage: Usage) -> float | None:
+        return self._cost(arm, usage)
+
+    def _post(self, target: WireTarget, body: dict[str, Any], *, stream: bool, timeout: float) -> Any:
+        if self._session is None:
+            raise RuntimeError("DirectUpstream used before start()")
+        data = orjson.dumps({**body, "model": target.model, "stream": stream})
+        limits = aiohttp.ClientTimeout(
+            total=None if stream else timeout, sock_connect=timeout, sock_read=timeout
+        )
+        return _Call(self._session.post(target.url, data=data, headers=target.headers, timeout=limits))
+
+
+class _Call:
+    """``async with`` around a request that maps transport errors to UpstreamError."""
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        try:
+            self._response = await self._request
+        except Exception as exc:
+            raise _transport_error(exc, None) from exc
+        return self._response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            self._response.release()
+
+
+class DirectStream:
+    """An upstream SSE stream relayed event by event."""
+
+    def __init__(
+        self, upstream: DirectUpstream, arm: Arm, target: WireTarget, call: _Call, wants_usage: bool
+    ) -> None:
+        self._upstream, self._arm, self._target, self._call = upstream, arm, target, call
+        self._wants_usage = wants_usage
+        self._response: aiohttp.ClientResponse | None = None
+        self._events: AsyncIterator[bytes] | None = None
+        self.summary = Summary()
+        self.first = b""
+        self._done = False
+
+    async def open(self) -> None:
+        self._response = await self._call.__aenter__()
+        if self._response.status != 200:
+            await _read_ok(self._response, self._target, None)
+        self._events = self._relayed(sse_events(self._response.content.iter_any()))
+        try:
+            self.first = await anext(self._events)
+        except StopAsyncIteration:
+            raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk") from None
+
+    async def events(self) -> AsyncIterator[bytes]:
+        assert self._events is not None
+        try:
+            async for event in self._events:
+                yield event
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise _cut(_transport_error(exc, self._target).message) from exc
+        if not self._done:
+            raise _cut("upstream stream ended without [DONE]")
+        yield DONE
+
+    async def _relayed(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for event in events:
+            data = event_data(event)
+            if data is None:
+                continue
+            if data == DONE_DATA:
+                self._done = True
+                return
+            if self._keep(_parse_event(data)):
+                yield event
+
+    def _keep(self, payload: Any) -> bool:
+        if isinstance(payload, dict) and "error" in payload:
+            raise _cut(f"upstream error event: {_error_text(payload)[:300]}")
+        self.summary.add_payload(payload)
+        return bool(payload.get("choices")) or self._wants_usage if isinstance(payload, dict) else True
+
+    async def aclose(self) -> None:
+        if self._response is not None:
+            self._response.close()
+
+    def cost_usd(self) -> float | None:
+        return self._upstream.cost(self._arm, self.summary.usage)
+
+
+async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout: float | None) -> bytes:
+    """The body of a 200 response; UpstreamError for any other status."""
+    try:
+        raw = await response.read()
+    except Exception as exc:
+        raise _transport_error(exc, target) from exc
+    if response.status == 200:
+        return raw
+    text = _redact(raw.decode("utf-8", "replace"), target)
+    raise UpstreamError(
+        kind_for_status(response.status, text),
+        f"upstream HTTP {response.status}: {_error_text(_parse_quietly(raw)) or text}"[:500],
+        status=response.status,
+        retry_after_s=_retry_after(response.headers.get("retry-after")),
+    )
+
+
+def _parse(raw: bytes, target: WireTarget) -> dict[str, Any]:
+    payload = _parse_quietly(raw)
+    if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+        raise UpstreamError(
+            FailureKind.BAD_RESPONSE, "upstream answered 200 with a body that is not a chat completion"
+        )
+    return payload
+
+
+def _parse_event(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _cut("upstream sent an event that is not JSON") from None
+
+
+def _parse_quietly(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _error_text(payload: Any) -> str:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or error)
+    return str(error) if error else ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _with_usage(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+
+
+def _transport_error(exc: BaseException, target: WireTarget | None) -> UpstreamError:
+    if isinstance(exc, UpstreamError):
+        return exc
+    kind = FailureKind.TIMEOUT if isinstance(exc, asyncio.TimeoutError) else FailureKind.CONNECTION
+    message = f"{type(exc).__name__}: {exc}"
+    return UpstreamError(kind, _redact(message, target)[:500])
+
+
+def _cut(message: str) -> UpstreamError:
+    return UpstreamError(FailureKind.STREAM_CUT, message)
+
+
+def _redact(message: str, target: WireTarget | None) -> str:
+    for secret in target.redact if target is not None else ():
+        message = message.replace(secret, "[redacted]")
+    return message
