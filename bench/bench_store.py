@@ -16,6 +16,7 @@ from pathlib import Path
 
 from policies.base import POOLED, Delta, PosteriorStore, Table
 from policies.memory_store import MemoryStore
+from policies.redis_codec import make_client
 from policies.redis_store import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -53,12 +54,21 @@ def bench_sync(n: int) -> None:
     print(f"{'memory sync (evaluator)':<28} load {load:8.1f} us/call   apply {apply:8.1f} us/call")
 
 
+async def bench_ping(url: str, n: int) -> None:
+    client = make_client(url, 1.0, 1.0)
+    await client.ping()
+    ping = await per_call_us(client.ping, n)
+    print(f"{'redis loopback, bare PING':<28} {ping:8.1f} us/call (round-trip floor)")
+    await client.aclose()
+
+
 async def main(n: int) -> None:
     print(f"{len(TABLES)} tables x {len(MODELS)} models per load, {len(DELTAS)} deltas per apply")
     await bench("memory, no decay", MemoryStore(), n)
     await bench("memory, half-life 1h", MemoryStore(half_life_s=3600.0), n)
     bench_sync(n)
     with RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-"))) as server:
+        await bench_ping(server.url, max(1, n // 5))
         for half_life in (None, 3600.0):
             store = RedisStore.from_url(server.url, half_life_s=half_life)
             await bench(f"redis loopback, hl={half_life}", store, max(1, n // 5))

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from policies.base import PosteriorStore
 from policies.memory_store import MemoryStore
 from policies.redis_store import RedisStore
 
@@ -41,3 +42,8 @@ def make_store(
     return MemoryStore(
         half_life_s=half_life_s, clock=clock, state_file=state_file, save_interval_s=save_interval_s
     )
+
+
+def as_posterior_store(store: Store) -> PosteriorStore:
+    """``store`` typed as the protocol (mypy checks both classes conform)."""
+    return store
