@@ -18,10 +18,11 @@ from starlette.routing import Mount
 
 from policies.base import PosteriorStore
 from proxy.auth import MasterKeyMiddleware
+from proxy.completion import Usage
 from proxy.config import Config
 from proxy.cooldowns import Cooldowns
 from proxy.errors import ProxyError, error_response
-from proxy.learning import Learner
+from proxy.learning import CostFn, Learner, no_cost
 from proxy.router import Router
 from proxy.routes import routes
 from proxy.services import Services, Upstream
@@ -74,17 +75,33 @@ def _services(
 
     store = store or build_store(config, clock)
     rng = rng or random.Random()
-    learner = Learner(router, store, rng, propensity=config.router.propensity_samples > 0)
+    upstream = upstream or Forwarder(config)
+    learner = Learner(
+        router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
+    )
     return Services(
         config=config,
         router=router,
         store=store,
-        upstream=upstream or Forwarder(config),
+        upstream=upstream,
         learner=learner,
         rng=rng,
         clock=clock,
         cooldowns=Cooldowns(),
     )
+
+
+def _pricing(config: Config, upstream: Upstream) -> CostFn:
+    """The upstream's cost function by model name, or none if it has none."""
+    cost = getattr(upstream, "cost", None)
+    if cost is None:
+        return no_cost
+
+    async def by_name(model: str, usage: Usage) -> float | None:
+        result: float | None = await cost(config.arms[model], usage)
+        return result
+
+    return by_name
 
 
 async def _start(*resources: object) -> None:

@@ -83,7 +83,6 @@ class Completion:
 
     body: bytes
     summary: Summary
-    cost_usd: float | None = None
 
 
 class ChunkStream(Protocol):
@@ -98,10 +97,6 @@ class ChunkStream(Protocol):
 
     async def aclose(self) -> None:
         """Stop reading and release the upstream connection."""
-        ...
-
-    def cost_usd(self) -> float | None:
-        """Cost of the call so far (after the stream ends: the whole call)."""
         ...
 
 

@@ -8,38 +8,26 @@ Errors map to the same FailureKinds as the litellm path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
-from proxy.completion import Completion, Summary, Usage
+from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
 from proxy.sse import DONE_DATA, event_data, sse_events
+from proxy.wire import WireTarget
 
-CostFn = Callable[[Arm, Usage], "float | None"]
 DONE = b"data: [DONE]\n\n"
-
-
-@dataclass(frozen=True, slots=True)
-class WireTarget:
-    """Where and how to call one OpenAI-wire deployment."""
-
-    url: str
-    model: str
-    headers: Mapping[str, str]
-    redact: tuple[str, ...]
 
 
 class DirectUpstream:
     """OpenAI chat completions over one pooled aiohttp session (open between start and close)."""
 
-    def __init__(self, targets: Mapping[str, WireTarget], cost: CostFn) -> None:
+    def __init__(self, targets: Mapping[str, WireTarget]) -> None:
         self._targets = dict(targets)
-        self._cost = cost
         self._session: aiohttp.ClientSession | None = None
 
     def serves(self, arm: Arm) -> bool:
@@ -60,7 +48,7 @@ class DirectUpstream:
         payload = _parse(raw, target)
         summary = Summary()
         summary.add_payload(payload)
-        return Completion(raw, summary, self._cost(arm, summary.usage))
+        return Completion(raw, summary)
 
     async def open_stream(
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
@@ -68,7 +56,7 @@ class DirectUpstream:
         target = self._targets[arm.name]
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         context = self._post(target, _with_usage(body), stream=True, timeout=timeout)
-        stream = DirectStream(self, arm, target, context, wants_usage)
+        stream = DirectStream(target, context, wants_usage)
         try:
             await asyncio.wait_for(stream.open(), first_chunk_timeout)
         except BaseException as exc:
@@ -77,9 +65,6 @@ class DirectUpstream:
                 raise
             raise _transport_error(exc, target) from exc
         return stream
-
-    def cost(self, arm: Arm, usage: Usage) -> float | None:
-        return self._cost(arm, usage)
 
     def _post(self, target: WireTarget, body: dict[str, Any], *, stream: bool, timeout: float) -> Any:
         if self._session is None:
@@ -113,10 +98,8 @@ class _Call:
 class DirectStream:
     """An upstream SSE stream relayed event by event."""
 
-    def __init__(
-        self, upstream: DirectUpstream, arm: Arm, target: WireTarget, call: _Call, wants_usage: bool
-    ) -> None:
-        self._upstream, self._arm, self._target, self._call = upstream, arm, target, call
+    def __init__(self, target: WireTarget, call: _Call, wants_usage: bool) -> None:
+        self._target, self._call = target, call
         self._wants_usage = wants_usage
         self._response: aiohttp.ClientResponse | None = None
         self._events: AsyncIterator[bytes] | None = None
@@ -167,9 +150,6 @@ class DirectStream:
     async def aclose(self) -> None:
         if self._response is not None:
             self._response.close()
-
-    def cost_usd(self) -> float | None:
-        return self._upstream.cost(self._arm, self.summary.usage)
 
 
 async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout: float | None) -> bytes:
@@ -243,6 +223,6 @@ def _cut(message: str) -> UpstreamError:
 
 
 def _redact(message: str, target: WireTarget | None) -> str:
-    for secret in target.redact if target is not None else ():
+    for secret in target.secrets if target is not None else ():
         message = message.replace(secret, "[redacted]")
     return message

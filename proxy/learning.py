@@ -11,6 +11,7 @@ from typing import Any
 from policies.base import Delta, PosteriorStore
 from policies.quality import QualityInput, assess_quality
 from policies.reward import Observation, reward
+from proxy.completion import Usage
 from proxy.outcome import Attempt, Outcome, Status
 from proxy.router import Router
 
@@ -19,14 +20,28 @@ log = logging.getLogger("model_manager.learning")
 OutcomeHook = Callable[[Outcome, dict[str, float]], Awaitable[None]]
 """Called after learning with the outcome and each attempted model's reward."""
 
+CostFn = Callable[[str, Usage], Awaitable[float | None]]
+"""USD for a call to the named model with that usage (None when unknown)."""
+
+
+async def no_cost(model: str, usage: Usage) -> float | None:
+    return None
+
 
 class Learner:
     """Scores outcomes, writes the policy's deltas, then runs the hooks (stats, workflows)."""
 
     def __init__(
-        self, router: Router, store: PosteriorStore, rng: random.Random, *, propensity: bool = True
+        self,
+        router: Router,
+        store: PosteriorStore,
+        rng: random.Random,
+        *,
+        propensity: bool = True,
+        cost: CostFn = no_cost,
     ) -> None:
         self._router, self._store, self._rng = router, store, rng
+        self._cost = cost
         self._propensity = propensity
         self._pending: set[asyncio.Task[None]] = set()
         self.hooks: list[OutcomeHook] = []
@@ -42,6 +57,7 @@ class Learner:
     async def record(self, outcome: Outcome) -> None:
         """Learn from ``outcome``; never raises (failures are logged and counted)."""
         try:
+            await self._price(outcome)
             rewards = self.rewards(outcome)
             await self._store.apply(list(self._deltas(outcome, rewards)))
             for hook in self.hooks:
@@ -63,6 +79,10 @@ class Learner:
             elif attempt.failure.model_at_fault:
                 rewards[attempt.model] = 0.0
         return rewards
+
+    async def _price(self, outcome: Outcome) -> None:
+        if outcome.cost_usd is None and outcome.summary is not None and outcome.model is not None:
+            outcome.cost_usd = await self._cost(outcome.model, outcome.summary.usage)
 
     async def drain(self) -> None:
         """Wait for every submitted outcome (at shutdown)."""

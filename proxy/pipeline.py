@@ -108,7 +108,7 @@ async def _complete(services: Services, request: ChatRequest, outcome: Outcome, 
                 return response
             continue
         outcome.attempts.append(Attempt(arm.name, None, time.perf_counter() - began))
-        _succeeded(outcome, completion.summary, completion.cost_usd)
+        _succeeded(outcome, completion.summary)
         headers = response_headers(outcome, started, time.perf_counter())
         return Response(
             completion.body,
@@ -169,10 +169,9 @@ def _error_with_learning(services: Services, outcome: Outcome, error: ProxyError
     return response
 
 
-def _succeeded(outcome: Outcome, summary: Summary, cost: float | None) -> None:
+def _succeeded(outcome: Outcome, summary: Summary) -> None:
     outcome.status = Status.SUCCESS
     outcome.summary = summary
-    outcome.cost_usd = cost
     outcome.latency_s = outcome.attempts[-1].latency_s
 
 

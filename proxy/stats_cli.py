@@ -28,7 +28,7 @@ def print_stats(config: Config, *, agent: str | None, as_json: bool) -> int:
 async def _rows(config: Config, only_agent: str | None) -> list[dict[str, Any]]:
     store = build_store(config, time.time)
     try:
-        dump: Mapping[str, Mapping[str, Mapping[str, Evidence]]] = await store.dump()  # type: ignore[attr-defined]
+        dump: Mapping[str, Mapping[str, Mapping[str, Evidence]]] = await store.dump()
     finally:
         await store.close()
     rows = []

@@ -1,4 +1,4 @@
-"""Which PosteriorStore the proxy runs on: Redis when a URL is given, else in-process."""
+"""Which PosteriorStore the proxy runs on, from config: Redis when a URL is given, else in-process."""
 
 from __future__ import annotations
 
@@ -6,29 +6,25 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from policies.base import PosteriorStore
-from policies.memory_store import MemoryStore
-from policies.redis_store import RedisStore
+from policies.store_factory import Store, make_store
 from proxy.config import Config
 
 log = logging.getLogger("model_manager.store")
 
 
-def build_store(config: Config, clock: Callable[[], float]) -> PosteriorStore:
+def build_store(config: Config, clock: Callable[[], float]) -> Store:
     """RedisStore for REDIS_URL or ``redis.url``; otherwise the embedded MemoryStore."""
     url = config.redis_url()
-    half_life = config.router.half_life_s
     if url:
         log.info("state: Redis at %s (shared by every replica)", _without_password(url))
-        return RedisStore.from_url(
-            url,
-            socket_timeout=config.redis.timeout_s,
-            connect_timeout=config.redis.timeout_s,
-            prefix=config.redis.prefix,
-            half_life_s=half_life,
-            clock=clock,
-        )
-    return MemoryStore(half_life_s=half_life, clock=clock, state_file=Path(config.server.state_file))
+    return make_store(
+        redis_url=url,
+        prefix=config.redis.prefix,
+        half_life_s=config.router.half_life_s,
+        clock=clock,
+        state_file=Path(config.server.state_file),
+        socket_timeout=config.redis.timeout_s,
+    )
 
 
 def _without_password(url: str) -> str:

@@ -67,7 +67,6 @@ async def _relay(
 def _finish(services: Services, outcome: Outcome, stream: ChunkStream, attempt: Attempt) -> None:
     outcome.attempts.append(attempt)
     outcome.summary = stream.summary
-    outcome.cost_usd = stream.cost_usd()
     outcome.latency_s = attempt.latency_s
     outcome.ttft_s = attempt.ttft_s
     if attempt.failure is None:

@@ -27,8 +27,8 @@ from litellm.exceptions import (
 
 from proxy.completion import Completion, Summary, Usage
 from proxy.config import Arm
-from proxy.direct import WireTarget
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
+from proxy.pricing import UnitPrices, cost_of
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
@@ -43,7 +43,7 @@ class LitellmUpstream:
     """Forwards OpenAI-shaped requests to any provider litellm supports."""
 
     def __init__(self) -> None:
-        self._prices: dict[str, tuple[float, float] | None] = {}
+        self._prices: dict[str, UnitPrices | None] = {}
 
     async def complete(self, arm: Arm, body: Mapping[str, Any], timeout: float) -> Completion:
         """One non-streaming call; raises UpstreamError."""
@@ -54,7 +54,7 @@ class LitellmUpstream:
         payload = response.model_dump()
         summary = Summary()
         summary.add_payload(payload)
-        return Completion(dump_json(payload), summary, self.cost(arm, summary.usage))
+        return Completion(dump_json(payload), summary)
 
     async def open_stream(
         self, arm: Arm, body: Mapping[str, Any], *, first_chunk_timeout: float, timeout: float
@@ -65,7 +65,7 @@ class LitellmUpstream:
         kwargs["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         try:
             wrapper = await asyncio.wait_for(litellm.acompletion(**kwargs), first_chunk_timeout)
-            stream = LitellmStream(self, arm, wrapper, wants_usage)
+            stream = LitellmStream(arm, wrapper, wants_usage)
             await asyncio.wait_for(stream.read_first(), first_chunk_timeout)
         except UpstreamError:
             raise
@@ -74,20 +74,17 @@ class LitellmUpstream:
         return stream
 
     def cost(self, arm: Arm, usage: Usage) -> float | None:
-        """USD for the call from config prices or litellm's price map; None when unknown."""
+        """USD for the call from litellm's price map; None when the model is unknown to it."""
         if arm.name not in self._prices:
             self._prices[arm.name] = _unit_prices(arm)
-        prices = self._prices[arm.name]
-        if prices is None:
-            return None
-        return prices[0] * usage.prompt_tokens + prices[1] * usage.completion_tokens
+        return cost_of(self._prices[arm.name], usage)
 
 
 class LitellmStream:
     """A litellm stream relayed as OpenAI SSE frames."""
 
-    def __init__(self, upstream: LitellmUpstream, arm: Arm, wrapper: Any, wants_usage: bool):
-        self._upstream, self._arm, self._wrapper = upstream, arm, wrapper
+    def __init__(self, arm: Arm, wrapper: Any, wants_usage: bool):
+        self._arm, self._wrapper = arm, wrapper
         self._wants_usage = wants_usage
         self.summary = Summary()
         self.first = b""
@@ -118,14 +115,13 @@ class LitellmStream:
     async def aclose(self) -> None:
         await self._wrapper.aclose()
 
-    def cost_usd(self) -> float | None:
-        return self._upstream.cost(self._arm, self.summary.usage)
-
 
 def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bool) -> dict[str, Any]:
     """litellm.acompletion arguments: the client's body, then the deployment's params."""
     kwargs = {key: value for key, value in body.items() if key not in ("model", "stream")}
     kwargs.update(arm.params)
+    if "user" in body:  # litellm drops `user` for openai/<name> models it does not know
+        kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}), "user": body["user"]}
     kwargs.update(stream=stream, timeout=timeout, max_retries=0, num_retries=0)
     if "user" in body and arm.litellm_model.startswith("openai/"):
         # litellm drops `user` for OpenAI-compatible models outside OpenAI's catalog.
@@ -189,10 +185,8 @@ def dump_json(payload: Any) -> bytes:
     return orjson.dumps(payload, default=str)
 
 
-def _unit_prices(arm: Arm) -> tuple[float, float] | None:
-    configured = _configured_prices(arm.info) or _configured_prices(arm.params)
-    if configured is not None:
-        return configured
+def _unit_prices(arm: Arm) -> UnitPrices | None:
+    """Prices from litellm's local price map, None for a model it does not know."""
     try:
         prompt, completion = litellm.cost_per_token(
             model=arm.litellm_model, prompt_tokens=1_000_000, completion_tokens=1_000_000
@@ -200,32 +194,3 @@ def _unit_prices(arm: Arm) -> tuple[float, float] | None:
     except Exception:
         return None
     return prompt / 1_000_000, completion / 1_000_000
-
-
-def _configured_prices(values: Mapping[str, Any]) -> tuple[float, float] | None:
-    prompt, completion = values.get("input_cost_per_token"), values.get("output_cost_per_token")
-    if isinstance(prompt, int | float) and isinstance(completion, int | float):
-        return float(prompt), float(completion)
-    return None
-
-
-WIRE_PARAMS = frozenset({"model", "api_base", "api_key", "extra_headers"})
-OPENAI_BASE = "https://api.openai.com/v1"
-
-
-def openai_wire_target(arm: Arm) -> WireTarget | None:
-    """How to call ``arm`` directly, when it speaks the OpenAI wire format and needs nothing
-    from litellm but the call (no translation, no extra litellm params); else None."""
-    if not set(arm.params) <= WIRE_PARAMS or not isinstance(arm.params.get("api_key"), str):
-        return None
-    try:
-        model, provider, _, _ = litellm.get_llm_provider(arm.litellm_model)
-    except Exception:
-        return None
-    if provider != "openai":
-        return None
-    key = str(arm.params["api_key"])
-    base = str(arm.params.get("api_base") or OPENAI_BASE).rstrip("/")
-    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    headers.update({str(k): str(v) for k, v in (arm.params.get("extra_headers") or {}).items()})
-    return WireTarget(f"{base}/chat/completions", model, headers, (key,))
