@@ -109,11 +109,20 @@ class LitellmStream:
         async for chunk in self._wrapper:
             payload = chunk.model_dump(exclude_none=True)
             self.summary.add_payload(payload)
+            if payload.get("usage") and not any(_carries(c) for c in payload.get("choices") or ()):
+                payload["choices"] = []  # litellm pads the usage-only chunk with an empty choice
+            if not self._wants_usage:
+                payload.pop("usage", None)
             if payload.get("choices") or self._wants_usage:
                 yield b"data: " + dump_json(payload) + b"\n\n"
 
     async def aclose(self) -> None:
         await self._wrapper.aclose()
+
+
+def _carries(choice: Any) -> bool:
+    """A stream choice with a delta or a finish reason (not litellm's empty padding)."""
+    return isinstance(choice, dict) and bool(choice.get("delta") or choice.get("finish_reason"))
 
 
 def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bool) -> dict[str, Any]:
