@@ -1,9 +1,85 @@
-"""``model-manager evaluate``: replay an outcome table through a policy (wired below)."""
+"""``model-manager evaluate``: replay an outcome table through a policy offline."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
+
+from policies.registry import POLICY_NAMES
+from policies.replay.data import ReplayDataError
+from policies.replay.evaluate import EvaluationOptions, Progress, run_evaluation
+from policies.replay.report import EvaluationReport, format_table, plot_learning_curves
+
+BAR_WIDTH = 30
 
 
 def add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the subcommand (filled in with the offline evaluator)."""
+    """Register ``evaluate`` and its options."""
+    parser = sub.add_parser("evaluate", help="replay a prompt x model outcome table through a policy")
+    parser.add_argument("--data", type=Path, required=True, help="CSV in the outcome-table schema")
+    parser.add_argument("--agent-column", default="task", help="column naming the agent, or 'none'")
+    parser.add_argument("--cost-weight", type=float, default=0.0, help="L in reward = quality - L*cost")
+    parser.add_argument("--steps", type=int, default=10_000, help="requests replayed per seed")
+    parser.add_argument("--seeds", type=int, default=5, help="independent replays averaged")
+    parser.add_argument("--policy", default="thompson", choices=POLICY_NAMES)
+    parser.add_argument("--split", default=None, help="only rows of this split (e.g. test)")
+    parser.add_argument("--seed-base", type=int, default=0)
+    parser.add_argument("--half-life-steps", type=float, default=None, help="evidence half-life")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", type=Path, default=None, help="save the learning curve as a PNG")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Exit code 0 with a report, 2 for bad options or a bad data file."""
+    try:
+        options = EvaluationOptions(
+            data=args.data,
+            agent_column=None if args.agent_column.lower() == "none" else args.agent_column,
+            cost_weight=args.cost_weight,
+            steps=args.steps,
+            seeds=args.seeds,
+            policy=args.policy,
+            split=args.split,
+            seed_base=args.seed_base,
+            half_life_steps=args.half_life_steps,
+        )
+        report = run_evaluation(options, progress=_progress_bar(args.json))
+    except (ReplayDataError, ValueError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    _print(report, as_json=args.json)
+    return _plot(report, args.plot)
+
+
+def _print(report: EvaluationReport, *, as_json: bool) -> None:
+    print(report.as_json() if as_json else format_table(report))
+
+
+def _plot(report: EvaluationReport, path: Path | None) -> int:
+    if path is None:
+        return 0
+    try:
+        plot_learning_curves([report], path)
+    except RuntimeError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(f"learning curve saved to {path}", file=sys.stderr)
+    return 0
+
+
+def _progress_bar(quiet_stdout: bool) -> Progress:
+    """A progress callback drawing a bar on stderr (stdout stays clean for --json)."""
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        filled = BAR_WIDTH * done // max(total, 1)
+        elapsed = time.monotonic() - started
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        print(f"\r[{bar}] {done}/{total} requests {elapsed:5.1f}s", end="", file=sys.stderr)
+        if done >= total:
+            print(file=sys.stderr)
+
+    return show
