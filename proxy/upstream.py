@@ -132,9 +132,6 @@ def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bo
     if "user" in body:  # litellm drops `user` for openai/<name> models it does not know
         kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}), "user": body["user"]}
     kwargs.update(stream=stream, timeout=timeout, max_retries=0, num_retries=0)
-    if "user" in body and arm.litellm_model.startswith("openai/"):
-        # litellm drops `user` for OpenAI-compatible models outside OpenAI's catalog.
-        kwargs["allowed_openai_params"] = ["user"]
     return kwargs
 
 
