@@ -21,6 +21,13 @@ def added(first: Evidence, second: Evidence) -> Evidence:
     return Evidence(first.successes + second.successes, first.failures + second.failures)
 
 
+def minus(whole: Evidence, part: Evidence) -> Evidence:
+    """``whole`` without ``part`` (evidence recorded elsewhere), each mass floored at 0."""
+    return Evidence(
+        max(whole.successes - part.successes, 0.0), max(whole.failures - part.failures, 0.0)
+    )
+
+
 def posterior(prior: Beta, evidence: Evidence) -> Beta:
     """``prior`` plus ``evidence``, each parameter floored at PRIOR_FLOOR."""
     return Beta(

@@ -3,14 +3,16 @@
 The posterior of (agent, context, model) is built at decision time from a prior
 and up to three evidence tables, each a coarser backup of the next::
 
-    pooled   = cap(Table(POOLED) evidence, pool_strength)
-    agent    = pooled + Table(agent) evidence
-    context  = cap(agent, context_strength) + Table(agent, context) evidence
+    others   = cap(pooled - agent, pool_strength)        other agents' evidence
+    agent    = others + agent evidence
+    context  = cap(others + agent - cell, context_strength) + cell evidence
     posterior = prior(model) + (context if use_context else agent)
 
-``cap`` scales evidence down to at most that many pseudo-observations, mean kept:
-other agents' experience only steers a new agent, and the agent's whole history
-steers a context cell only until that cell has data of its own.
+where cell = Table(agent, context). ``cap`` scales evidence down to at most that many
+pseudo-observations, mean kept. Coarser tables include the finer ones' evidence
+(every level is written by every update), so it is subtracted first: nothing counts
+twice. Other agents' experience only steers a new agent, and the agent's other
+contexts steer a context cell only until that cell has data of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from policies.base import (
     Snapshot,
     Table,
 )
-from policies.betamath import NO_EVIDENCE, added, capped, clipped_reward, posterior
+from policies.betamath import NO_EVIDENCE, added, capped, clipped_reward, minus, posterior
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
 
@@ -39,6 +41,7 @@ class ThompsonPolicy:
 
     __slots__ = (
         "context_strength",
+        "evidence_scale",
         "exploration_rate",
         "name",
         "pool_strength",
@@ -57,11 +60,13 @@ class ThompsonPolicy:
         use_context: bool = True,
         context_strength: float = 8.0,
         propensity_draws: int = 64,
+        evidence_scale: float = 1.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
         _check_range("pool_strength", pool_strength, 0.0, float("inf"))
         _check_range("context_strength", context_strength, 0.0, float("inf"))
+        _check_range("evidence_scale", evidence_scale, 1e-6, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -71,6 +76,7 @@ class ThompsonPolicy:
         self.use_context = use_context
         self.context_strength = context_strength
         self.propensity_draws = propensity_draws
+        self.evidence_scale = evidence_scale
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
         """Pooled (when pooling), agent, and agent+context (when context is used)."""
@@ -129,11 +135,18 @@ class ThompsonPolicy:
         agent: Mapping[str, Evidence],
         context: Mapping[str, Evidence] | None,
     ) -> Beta:
-        evidence = capped(pooled.get(model, NO_EVIDENCE), self.pool_strength)
-        evidence = added(evidence, agent.get(model, NO_EVIDENCE))
-        if context is not None:
-            evidence = capped(evidence, self.context_strength)
-            evidence = added(evidence, context.get(model, NO_EVIDENCE))
+        own = agent.get(model, NO_EVIDENCE)
+        evidence = capped(minus(pooled.get(model, NO_EVIDENCE), own), self.pool_strength)
+        if context is None:
+            return self._with_prior(model, added(evidence, own))
+        cell = context.get(model, NO_EVIDENCE)
+        evidence = capped(added(evidence, minus(own, cell)), self.context_strength)
+        return self._with_prior(model, added(evidence, cell))
+
+    def _with_prior(self, model: str, evidence: Evidence) -> Beta:
+        scale = self.evidence_scale
+        if scale != 1.0:
+            evidence = Evidence(evidence.successes * scale, evidence.failures * scale)
         return posterior(self.priors.get(model, DEFAULT_PRIOR), evidence)
 
     def _uses_context(self, request: DecisionRequest) -> bool:

@@ -124,10 +124,23 @@ def test_pooled_evidence_is_capped_to_the_pool_strength() -> None:
     assert post == Beta(1.0 + 3.6, 1.0 + 0.4)
 
 
-def test_context_backs_off_to_the_agent_until_it_has_data() -> None:
+def test_context_backs_off_to_the_agents_other_contexts() -> None:
+    # the agent table holds the cell's evidence too: only the other 80 + 18 back it off
     snap = _snapshot({Table("bot"): {"a": (80, 20)}, Table("bot", "chat"): {"a": (0, 2)}})
-    policy = ThompsonPolicy(pool_strength=0.0, context_strength=8.0)
-    assert policy.posteriors(_request(), snap)[0] == pytest.approx(Beta(1 + 6.4, 1 + 1.6 + 2))
+    policy = ThompsonPolicy(pool_strength=0.0, context_strength=9.8)
+    assert policy.posteriors(_request(), snap)[0] == pytest.approx(Beta(1 + 8, 1 + 1.8 + 2))
+
+
+def test_pooled_evidence_excludes_the_agents_own() -> None:
+    snap = _snapshot({Table(POOLED): {"a": (10, 10)}, Table("bot"): {"a": (10, 10)}})
+    policy = ThompsonPolicy(use_context=False)
+    assert policy.posteriors(_request(), snap)[0] == Beta(11.0, 11.0)
+
+
+def test_evidence_scale_sharpens_the_posterior() -> None:
+    snap = _snapshot({Table("bot"): {"a": (3, 1)}})
+    policy = ThompsonPolicy(pool_strength=0.0, use_context=False, evidence_scale=2.0)
+    assert policy.posteriors(_request(), snap)[0] == Beta(7.0, 3.0)
 
 
 def test_priors_are_per_model() -> None:
@@ -173,7 +186,7 @@ def test_context_separates_prompt_kinds_with_opposite_best_models() -> None:
 @pytest.mark.parametrize(
     "options",
     [{"exploration_rate": -0.1}, {"exploration_rate": 1.5}, {"pool_strength": -1.0},
-     {"context_strength": -1.0}, {"propensity_draws": 0}],
+     {"context_strength": -1.0}, {"propensity_draws": 0}, {"evidence_scale": 0.0}],
 )
 def test_bad_options_raise(options: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):

@@ -23,13 +23,18 @@ class ReplayDataError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PromptOutcomes:
-    """One prompt: its agent, text, and quality and cost per model (table model order)."""
+    """One prompt: its agent, task, text, and quality and cost per model (table order).
+
+    ``task`` is the file's task column (the agent when there is none): it lets the
+    report compare a one-agent replay with the best fixed model per task.
+    """
 
     prompt_id: str
     agent: str
     prompt: str
     quality: tuple[float, ...]
     cost: tuple[float, ...]
+    task: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class OutcomeTable:
 @dataclass(slots=True)
 class _Builder:
     agent: str
+    task: str
     prompt: str
     quality: dict[str, float]
     cost: dict[str, float]
@@ -91,7 +97,8 @@ def _collect(
             continue
         key = row["prompt_id"] or ""
         agent = (row.get(agent_column) or DEFAULT_AGENT) if agent_column else DEFAULT_AGENT
-        builder = builders.setdefault(key, _Builder(agent, row["prompt"] or "", {}, {}))
+        task = row.get("task") or agent
+        builder = builders.setdefault(key, _Builder(agent, task, row["prompt"] or "", {}, {}))
         _add_row(path, line, row, builder)
     return builders
 
@@ -132,5 +139,5 @@ def _assemble(path: Path, builders: Mapping[str, _Builder]) -> OutcomeTable:
             )
         quality = tuple(b.quality[m] for m in models)
         cost = tuple(b.cost[m] for m in models)
-        prompts.append(PromptOutcomes(prompt_id, b.agent, b.prompt, quality, cost))
+        prompts.append(PromptOutcomes(prompt_id, b.agent, b.prompt, quality, cost, b.task))
     return OutcomeTable(models, tuple(prompts))

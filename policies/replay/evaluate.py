@@ -96,6 +96,7 @@ def outcomes_of(table: OutcomeTable, cost_weight: float) -> Outcomes:
         cost=[p.cost for p in prompts],
         agents=[p.agent for p in prompts],
         models=table.models,
+        tasks=[p.task or p.agent for p in prompts],
     )
 
 

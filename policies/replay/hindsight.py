@@ -30,6 +30,7 @@ class Outcomes:
     cost: Sequence[Sequence[float]]
     agents: Sequence[str]
     models: Sequence[str]
+    tasks: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class Hindsight:
 
     oracle: Figures
     best_fixed_per_agent: Figures
+    best_fixed_per_task: Figures
     best_fixed_overall: Figures
     random: Figures
     cheapest: Figures
@@ -52,20 +54,35 @@ def hindsight(outcomes: Outcomes, sample: Sequence[int]) -> Hindsight:
     n = len(sample)
     overall = _model_sums(outcomes, counts)
     best = _argmax(overall[0])
-    per_agent = {a: _model_sums(outcomes, _only(counts, outcomes.agents, a)) for a in
-                 sorted({outcomes.agents[i] for i in counts})}
-    agent_best = {a: _argmax(sums[0]) for a, sums in per_agent.items()}
+    agent_figures, agent_best = _fixed_per_group(outcomes, counts, outcomes.agents)
+    task_figures, _ = _fixed_per_group(outcomes, counts, outcomes.tasks or outcomes.agents)
     cheapest = cheapest_model(outcomes)
     return Hindsight(
         oracle=_oracle(outcomes, counts, n),
-        best_fixed_per_agent=_fixed_per_agent(per_agent, agent_best, n),
+        best_fixed_per_agent=agent_figures,
+        best_fixed_per_task=task_figures,
         best_fixed_overall=_column(overall, best, n),
         random=Figures(*(sum(s) / len(s) / n for s in overall)),
         cheapest=_column(overall, cheapest, n),
         best_overall_model=outcomes.models[best],
-        best_model_per_agent={a: outcomes.models[m] for a, m in agent_best.items()},
+        best_model_per_agent=agent_best,
         cheapest_model=outcomes.models[cheapest],
     )
+
+
+def _fixed_per_group(
+    outcomes: Outcomes, counts: Counter[int], groups: Sequence[str]
+) -> tuple[Figures, dict[str, str]]:
+    """The best fixed model of each group (in hindsight), summed; and which models."""
+    n = sum(counts.values())
+    parts, chosen = [], {}
+    for group in sorted({groups[i] for i in counts}):
+        sums = _model_sums(outcomes, _only(counts, groups, group))
+        best = _argmax(sums[0])
+        parts.append(_column(sums, best, n))
+        chosen[group] = outcomes.models[best]
+    summed = (sum(getattr(p, f) for p in parts) for f in ("reward", "quality", "cost"))
+    return Figures(*summed), chosen
 
 
 def cheapest_model(outcomes: Outcomes) -> int:
@@ -99,11 +116,6 @@ def _argmax(values: Sequence[float]) -> int:
 
 def _column(sums: Sums, model: int, n: int) -> Figures:
     return Figures(sums[0][model] / n, sums[1][model] / n, sums[2][model] / n)
-
-
-def _fixed_per_agent(per_agent: dict[str, Sums], best: dict[str, int], n: int) -> Figures:
-    parts = [_column(sums, best[a], n) for a, sums in per_agent.items()]
-    return Figures(*(sum(getattr(p, f) for p in parts) for f in ("reward", "quality", "cost")))
 
 
 def _oracle(outcomes: Outcomes, counts: Counter[int], n: int) -> Figures:

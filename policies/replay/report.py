@@ -18,7 +18,14 @@ from typing import Any
 
 from policies.replay.hindsight import Figures, Hindsight
 
-BASELINES = ("oracle", "best_fixed_per_agent", "best_fixed_overall", "random", "cheapest")
+BASELINES = (
+    "oracle",
+    "best_fixed_per_agent",
+    "best_fixed_per_task",
+    "best_fixed_overall",
+    "random",
+    "cheapest",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,11 @@ class EvaluationReport:
     @property
     def share_of_best_fixed_per_agent(self) -> float:
         """Policy mean reward / best-fixed-per-agent mean reward."""
-        best = self.baseline("best_fixed_per_agent").reward
+        return self.share_of("best_fixed_per_agent")
+
+    def share_of(self, base: str) -> float:
+        """Policy mean reward / the mean reward of baseline ``base`` (NaN if that is 0)."""
+        best = self.baseline(base).reward
         return self.policy.reward / best if best > 0 else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,6 +82,7 @@ class EvaluationReport:
             out[f"{name}_mean_cost_usd"] = figures.cost
         out["policy_reward_per_seed"] = [s.policy.reward for s in self.seeds]
         out["share_of_best_fixed_per_agent"] = self.share_of_best_fixed_per_agent
+        out["share_of_best_fixed_per_task"] = self.share_of("best_fixed_per_task")
         out["gap_closed_vs_best_fixed"] = self.gap_closed("best_fixed_overall")
         out["gap_closed_vs_random"] = self.gap_closed("random")
         out.update(self._models())
@@ -110,7 +122,10 @@ def format_table(report: EvaluationReport) -> str:
     ]
     rows = (("policy", report.policy), *report.baselines())
     lines += [f"{n:24}{f.reward:9.4f}{f.quality:9.4f}{f.cost:11.6f}" for n, f in rows]
-    lines.append(f"policy / best fixed per agent: {report.share_of_best_fixed_per_agent:.2%}")
+    lines.append(
+        f"policy / best fixed per agent: {report.share_of_best_fixed_per_agent:.2%}, "
+        f"per task: {report.share_of('best_fixed_per_task'):.2%}"
+    )
     lines.append(
         f"oracle gap closed: {report.gap_closed('best_fixed_overall'):.2%} vs best fixed overall,"
         f" {report.gap_closed('random'):.2%} vs random"
