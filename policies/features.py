@@ -1,7 +1,8 @@
 """Cheap prompt features reduced to a small context key (runs on the request path).
 
 The key is ``<shape>`` plus optional ``+tools``, ``+json``, ``+long``, ``+intl`` flags.
-Shapes, first match wins, read from the last user message (first SCAN_CHARS chars):
+Shapes, first match wins, read from the last user message (its first SCAN_CHARS
+characters, and the last SCAN_TAIL_CHARS of a longer one, where options sit):
 
 - ``choice2``: two lettered options ("A) ...", "(B) ...", "C. ...") or a "_" blank to fill
 - ``choice``: three or more lettered options
@@ -19,22 +20,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-SCAN_CHARS = 4000
+SCAN_CHARS = 2000
+SCAN_TAIL_CHARS = 500
 LONG_CHARS = 12000
 NON_ASCII_SHARE = 0.3
 
-_OPTION = re.compile(r"(?:^|\n|\s\()[ \t]*\(?([A-Ha-h])[).:][ \t]+\S")
+_OPTION = re.compile(r"^[ \t]*\(?([A-H])[).:][ \t]|^[ \t]*\(?([a-h])\)[ \t]", re.MULTILINE)
+_INLINE_OPTION = re.compile(r"\(([A-H])\)[ \t]")
 _BLANK = re.compile(r"(?:^|\s)_{1,4}(?=[\s.,;:!?']|$)")
-_CODE = re.compile(
-    r"```|\bdef \w+\(|\bfunction\b|\bclass \w+|\breturn\b|#include|\bimport \w+|"
-    r"\b(?:python|javascript|typescript|java|rust|golang|sql|regex|bash)\b|"
-    r"\b(?:write|implement|create)\s+(?:a|an)\s+(?:\w+\s+)?(?:program|script|method|function)",
-    re.IGNORECASE,
+_CODE_MARKERS = (
+    "```", "def ", "function to", "function that", "a function", "a program", "program to",
+    "a script", "script to", "#include", "import ", "return ", "python", "javascript",
+    "typescript", "golang", "rust ", "java ", "sql", "regex", "bash", "code",
 )
-_MATH = re.compile(
-    r"\d\s*[-+*/^=\u00d7\u00f7]\s*\d|\\frac|\\sqrt|\$\d|\b(?:solve|equation|calculate|integral|"
-    r"derivative|how (?:many|much)|sum of|product of|percent)\b",
-    re.IGNORECASE,
+_MATH = re.compile(r"\d ?[-+*/^=\u00d7\u00f7] ?\d|\\frac|\\sqrt|\$\d")
+_MATH_MARKERS = (
+    "solve", "equation", "calculate", "integral", "derivative", "how many", "how much",
+    "sum of", "product of", "percent",
 )
 
 
@@ -65,7 +67,7 @@ def prompt_features(
 ) -> PromptFeatures:
     """The features of a chat ``messages`` list; never raises on junk."""
     texts = _message_texts(messages)
-    prompt = _last_user_text(texts)[:SCAN_CHARS]
+    prompt = _scanned(_last_user_text(texts))
     return PromptFeatures(
         shape=prompt_shape(prompt),
         tools=tools,
@@ -77,14 +79,31 @@ def prompt_features(
 
 def prompt_shape(text: str) -> str:
     """The shape name of one prompt text."""
-    options = len({letter.upper() for letter in _OPTION.findall(text)})
-    if options == 2 or (options < 2 and _BLANK.search(text)):
+    options = _option_count(text)
+    if options == 2 or (options < 2 and "_" in text and _BLANK.search(text)):
         return "choice2"
     if options >= 3:
         return "choice"
-    if _CODE.search(text):
+    lower = text.lower()
+    if any(marker in lower for marker in _CODE_MARKERS):
         return "code"
-    return "math" if _MATH.search(text) else "chat"
+    if any(marker in lower for marker in _MATH_MARKERS) or _MATH.search(text):
+        return "math"
+    return "chat"
+
+
+def _option_count(text: str) -> int:
+    """How many distinct option letters ("A)", "b)", "C.", "(D)") the text lists."""
+    letters = {a or b for a, b in _OPTION.findall(text)}
+    if len(letters) < 2 and "(" in text:
+        letters |= set(_INLINE_OPTION.findall(text))
+    return len({letter.upper() for letter in letters})
+
+
+def _scanned(text: str) -> str:
+    if len(text) <= SCAN_CHARS + SCAN_TAIL_CHARS:
+        return text
+    return text[: SCAN_CHARS - SCAN_TAIL_CHARS] + "\n" + text[-SCAN_TAIL_CHARS:]
 
 
 def _message_texts(messages: object) -> list[tuple[str, str]]:
