@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,26 +21,21 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import report, targets  # noqa: E402
+from harness import procs, report, targets  # noqa: E402
 from harness.measure import Context, Plan, log, run_all  # noqa: E402
 from harness.procs import Supervisor  # noqa: E402
 from harness.upstream import start_nginx  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs (~3 min)")
     parser.add_argument("--reps", type=int, help="repetitions per cell (default 3, quick 1)")
-    parser.add_argument(
-        "--seconds", type=float, help="wrk duration per sample (default 4, quick 2)"
-    )
+    parser.add_argument("--seconds", type=float, help="wrk duration per sample (default 4, quick 2)")
     parser.add_argument("--concurrency", default="1,8,64", help="comma-separated (default 1,8,64)")
-    parser.add_argument(
-        "--no-workers2", action="store_true", help="skip our proxy with --workers 2"
-    )
+    parser.add_argument("--no-workers2", action="store_true", help="skip our proxy with --workers 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
+    parser.add_argument("--nice", type=int, default=-10, help="niceness for the harness and children (root)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     return parser.parse_args(argv)
 
@@ -80,25 +74,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = make_plan(args)
     os.sched_setaffinity(0, {int(plan.load_cpus)})
+    reniced = procs.raise_priority(args.nice)
     targets.ensure_tools()
-    litellm_bin = (
-        None if args.no_litellm else targets.ensure_litellm_venv(BENCH_DIR / ".venv-litellm")
-    )
+    litellm_bin = None if args.no_litellm else targets.ensure_litellm_venv(BENCH_DIR / ".venv-litellm")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    with tempfile.TemporaryDirectory(prefix="mm-bench-") as tmp:
-        workdir = Path(tmp)
-        sup = Supervisor(workdir)
-        try:
-            results = execute(plan, sup, workdir, litellm_bin)
-        except KeyboardInterrupt:
-            log("interrupted: stopping every child process")
-            return 130
-        finally:
-            sup.stop_all()
-    results["meta"] = {"timestamp": stamp, "plan": vars(plan), "notes": notes(plan)}
+    workdir = args.out / f"{stamp}-work"  # configs and every child's log, kept for reading
+    workdir.mkdir(parents=True)
+    sup = Supervisor(workdir)
+    try:
+        results = execute(plan, sup, workdir, litellm_bin)
+    except KeyboardInterrupt:
+        log(f"interrupted: stopping every child process (logs in {workdir})")
+        return 130
+    finally:
+        sup.stop_all()
+    priority = f"all benchmark processes at nice {args.nice}" if reniced else "default priority"
+    extra = [f"{priority}; load average at end: {Path('/proc/loadavg').read_text().strip()}"]
+    results["meta"] = {"timestamp": stamp, "plan": vars(plan), "notes": notes(plan) + extra}
     print(report.markdown(results))
     for path in report.save(results, args.out, stamp):
         log(f"wrote {path}")
+    log(f"configs and process logs: {workdir}")
     return 0
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 import statistics
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 WRK_MARK = "WRKJSON "
 HEADERS = {
@@ -71,9 +71,7 @@ def run_wrk(url: str, script: Path, *, connections: int, seconds: float, cpus: s
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(WRK_MARK)), None)
     if line is None:
-        raise RuntimeError(
-            f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}"
-        )
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
     return _wrk_result(json.loads(line[len(WRK_MARK) :]))
 
 
@@ -99,41 +97,80 @@ class TtftResult:
 
 
 def probe_ttft(url: str, body: str, *, requests: int) -> TtftResult:
-    """Sequential streaming requests: time from send to the first SSE `data:` bytes."""
+    """Sequential streamed requests on one keep-alive connection: send to first `data:` bytes.
+
+    A raw socket (TCP_NODELAY, request written in one send) so the probe adds no client-side
+    delay of its own; the response is read to its end before the next request.
+    """
+    parts = urlsplit(url)
+    request = _raw_request(parts.path, parts.netloc, body.encode())
     samples: list[float] = []
-    failures = 0
     headers: dict[str, str] = {}
-    with httpx.Client(timeout=30.0) as client:
+    with _connect(parts.hostname or "127.0.0.1", parts.port or 80) as sock:
         for _ in range(requests):
-            elapsed, seen = _one_ttft(client, url, body)
-            if elapsed is None:
-                failures += 1
-            else:
-                samples.append(elapsed)
-                headers = seen
+            try:
+                elapsed, headers = _one_ttft(sock, request)
+            except (OSError, ValueError):
+                break
+            samples.append(elapsed)
     return TtftResult(
         p50_ms=_quantile(samples, 0.5),
         p90_ms=_quantile(samples, 0.9),
-        failures=failures,
-        headers=headers,
+        failures=requests - len(samples),
+        headers={k: v for k, v in headers.items() if k in PROXY_HEADERS},
     )
 
 
-def _one_ttft(client: httpx.Client, url: str, body: str) -> tuple[float | None, dict[str, str]]:
+def _connect(host: str, port: int) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _raw_request(path: str, host: str, body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in HEADERS.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _one_ttft(sock: socket.socket, request: bytes) -> tuple[float, dict[str, str]]:
     start = time.perf_counter()
-    try:
-        with client.stream("POST", url, content=body, headers=HEADERS) as response:
-            first: float | None = None
-            buffered = b""
-            for chunk in response.iter_raw():
-                buffered += chunk
-                if first is None and b"data:" in buffered:
-                    first = time.perf_counter() - start
-            ok = response.status_code == 200
-            seen = {k: v for k, v in response.headers.items() if k in PROXY_HEADERS}
-    except httpx.HTTPError:
-        return None, {}
-    return (first * 1000 if ok and first is not None else None), seen
+    sock.sendall(request)
+    buffered = b""
+    while b"\r\n\r\n" not in buffered:
+        buffered += _recv(sock)
+    head, rest = buffered.split(b"\r\n\r\n", 1)
+    status, headers = _parse_head(head)
+    while b"data:" not in rest:
+        rest += _recv(sock)
+    elapsed = (time.perf_counter() - start) * 1000
+    _drain(sock, rest, headers)
+    if status != 200:
+        raise ValueError(f"HTTP {status}")
+    return elapsed, headers
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ValueError("connection closed")
+    return chunk
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    pairs = (line.split(":", 1) for line in lines if ":" in line)
+    return int(status_line.split()[1]), {k.strip().lower(): v.strip() for k, v in pairs}
+
+
+def _drain(sock: socket.socket, body: bytes, headers: dict[str, str]) -> None:
+    """Read the rest of the response: Content-Length bytes, or up to the last chunk."""
+    if "content-length" in headers:
+        while len(body) < int(headers["content-length"]):
+            body += _recv(sock)
+        return
+    while not body.endswith(b"0\r\n\r\n"):
+        body += _recv(sock)
 
 
 def _quantile(samples: list[float], q: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def run_flavour(ctx: Context, flavour: str, scripts: dict[str, Path]) -> None:
 
 
 def start_targets(ctx: Context, flavour: str) -> list[Target]:
-    started = [targets.direct_target(ctx.upstream, flavour)]
+    started = [targets.direct_target(ctx.upstream, flavour, ctx.plan.load_cpus)]
     for name, starter in _starters(ctx, flavour):
         log(f"starting {name} ...")
         try:
@@ -187,29 +188,33 @@ def sample_cell(
 ) -> None:
     for rep in range(ctx.plan.reps):
         for target in _rotated(started, rep):
-            before = procs.cpu_seconds(target.child.pid)
-            result = run_wrk(
-                target.url,
-                script,
-                connections=conc,
-                seconds=ctx.plan.seconds,
-                cpus=ctx.plan.load_cpus,
-            )
-            cpu = procs.cpu_seconds(target.child.pid) - before
-            row = {
-                "flavour": flavour,
-                "mode": mode,
-                "conc": conc,
-                "target": target.name,
-                "rep": rep,
-                **asdict(result),
-                "cpu_ms_per_req": 1000 * cpu / max(result.requests, 1),
-            }
+            row = {"flavour": flavour, "mode": mode, "conc": conc, "target": target.name}
+            row.update(rep=rep, **measure_one(ctx, target, script, conc))
             ctx.results["runs"].append(row)
             log(
                 f"  {flavour}/{mode} c={conc} rep={rep} {target.name:8s} "
-                f"{result.rps:9.1f} req/s  p50 {result.p50_ms:8.2f} ms  errors {result.errors}"
+                f"{row['rps']:9.1f} req/s  p50 {row['p50_ms']:8.2f} ms  "
+                f"errors {row['errors']}  other load on core {ctx.plan.proxy_cpus}: "
+                f"{'n/a' if row['other_load'] is None else format(row['other_load'], '.0%')}"
             )
+
+
+def measure_one(ctx: Context, target: Target, script: Path, conc: int) -> dict[str, Any]:
+    """One wrk sample plus the target's CPU and what other processes used on the proxy core."""
+    core = {int(ctx.plan.proxy_cpus)}
+    cpu_before, busy_before = procs.cpu_seconds(target.child.pid), procs.core_busy_seconds(core)
+    started = time.monotonic()
+    result = run_wrk(target.url, script, connections=conc, seconds=ctx.plan.seconds, cpus=ctx.plan.load_cpus)
+    wall = time.monotonic() - started
+    cpu = procs.cpu_seconds(target.child.pid) - cpu_before
+    busy = procs.core_busy_seconds(core) - busy_before
+    own = cpu if target.cpus == ctx.plan.proxy_cpus else 0.0
+    other = None if target.cpus == ctx.plan.both_cpus else max(busy - own, 0.0) / wall
+    return {
+        **asdict(result),
+        "cpu_ms_per_req": 1000 * cpu / max(result.requests, 1),
+        "other_load": other,
+    }
 
 
 def sample_ttft(ctx: Context, flavour: str, started: list[Target]) -> None:

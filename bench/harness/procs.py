@@ -191,3 +191,23 @@ def memory_mb(root: int) -> tuple[float, float]:
     rss = sum(_status_kb(pid, "VmRSS") for pid in pids)
     pss = sum(_status_kb(pid, "Pss") for pid in pids)
     return rss / 1024, pss / 1024
+
+
+def core_busy_seconds(cores: set[int]) -> float:
+    """Busy time (all but idle and iowait, steal included) of these CPUs since boot, in seconds."""
+    ticks = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            numbers = [int(v) for v in values[:8]]
+            ticks += sum(numbers) - numbers[3] - numbers[4]
+    return ticks / CLK_TCK
+
+
+def raise_priority(niceness: int) -> bool:
+    """Lower this process's nice value (children inherit it); False when not permitted."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except PermissionError:
+        return False
+    return True

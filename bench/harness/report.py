@@ -6,7 +6,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +45,45 @@ def added(rows: list[Row], direct: list[Row], key: str) -> list[float]:
 def throughput_table(runs: list[Row]) -> str:
     head = (
         "| upstream | mode | c | target | req/s | p50 ms | p90 ms | p99 ms | +p50 ms | +p99 ms "
-        "| CPU ms/req | errors |\n|" + "---|" * 12
+        "| CPU ms/req | other load | errors |\n|" + "---|" * 13
     )
     lines = [head]
     for (flavour, mode, conc), by_target in sorted(group_runs(runs).items()):
         direct = by_target.get("direct", [])
         for name in sorted(by_target, key=_order):
-            rows = by_target[name]
-            col: Callable[[str], list[float]] = lambda k, rows=rows: [r[k] for r in rows]  # noqa: E731
-            lines.append(
-                f"| {flavour} | {mode} | {conc} | {name} | {spread(col('rps'), 0)} "
-                f"| {spread(col('p50_ms'), 2)} | {spread(col('p90_ms'), 2)} "
-                f"| {spread(col('p99_ms'), 2)} | {spread(added(rows, direct, 'p50_ms'), 2)} "
-                f"| {spread(added(rows, direct, 'p99_ms'), 2)} "
-                f"| {spread(col('cpu_ms_per_req'), 2)} | {sum(col('errors')):.0f} |"
-            )
+            lines.append(f"| {flavour} | {mode} | {conc} | {name} | " + _cells(by_target[name], direct))
     return "\n".join(lines)
+
+
+def _col(rows: list[Row], key: str) -> list[Any]:
+    return [row[key] for row in rows]
+
+
+def _cells(rows: list[Row], direct: list[Row]) -> str:
+    return (
+        f"{spread(_col(rows, 'rps'), 0)} | {spread(_col(rows, 'p50_ms'), 2)} "
+        f"| {spread(_col(rows, 'p90_ms'), 2)} | {spread(_col(rows, 'p99_ms'), 2)} "
+        f"| {spread(added(rows, direct, 'p50_ms'), 2)} | {spread(added(rows, direct, 'p99_ms'), 2)} "
+        f"| {spread(_col(rows, 'cpu_ms_per_req'), 2)} | {_percent(_col(rows, 'other_load'))} "
+        f"| {sum(_col(rows, 'errors')):.0f} |"
+    )
+
+
+def _percent(values: list[float | None]) -> str:
+    clean = [v for v in values if v is not None]
+    return f"{100 * max(clean):.0f}%" if clean else "n/a"
+
+
+def contention_warning(runs: list[Row]) -> list[str]:
+    loads = [r["other_load"] for r in runs if r.get("other_load") is not None]
+    worst = max(loads, default=0.0)
+    if worst < 0.05:
+        return []
+    return [
+        f"**WARNING: other processes used up to {100 * worst:.0f}% of the proxy core during "
+        "samples (column `other load`, max over repetitions): figures in those rows are "
+        "contaminated; rerun on a quiet machine**"
+    ]
 
 
 def ratio_table(runs: list[Row], ours: str = "ours", other: str = "litellm") -> str:
@@ -73,9 +96,7 @@ def ratio_table(runs: list[Row], ours: str = "ours", other: str = "litellm") -> 
         if ours not in by_target or other not in by_target:
             continue
         direct = by_target.get("direct", [])
-        rps = _median([r["rps"] for r in by_target[ours]]) / _median(
-            [r["rps"] for r in by_target[other]]
-        )
+        rps = _median([r["rps"] for r in by_target[ours]]) / _median([r["rps"] for r in by_target[other]])
         lat = _median(added(by_target[other], direct, "p50_ms")) / max(
             _median(added(by_target[ours], direct, "p50_ms")), 1e-3
         )
@@ -92,13 +113,10 @@ def ttft_table(ttft: list[Row]) -> str:
     for row in ttft:
         grouped[(row["flavour"], row["target"])].append(row)
     lines = [
-        "| upstream | target | TTFT p50 ms | TTFT p90 ms | +TTFT p50 ms | failures "
-        "| proxy headers |",
+        "| upstream | target | TTFT p50 ms | TTFT p90 ms | +TTFT p50 ms | failures | proxy headers |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (flavour, name), rows in sorted(
-        grouped.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))
-    ):
+    for (flavour, name), rows in sorted(grouped.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
         direct = grouped.get((flavour, "direct"), [])
         headers = rows[-1]["headers"]
         lines.append(
@@ -134,7 +152,7 @@ def markdown(results: dict[str, Any]) -> str:
     parts = [
         f"# Model Manager benchmark {meta['timestamp']}",
         "",
-        *[f"- {line}" for line in meta["notes"]],
+        *[f"- {line}" for line in meta["notes"] + contention_warning(results["runs"])],
         *[
             f"- **{name}: not available** — {reason.splitlines()[0][:300]}"
             for name, reason in unavailable.items()
@@ -197,9 +215,7 @@ def _bars(
     ax: Any, cells: dict[CellKey, dict[str, list[Row]]], scenario: tuple[str, str], *, metric: str
 ) -> None:
     concs = sorted(c for f, m, c in cells if (f, m) == scenario)
-    names = sorted(
-        {n for (f, m, _), t in cells.items() if (f, m) == scenario for n in t}, key=_order
-    )
+    names = sorted({n for (f, m, _), t in cells.items() if (f, m) == scenario for n in t}, key=_order)
     if metric == "added_p50":
         names = [n for n in names if n != "direct"]
     width = 0.8 / max(len(names), 1)
@@ -209,9 +225,7 @@ def _bars(
     ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(concs))])
     ax.set_xticklabels([f"c={c}" for c in concs])
     ax.set_yscale("log")
-    ax.set_title(
-        f"{scenario[0]}/{scenario[1]}: " + ("req/s" if metric == "rps" else "added p50 ms")
-    )
+    ax.set_title(f"{scenario[0]}/{scenario[1]}: " + ("req/s" if metric == "rps" else "added p50 ms"))
     ax.legend(fontsize=7)
 
 

@@ -38,6 +38,7 @@ class Target:
     name: str
     url: str
     child: Child
+    cpus: str
     ready_s: float | None = None
 
 
@@ -138,7 +139,7 @@ def start_ours(
     env = {**OFFLINE_ENV, "REDIS_URL": config["redis"]["url"]}
     child = sup.start(name, argv, cpus=cpus, env=env)
     ready = wait_ready(child, f"http://127.0.0.1:{port}/health", timeout=120)
-    return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, ready)
+    return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, cpus, ready)
 
 
 def start_litellm(
@@ -156,9 +157,9 @@ def start_litellm(
     argv += ["--num_workers", "1"]
     child = sup.start(name, argv, cpus=cpus, env=OFFLINE_ENV)
     ready = wait_ready(child, f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
-    return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, ready)
+    return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, cpus, ready)
 
 
-def direct_target(upstream: Upstream, flavour: str) -> Target:
+def direct_target(upstream: Upstream, flavour: str, cpus: str) -> Target:
     path = "/v1/chat/completions" if flavour == "openai" else "/anthropic/v1/messages"
-    return Target("direct", f"http://127.0.0.1:{upstream.port}{path}", upstream.child, None)
+    return Target("direct", f"http://127.0.0.1:{upstream.port}{path}", upstream.child, cpus)

@@ -90,7 +90,7 @@ def anthropic_json() -> str:
 
 
 def anthropic_sse() -> str:
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_bench",
         "type": "message",
         "role": "assistant",
