@@ -7,12 +7,14 @@ price map, and raises its exception hierarchy, which is mapped to FailureKind he
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import litellm
+import openai
 import orjson
 from litellm.exceptions import (
     APIConnectionError,
@@ -161,9 +163,27 @@ def _kind(exc: BaseException, status: int | None) -> FailureKind:
     for exc_type, kind in checks:
         if isinstance(exc, exc_type):
             return kind
+    if (cause := _cause_kind(exc)) is not None:
+        return cause
     if status is not None and status >= 400:
         return kind_for_status(status, str(exc))
     return FailureKind.BAD_RESPONSE
+
+
+def _cause_kind(exc: BaseException) -> FailureKind | None:
+    """What litellm's generic 500 wraps: a refused connection or a body that is not JSON."""
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if cause is None:
+            return None
+        if isinstance(cause, openai.APITimeoutError):
+            return FailureKind.TIMEOUT
+        if isinstance(cause, openai.APIConnectionError | ConnectionError):
+            return FailureKind.CONNECTION
+        if isinstance(cause, json.JSONDecodeError):
+            return FailureKind.BAD_RESPONSE
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _retry_after(exc: BaseException) -> float | None:
