@@ -19,7 +19,7 @@ def _thompson_pooled(**options: Any) -> Policy:
 
 
 def _thompson_plain(**options: Any) -> Policy:
-    defaults = {"use_context": False, "pool_strength": 0.0}
+    defaults = {"use_context": False, "pool_strength": 0.0, "evidence_scale": 1.0}
     return ThompsonPolicy(name="thompson-plain", **{**defaults, **options})
 
 
@@ -41,7 +41,8 @@ def build_policy(name: str, **options: Any) -> Policy:
     """The policy called ``name``, built with ``options``.
 
     "thompson" pools across agents and uses prompt context; "thompson-pooled"
-    pools without context; "thompson-plain" does neither. Raises ValueError for
+    pools without context; "thompson-plain" is textbook Thompson sampling per agent
+    (no pooling, no context, evidence_scale 1). Raises ValueError for
     an unknown name (naming the allowed ones) or an option the policy lacks.
     """
     builder = _builders().get(name)

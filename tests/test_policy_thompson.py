@@ -51,10 +51,10 @@ def _run(policy: ThompsonPolicy, request: DecisionRequest, rates: dict[str, floa
 
 def test_exact_picks_for_a_seed() -> None:
     policy = ThompsonPolicy()
-    snap = _snapshot({Table("bot"): {"a": (5, 5), "b": (8, 2), "c": (1, 9)}})
-    rng = random.Random(7)
-    picks = [policy.rank(_request(), snap, rng).choice for _ in range(8)]
-    assert picks == ["b", "b", "a", "a", "b", "b", "b", "b"]
+    snap = _snapshot({Table("bot"): {"a": (1, 1), "b": (2, 1), "c": (0, 1)}})
+    rng = random.Random(8)
+    picks = [policy.rank(_request(context=ALL_PROMPTS), snap, rng).choice for _ in range(8)]
+    assert picks == ["a", "a", "b", "a", "b", "b", "c", "a"]
 
 
 def test_same_seed_same_ranking() -> None:
@@ -78,7 +78,7 @@ def test_fallbacks_follow_posterior_mean() -> None:
 
 def test_exploration_mix_explores_at_the_rate() -> None:
     snap = _snapshot({Table("bot"): {"a": (1, 900), "b": (900, 1), "c": (1, 900)}})
-    policy = ThompsonPolicy(exploration_rate=0.3)
+    policy = ThompsonPolicy(exploration_rate=0.3, use_context=False)
     rng = random.Random(5)
     decisions = [policy.rank(_request(), snap, rng) for _ in range(4000)]
     explored = sum(d.explored for d in decisions) / 4000
@@ -102,7 +102,7 @@ def test_propensities_sum_to_one_and_match_frequencies() -> None:
 
 def test_propensity_includes_the_exploration_floor() -> None:
     snap = _snapshot({Table("bot"): {"a": (1, 900), "b": (900, 1), "c": (1, 900)}})
-    policy = ThompsonPolicy(exploration_rate=0.3)
+    policy = ThompsonPolicy(exploration_rate=0.3, use_context=False)
     assert policy.propensity(_request(), snap, "a", random.Random(1)) == pytest.approx(0.1)
 
 
@@ -120,21 +120,22 @@ def test_tables_and_deltas_cover_every_level() -> None:
 
 def test_pooled_evidence_is_capped_to_the_pool_strength() -> None:
     snap = _snapshot({Table(POOLED): {"a": (900, 100)}})
-    post = ThompsonPolicy(pool_strength=4.0, use_context=False).posteriors(_request(), snap)[0]
+    policy = ThompsonPolicy(pool_strength=4.0, use_context=False, evidence_scale=1.0)
+    post = policy.posteriors(_request(), snap)[0]
     assert post == Beta(1.0 + 3.6, 1.0 + 0.4)
 
 
 def test_context_backs_off_to_the_agents_other_contexts() -> None:
     # the agent table holds the cell's evidence too: only the other 80 + 18 back it off
     snap = _snapshot({Table("bot"): {"a": (80, 20)}, Table("bot", "chat"): {"a": (0, 2)}})
-    policy = ThompsonPolicy(pool_strength=0.0, context_strength=9.8)
+    policy = ThompsonPolicy(pool_strength=0.0, context_strength=9.8, evidence_scale=1.0)
     assert policy.posteriors(_request(), snap)[0] == pytest.approx(Beta(1 + 8, 1 + 1.8 + 2))
 
 
 def test_pooled_evidence_excludes_the_agents_own() -> None:
     snap = _snapshot({Table(POOLED): {"a": (10, 10)}, Table("bot"): {"a": (10, 10)}})
     policy = ThompsonPolicy(use_context=False)
-    assert policy.posteriors(_request(), snap)[0] == Beta(11.0, 11.0)
+    assert policy.posteriors(_request(), snap)[0] == Beta(21.0, 21.0)
 
 
 def test_evidence_scale_sharpens_the_posterior() -> None:
