@@ -21,7 +21,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from harness import procs, report, targets  # noqa: E402
+from harness import procs, profile, report, targets  # noqa: E402
 from harness.measure import Context, Plan, log, run_all  # noqa: E402
 from harness.procs import Supervisor  # noqa: E402
 from harness.upstream import start_nginx  # noqa: E402
@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-workers2", action="store_true", help="skip our proxy with --workers 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--nice", type=int, default=-10, help="niceness for the harness and children (root)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample each proxy with py-spy under load"
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     return parser.parse_args(argv)
 
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True)
     sup = Supervisor(workdir)
     try:
-        results = execute(plan, sup, workdir, litellm_bin)
+        py_spy = profile.ensure_py_spy(BENCH_DIR / ".venv-tools") if args.profile else None
+        results = execute(plan, sup, workdir, litellm_bin, py_spy)
     except KeyboardInterrupt:
         log(f"interrupted: stopping every child process (logs in {workdir})")
         return 130
@@ -98,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def execute(plan: Plan, sup: Supervisor, workdir: Path, litellm_bin: Path | None) -> dict[str, Any]:
+def execute(
+    plan: Plan, sup: Supervisor, workdir: Path, litellm_bin: Path | None, py_spy: Path | None
+) -> dict[str, Any]:
     started = time.monotonic()
     upstream = start_nginx(sup, workdir, plan.load_cpus)
     redis_url = targets.start_redis(sup, plan.load_cpus)
     ours_reason = targets.ours_unavailable_reason()
-    ctx = Context(plan, sup, workdir, upstream, redis_url, litellm_bin, ours_reason)
+    ctx = Context(plan, sup, workdir, upstream, redis_url, litellm_bin, ours_reason, py_spy)
     results = run_all(ctx)
     log(f"benchmark took {time.monotonic() - started:.0f}s")
     return results

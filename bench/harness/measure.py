@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 
-from harness import procs, targets
+from harness import procs, profile, targets
 from harness.load import HEADERS, probe_ttft, request_body, run_wrk, write_wrk_script
 from harness.procs import Supervisor
 from harness.targets import Target
 from harness.upstream import Upstream
 
 MODES = ("json", "sse")
+PROFILE_CONC = 8
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Context:
     redis_url: str
     litellm_bin: Path | None
     ours_reason: str | None
+    py_spy: Path | None = None
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -51,7 +53,7 @@ def log(message: str) -> None:
 
 
 def run_all(ctx: Context) -> dict[str, Any]:
-    ctx.results.update(runs=[], ttft=[], processes=[], unavailable={})
+    ctx.results.update(runs=[], ttft=[], processes=[], unavailable={}, profiles=[])
     scripts = {mode: _script(ctx.workdir, mode) for mode in MODES}
     for flavour in targets.FLAVOURS:
         run_flavour(ctx, flavour, scripts)
@@ -80,6 +82,8 @@ def run_flavour(ctx: Context, flavour: str, scripts: dict[str, Path]) -> None:
                     script=scripts[mode],
                 )
         sample_ttft(ctx, flavour, started)
+        if ctx.py_spy is not None:
+            profile_targets(ctx, flavour, started, scripts)
         record_memory(ctx, flavour, started, "after")
     finally:
         for target in started:
@@ -243,3 +247,29 @@ def _process_row(ctx: Context, flavour: str, target: Target) -> dict[str, Any]:
     row = {"flavour": flavour, "target": target.name, "ready_s": target.ready_s}
     rows.append(row)
     return row
+
+
+def profile_targets(ctx: Context, flavour: str, started: list[Target], scripts: dict[str, Path]) -> None:
+    """py-spy on each proxy (not during the timed samples) under wrk at c=8."""
+    assert ctx.py_spy is not None
+    for target in (t for t in started if t.name in ("ours", "litellm")):
+        for mode, script in scripts.items():
+            raw = ctx.workdir / f"profile-{target.name}-{flavour}-{mode}.txt"
+            recorder = profile.start_recording(ctx.py_spy, target.child.pid, ctx.plan.seconds, raw)
+            row = measure_one(ctx, target, script, PROFILE_CONC)
+            recorder.wait(timeout=ctx.plan.seconds + 30)
+            if not raw.exists():
+                log(f"  py-spy produced nothing for {target.name} {flavour}/{mode}")
+                continue
+            summary = profile.summarise(raw)
+            ctx.results["profiles"].append(
+                {
+                    "target": target.name,
+                    "flavour": flavour,
+                    "mode": mode,
+                    "conc": PROFILE_CONC,
+                    "cpu_ms_per_req": row["cpu_ms_per_req"],
+                    **summary,
+                }
+            )
+            log(f"  profiled {target.name} {flavour}/{mode}: {summary['by_package'][:4]}")

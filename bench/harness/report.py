@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness import profile
+
 Row = dict[str, Any]
 CellKey = tuple[str, str, int]
 TARGET_ORDER = ("direct", "ours", "ours-w2", "litellm")
@@ -175,6 +177,8 @@ def markdown(results: dict[str, Any]) -> str:
         process_table(results["processes"]),
         "",
     ]
+    if results.get("profiles"):
+        parts += ["## Profiles (py-spy, not during timed samples)", "", profile.markdown(results["profiles"])]
     return "\n".join(parts)
 
 
