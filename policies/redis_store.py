@@ -88,6 +88,16 @@ class RedisStore:
     def pending(self) -> int:
         return len(self._buffer)
 
+    @property
+    def client(self) -> redis.asyncio.Redis:
+        """The client (shared with other bookkeeping, e.g. tracking; closed by ``close``)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix."""
+        return self._prefix
+
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Start the task that retries buffered writes every ``retry_interval_s``."""

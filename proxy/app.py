@@ -27,6 +27,8 @@ from proxy.router import Router
 from proxy.routes import routes
 from proxy.services import Services, Upstream
 from proxy.store_factory import build_store
+from proxy.tracking import build_tracker
+from proxy.tracking_routes import tracking_routes
 
 log = logging.getLogger("model_manager")
 
@@ -55,7 +57,7 @@ def create_app(
             await _close(services.upstream, services.store)
 
     return Starlette(
-        routes=[*routes(), *_simulator_mount(config)],
+        routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
         middleware=_middleware(config),
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -79,6 +81,8 @@ def _services(
     learner = Learner(
         router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
     )
+    tracker = build_tracker(config, router, store, clock)
+    learner.hooks.append(tracker.hook)
     return Services(
         config=config,
         router=router,
@@ -88,6 +92,7 @@ def _services(
         rng=rng,
         clock=clock,
         cooldowns=Cooldowns(),
+        tracker=tracker,
     )
 
 

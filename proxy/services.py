@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from policies.base import PosteriorStore
 from proxy.completion import ChunkStream, Completion
@@ -13,6 +13,9 @@ from proxy.config import Arm, Config
 from proxy.cooldowns import Cooldowns
 from proxy.learning import Learner
 from proxy.router import Router
+
+if TYPE_CHECKING:
+    from proxy.tracking.tracker import Tracker
 
 
 class Upstream(Protocol):
@@ -44,3 +47,5 @@ class Services:
     clock: Callable[[], float]
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     counters: Counters = field(default_factory=Counters)
+    tracker: Tracker | None = None
+    """Stats, workflows and feedback (proxy.tracking); set in the lifespan."""

@@ -1,0 +1,36 @@
+"""Per (agent, model) statistics, workflow tracking and explicit feedback (issue 4).
+
+``build_tracker`` picks the backend that matches the posterior store: RedisTracking on the
+RedisStore's client (shared by every replica), or MemoryTracking in embedded mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from policies.base import PosteriorStore
+from policies.redis_store import RedisStore
+from proxy.config import Config
+from proxy.router import Router
+from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.memory import MemoryTracking
+from proxy.tracking.redis_backend import RedisTracking
+from proxy.tracking.tracker import Tracker
+
+__all__ = ["Tracker", "build_tracker"]
+
+
+def build_tracker(
+    config: Config, router: Router, store: PosteriorStore, clock: Callable[[], float]
+) -> Tracker:
+    """A Tracker on the backend matching ``store``."""
+    backend: TrackingBackend
+    retention = config.server.workflow_retention_s
+    ttl = config.router.decision_ttl_s
+    if isinstance(store, RedisStore):
+        backend = RedisTracking(
+            store.client, prefix=store.prefix, clock=clock, retention_s=retention, decision_ttl_s=ttl
+        )
+    else:
+        backend = MemoryTracking(clock=clock, retention_s=retention, decision_ttl_s=ttl)
+    return Tracker(backend, config=config, router=router, store=store, clock=clock)

@@ -1,0 +1,147 @@
+"""MemoryTracking: the tracking backend in process memory (embedded mode, single process).
+
+Same semantics as RedisTracking: workflows expire ``retention_s`` after their last write,
+decision records ``decision_ttl_s`` after theirs; expired entries read as unknown and are
+dropped lazily. Every method runs without awaiting in between, so each is atomic on the
+event loop (swap_applied is a true compare-and-set). Nothing here is persisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from proxy.tracking.backend import (
+    RECENT_WORKFLOWS_KEPT,
+    REQUEST_IDS_KEPT,
+    WorkflowRaw,
+    record_fields,
+)
+from proxy.tracking.records import Counts, DecisionRecord, Tracked
+
+
+@dataclass(slots=True)
+class _Expiring:
+    """A stored value and the time it expires."""
+
+    expires: float
+    workflow: WorkflowRaw = field(default_factory=WorkflowRaw)
+
+
+class MemoryTracking:
+    """In-process TrackingBackend."""
+
+    def __init__(
+        self, *, clock: Callable[[], float], retention_s: float, decision_ttl_s: float
+    ) -> None:
+        self._clock = clock
+        self._retention = retention_s
+        self._ttl = decision_ttl_s
+        self._stats: dict[str, dict[str, float]] = {}
+        self._workflows: dict[str, _Expiring] = {}
+        self._recent: dict[str | None, dict[str, float]] = {}
+        self._decisions: dict[str, tuple[float, DecisionRecord]] = {}
+
+    async def write(self, tracked: Tracked) -> None:
+        """Add one outcome (see TrackingBackend.write)."""
+        _add(self._stats.setdefault(tracked.agent, {}), tracked.stats)
+        if tracked.workflow is not None:
+            self._write_workflow(tracked)
+        if tracked.decision is not None:
+            record_fields(tracked.decision)  # same validation as the Redis form
+            self._decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
+
+    def _write_workflow(self, tracked: Tracked) -> None:
+        assert tracked.workflow is not None
+        entry = self._live_workflow(tracked.workflow)
+        if entry is None:
+            entry = self._workflows[tracked.workflow] = _Expiring(0.0)
+        entry.expires = tracked.at + self._retention
+        meta = entry.workflow.meta
+        meta.setdefault("first_seen", repr(tracked.at))
+        meta["last_seen"] = repr(max(tracked.at, float(meta.get("last_seen", tracked.at))))
+        _add(entry.workflow.counts, tracked.workflow_counts)
+        ids = entry.workflow.request_ids
+        ids.append(tracked.request_id)
+        del ids[:-REQUEST_IDS_KEPT]
+        for scope in (tracked.agent, None):
+            self._touch_recent(scope, tracked.workflow, tracked.at)
+
+    def _touch_recent(self, scope: str | None, workflow: str, at: float) -> None:
+        recent = self._recent.setdefault(scope, {})
+        recent[workflow] = max(at, recent.get(workflow, at))
+        if len(recent) > RECENT_WORKFLOWS_KEPT:
+            del recent[min(recent, key=recent.__getitem__)]
+
+    async def agents(self) -> list[str]:
+        """Every agent with stats, sorted."""
+        return sorted(self._stats)
+
+    async def stats(self, agents: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Copies of the raw counters per agent."""
+        return {agent: dict(self._stats.get(agent, {})) for agent in agents}
+
+    async def workflow(self, workflow_id: str) -> WorkflowRaw | None:
+        """A copy of the stored workflow, or None."""
+        entry = self._live_workflow(workflow_id)
+        if entry is None:
+            return None
+        raw = entry.workflow
+        return WorkflowRaw(dict(raw.meta), dict(raw.counts), list(raw.request_ids))
+
+    async def recent_workflows(self, agent: str | None, limit: int) -> list[tuple[str, float]]:
+        """Live workflows of ``agent`` (or all), newest first."""
+        recent = self._recent.get(agent, {})
+        live = [(wf, at) for wf, at in recent.items() if self._live_workflow(wf) is not None]
+        for gone in set(recent) - {wf for wf, _ in live}:
+            del recent[gone]
+        return sorted(live, key=lambda item: (-item[1], item[0]))[:limit]
+
+    async def finish(self, workflow_id: str, outcome: str, score: float | None, at: float) -> bool:
+        """Mark finished (the retention clock restarts); False if unknown."""
+        entry = self._live_workflow(workflow_id)
+        if entry is None:
+            return False
+        entry.expires = at + self._retention
+        meta = entry.workflow.meta
+        meta.update(finished_at=repr(at), outcome=outcome)
+        if score is not None:
+            meta["score"] = repr(score)
+        return True
+
+    async def decision(self, request_id: str) -> DecisionRecord | None:
+        """The live decision record, or None."""
+        found = self._decisions.get(request_id)
+        if found is None:
+            return None
+        if found[0] <= self._clock():
+            del self._decisions[request_id]
+            return None
+        return found[1]
+
+    async def swap_applied(self, request_id: str, expected: float, new: float, score: float) -> bool | None:
+        """Compare-and-set of the applied reward (atomic: no await inside)."""
+        record = await self.decision(request_id)
+        if record is None:
+            return None
+        if record.applied != expected:
+            return False
+        expires = self._decisions[request_id][0]
+        updated = replace(record, applied=new, score=score)
+        self._decisions[request_id] = (expires, updated)
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def _live_workflow(self, workflow_id: str) -> _Expiring | None:
+        entry = self._workflows.get(workflow_id)
+        if entry is not None and entry.expires <= self._clock():
+            del self._workflows[workflow_id]
+            return None
+        return entry
+
+
+def _add(counts: dict[str, float], increments: Counts) -> None:
+    for name, amount in increments.items():
+        counts[name] = counts.get(name, 0.0) + amount

@@ -1,0 +1,195 @@
+"""What one outcome adds to the statistics, the workflow and the decision record.
+
+Pure functions from an Outcome (plus the heuristic quality and the answer's reward) to
+counter increments, so both backends (memory, Redis) write exactly the same numbers.
+
+Per (agent, model) stats counters (field ``<model>|<metric>`` of the agent's stats hash):
+
+- ``calls``: attempts sent to the model; ``successes``; ``failures`` (all kinds) and
+  ``fail.<kind>`` per FailureKind (``client_error`` included: the request was refused
+  by the model, even if no model is penalised for it)
+- ``fallbacks``: attempts of the model that were not the request's first attempt
+- ``decisions``: requests where the model was the policy's first choice
+- ``lat.<i>`` / ``ttft.<i>``: histogram of successful attempts' latency / time to first
+  token, bucket ``i`` counting values <= BUCKETS_S[i] (the last bucket is unbounded);
+  ``lat_sum`` / ``ttft_sum`` / ``ttft_n`` for means
+- ``tokens_in``, ``tokens_out``, ``cost`` (USD, when known) of the answer;
+  ``quality_sum`` / ``quality_n``: heuristic quality of answers (mean = sum / n)
+- ``cancelled``: requests given up by the client while this model was being tried
+
+The ``|`` separator cannot occur in agent or model names (proxy.names).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from proxy.failures import FailureKind
+from proxy.outcome import Attempt, Outcome, Status
+
+SEP = "|"
+BUCKETS_S: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""Upper edges of the latency/TTFT histogram buckets; one more bucket holds the rest."""
+
+Counts = dict[str, float]
+"""Field name -> increment (integers stay integral floats)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """What feedback needs about an answered request (the ``req:<id>`` record)."""
+
+    request_id: str
+    agent: str
+    context: str
+    candidates: tuple[str, ...]
+    model: str
+    workflow: str | None
+    latency_s: float
+    ttft_s: float | None
+    cost_usd: float | None
+    quality: float
+    applied: float
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """Everything the tracker writes for one outcome."""
+
+    agent: str
+    workflow: str | None
+    request_id: str
+    at: float
+    stats: Counts
+    workflow_counts: Counts
+    decision: DecisionRecord | None
+
+
+def bucket(value: float) -> int:
+    """Index of the histogram bucket holding ``value`` seconds."""
+    return bisect.bisect_left(BUCKETS_S, value)
+
+
+def track(outcome: Outcome, rewards: dict[str, float], quality: float | None, at: float) -> Tracked:
+    """The counters and decision record of ``outcome`` (``quality`` of the answer, if any)."""
+    return Tracked(
+        agent=outcome.agent,
+        workflow=outcome.workflow,
+        request_id=outcome.request_id,
+        at=at,
+        stats=stats_counts(outcome, quality),
+        workflow_counts=workflow_counts(outcome) if outcome.workflow else {},
+        decision=decision_record(outcome, rewards, quality),
+    )
+
+
+def stats_counts(outcome: Outcome, quality: float | None) -> Counts:
+    """Per-model stats increments of one outcome (see the module docstring)."""
+    counts: Counts = {}
+    add = _adder(counts)
+    add(outcome.decision.choice, "decisions")
+    for index, attempt in enumerate(outcome.attempts):
+        _attempt_stats(add, attempt, index)
+    if outcome.status is Status.CANCELLED:
+        tried = outcome.attempts[-1].model if outcome.attempts else outcome.decision.choice
+        add(tried, "cancelled")
+    answered = outcome.model if outcome.status is Status.SUCCESS else None
+    if answered is not None:
+        _answer_stats(add, outcome, answered, quality)
+    return counts
+
+
+def _attempt_stats(add: _Add, attempt: Attempt, index: int) -> None:
+    model = attempt.model
+    if attempt.failure is FailureKind.CANCELLED:
+        return
+    add(model, "calls")
+    if index > 0:
+        add(model, "fallbacks")
+    if attempt.failure is not None:
+        add(model, "failures")
+        add(model, f"fail.{attempt.failure.value}")
+        return
+    add(model, "successes")
+    add(model, f"lat.{bucket(attempt.latency_s)}")
+    add(model, "lat_sum", attempt.latency_s)
+    if attempt.ttft_s is not None:
+        add(model, f"ttft.{bucket(attempt.ttft_s)}")
+        add(model, "ttft_sum", attempt.ttft_s)
+        add(model, "ttft_n")
+
+
+def _answer_stats(add: _Add, outcome: Outcome, model: str, quality: float | None) -> None:
+    if outcome.summary is not None:
+        add(model, "tokens_in", outcome.summary.usage.prompt_tokens)
+        add(model, "tokens_out", outcome.summary.usage.completion_tokens)
+    if outcome.cost_usd is not None:
+        add(model, "cost", outcome.cost_usd)
+    if quality is not None:
+        add(model, "quality_sum", quality)
+        add(model, "quality_n")
+
+
+def workflow_counts(outcome: Outcome) -> Counts:
+    """Workflow increments: ``requests``, ``<status>`` and per ``<agent>|<model>|<metric>``
+    (calls, successes, failures, fallbacks, latency_sum, tokens_in, tokens_out, cost)."""
+    counts: Counts = {"requests": 1.0, f"status.{outcome.status.value}": 1.0}
+    agent = outcome.agent
+    add = _adder(counts)
+    for index, attempt in enumerate(outcome.attempts):
+        if attempt.failure is FailureKind.CANCELLED:
+            continue
+        key = f"{agent}{SEP}{attempt.model}"
+        add(key, "calls")
+        add(key, "latency_sum", attempt.latency_s)
+        add(key, "fallbacks" if index > 0 else "first_attempts")
+        add(key, "failures" if attempt.failure is not None else "successes")
+    if outcome.status is Status.SUCCESS and outcome.model is not None:
+        key = f"{agent}{SEP}{outcome.model}"
+        if outcome.summary is not None:
+            add(key, "tokens_in", outcome.summary.usage.prompt_tokens)
+            add(key, "tokens_out", outcome.summary.usage.completion_tokens)
+        if outcome.cost_usd is not None:
+            add(key, "cost", outcome.cost_usd)
+    return counts
+
+
+def decision_record(
+    outcome: Outcome, rewards: dict[str, float], quality: float | None
+) -> DecisionRecord | None:
+    """The feedback record of an answered request (None without an answer)."""
+    model = outcome.model
+    if outcome.status is not Status.SUCCESS or model is None or model not in rewards:
+        return None
+    request = outcome.decision_request
+    attempt = outcome.attempts[-1]
+    return DecisionRecord(
+        request_id=outcome.request_id,
+        agent=request.agent,
+        context=request.context,
+        candidates=request.candidates,
+        model=model,
+        workflow=outcome.workflow,
+        latency_s=attempt.latency_s,
+        ttft_s=attempt.ttft_s,
+        cost_usd=outcome.cost_usd,
+        quality=1.0 if quality is None else quality,
+        applied=rewards[model],
+    )
+
+
+class _Add:
+    """``add(owner, metric, amount=1)`` into a Counts dict (a callable protocol for typing)."""
+
+    def __init__(self, counts: Counts) -> None:
+        self._counts = counts
+
+    def __call__(self, owner: str, metric: str, amount: float = 1.0) -> None:
+        name = f"{owner}{SEP}{metric}"
+        self._counts[name] = self._counts.get(name, 0.0) + float(amount)
+
+
+def _adder(counts: Counts) -> _Add:
+    return _Add(counts)

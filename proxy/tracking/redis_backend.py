@@ -1,0 +1,210 @@
+"""RedisTracking: stats, workflows and decision records in Redis, shared by every replica.
+
+Keys (scope and workflow ids percent-encoded like posterior scopes, see policies.keys)::
+
+    {prefix}:{<agent>}:stats       hash  <model>|<metric> -> number (HINCRBYFLOAT)
+    {prefix}:stats:agents          set   agents with stats
+    {prefix}:wf:{<workflow>}       hash  first_seen, last_seen, finished_at, outcome, score,
+                                         requests, status.<s>, <agent>|<model>|<metric>
+    {prefix}:wf:{<workflow>}:reqs  list  request ids, newest REQUEST_IDS_KEPT
+    {prefix}:{<agent>}:wfs         zset  workflow -> last seen (RECENT_WORKFLOWS_KEPT newest)
+    {prefix}:wfs                   zset  the same over every agent
+    {prefix}:req:<request_id>      hash  decision record (TTL decision_ttl_s)
+
+Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write).
+``write`` is one pipelined round trip of 6-7 commands (small EVAL scripts keep each key's
+updates in one command); on a Redis error it logs, counts ``failed_writes`` and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from policies.keys import encode_scope
+from policies.store_errors import WarnLimiter
+from proxy.tracking import lua
+from proxy.tracking.backend import (
+    META_FIELDS,
+    RECENT_WORKFLOWS_KEPT,
+    REQUEST_IDS_KEPT,
+    WorkflowRaw,
+    parse_record,
+    record_fields,
+)
+from proxy.tracking.records import Counts, DecisionRecord, Tracked
+
+log = logging.getLogger("model_manager.tracking")
+
+
+class RedisTracking:
+    """TrackingBackend on a redis-py asyncio client (the store's; not closed here)."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str,
+        clock: Callable[[], float],
+        retention_s: float,
+        decision_ttl_s: float,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._retention_ms = max(int(retention_s * 1000), 1)
+        self._retention_s = retention_s
+        self._ttl_ms = max(int(decision_ttl_s * 1000), 1)
+        self._swap = client.register_script(lua.SWAP_APPLIED)
+        self._warn = WarnLimiter()
+        self.failed_writes = 0
+
+    # -- keys ------------------------------------------------------------------------
+    def stats_key(self, agent: str) -> str:
+        return f"{self._prefix}:{{{encode_scope(agent)}}}:stats"
+
+    def workflow_key(self, workflow: str) -> str:
+        return f"{self._prefix}:wf:{{{encode_scope(workflow)}}}"
+
+    def recent_key(self, agent: str | None) -> str:
+        if agent is None:
+            return f"{self._prefix}:wfs"
+        return f"{self._prefix}:{{{encode_scope(agent)}}}:wfs"
+
+    def request_key(self, request_id: str) -> str:
+        return f"{self._prefix}:req:{encode_scope(request_id)}"
+
+    # -- writes ----------------------------------------------------------------------
+    async def write(self, tracked: Tracked) -> None:
+        """One pipelined round trip; Redis errors are logged and counted, never raised."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                self._queue(pipe, tracked)
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            self._failed(errors[0])
+
+    def _queue(self, pipe: Any, tracked: Tracked) -> None:
+        pipe.eval(lua.INCR, 1, self.stats_key(tracked.agent), 0, *_pairs(tracked.stats))
+        pipe.sadd(f"{self._prefix}:stats:agents", tracked.agent)
+        if tracked.workflow is not None:
+            self._queue_workflow(pipe, tracked, tracked.workflow)
+        if tracked.decision is not None:
+            key = self.request_key(tracked.request_id)
+            pipe.eval(lua.PUT, 1, key, self._ttl_ms, *_flat(record_fields(tracked.decision)))
+
+    def _queue_workflow(self, pipe: Any, tracked: Tracked, workflow: str) -> None:
+        key = self.workflow_key(workflow)
+        at = repr(tracked.at)
+        pipe.eval(
+            lua.WORKFLOW,
+            2,
+            key,
+            key + ":reqs",
+            self._retention_ms,
+            at,
+            tracked.request_id,
+            REQUEST_IDS_KEPT,
+            *_pairs(tracked.workflow_counts),
+        )
+        cutoff = repr(tracked.at - self._retention_s)
+        for scope in (tracked.agent, None):
+            pipe.eval(
+                lua.RECENT, 1, self.recent_key(scope), self._retention_ms, at, workflow, cutoff,
+                RECENT_WORKFLOWS_KEPT,
+            )
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failed_writes += 1
+        self._warn.warn("write", "tracking write failed (stats/workflow lost for one request): %r", exc)
+
+    async def finish(self, workflow_id: str, outcome: str, score: float | None, at: float) -> bool:
+        """Mark finished and refresh the retention; False if unknown or expired."""
+        key = self.workflow_key(workflow_id)
+        fields = ["finished_at", repr(at), "outcome", outcome]
+        fields += ["score", repr(score)] if score is not None else []
+        done = await self._client.eval(lua.FINISH, 2, key, key + ":reqs", self._retention_ms, *fields)
+        return bool(done)
+
+    async def swap_applied(self, request_id: str, expected: float, new: float, score: float) -> bool | None:
+        """Compare-and-set of ``applied`` in one script (atomic on the server)."""
+        args = [repr(expected), repr(new), repr(score)]
+        result = await self._swap(keys=[self.request_key(request_id)], args=args)
+        return None if int(result) < 0 else bool(int(result))
+
+    # -- reads -----------------------------------------------------------------------
+    async def agents(self) -> list[str]:
+        """Every agent with stats, sorted."""
+        members = await self._client.smembers(f"{self._prefix}:stats:agents")
+        return sorted(_text(m) for m in members)
+
+    async def stats(self, agents: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Raw counters per agent in one pipelined round trip."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for agent in agents:
+                pipe.hgetall(self.stats_key(agent))
+            replies = await pipe.execute()
+        return {agent: _numbers(reply) for agent, reply in zip(agents, replies, strict=True)}
+
+    async def workflow(self, workflow_id: str) -> WorkflowRaw | None:
+        """The workflow hash and its request ids, or None."""
+        key = self.workflow_key(workflow_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            pipe.lrange(key + ":reqs", 0, -1)
+            fields, ids = await pipe.execute()
+        if not fields:
+            return None
+        decoded = {_text(k): _text(v) for k, v in fields.items()}
+        meta = {k: v for k, v in decoded.items() if k in META_FIELDS}
+        counts = _numbers({k: v for k, v in decoded.items() if k not in META_FIELDS})
+        return WorkflowRaw(meta, counts, [_text(i) for i in ids])
+
+    async def recent_workflows(self, agent: str | None, limit: int) -> list[tuple[str, float]]:
+        """Newest first, only those seen within the retention."""
+        cutoff = self._clock() - self._retention_s
+        rows = await self._client.zrevrangebyscore(
+            self.recent_key(agent), "+inf", f"({cutoff!r}", start=0, num=limit, withscores=True
+        )
+        pairs = cast(list[tuple[bytes, float]], rows)
+        return [(_text(member), float(score)) for member, score in pairs]
+
+    async def decision(self, request_id: str) -> DecisionRecord | None:
+        """The decision record, or None (unknown, expired or corrupt)."""
+        fields = await self._client.hgetall(self.request_key(request_id))
+        if not fields:
+            return None
+        return parse_record(request_id, {_text(k): _text(v) for k, v in fields.items()})
+
+    async def close(self) -> None:
+        """The client belongs to the store, which closes it."""
+
+
+def _pairs(counts: Counts) -> list[str]:
+    return [item for name, amount in counts.items() for item in (name, repr(amount))]
+
+
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _numbers(fields: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, value in fields.items():
+        try:
+            out[_text(name)] = float(value)
+        except (TypeError, ValueError):
+            log.warning("corrupt tracking counter %r = %r; ignored", name, value)
+    return out

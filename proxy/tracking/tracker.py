@@ -1,0 +1,112 @@
+"""Tracker: the learner hook that writes stats/workflows/decision records, and the reads.
+
+``hook`` runs after the learner applied the rewards (off the response path) and makes one
+backend write (one pipelined Redis round trip). Times (first/last seen) are the requests'
+start times, so late writes (e.g. after pricing) do not reorder workflows. The heuristic
+quality is recomputed here with the agent's QualityWeights (the learner's reward used it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from policies.base import ALL_PROMPTS, PosteriorStore, Table
+from policies.quality import assess_quality
+from policies.store_errors import StoreUnavailable
+from proxy.config import Config
+from proxy.learning import quality_input
+from proxy.outcome import Outcome, Status
+from proxy.router import Router
+from proxy.tracking import feedback, summaries
+from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.records import track
+
+DEFAULT_LIST_LIMIT = 50
+
+
+class Tracker:
+    """Stats, workflows and feedback over one backend, one store and the router."""
+
+    def __init__(
+        self,
+        backend: TrackingBackend,
+        *,
+        config: Config,
+        router: Router,
+        store: PosteriorStore,
+        clock: Callable[[], float],
+    ) -> None:
+        self.backend = backend
+        self._config = config
+        self._router = router
+        self._store = store
+        self._clock = clock
+
+    async def hook(self, outcome: Outcome, rewards: dict[str, float]) -> None:
+        """Learner hook: write this outcome's counters and decision record."""
+        tracked = track(outcome, rewards, self._quality(outcome), outcome.started_at)
+        await self.backend.write(tracked)
+
+    def _quality(self, outcome: Outcome) -> float | None:
+        if outcome.status is not Status.SUCCESS:
+            return None
+        _, weights = self._router.weights_for(outcome.agent)
+        return assess_quality(quality_input(outcome), weights)
+
+    async def stats(self, agent: str | None) -> dict[str, Any]:
+        """The ``GET /v1/stats`` body: every agent (or one) with per-model rows."""
+        agents = [agent] if agent is not None else await self.backend.agents()
+        counts = await self.backend.stats(agents)
+        rows = [await self._agent_stats(name, counts.get(name, {})) for name in agents]
+        return {"object": "stats", "agents": rows}
+
+    async def _agent_stats(self, agent: str, counts: dict[str, float]) -> dict[str, Any]:
+        models = sorted({name.split("|", 1)[0] for name in counts} | set(self._config.arms))
+        table = Table(agent, ALL_PROMPTS)
+        try:
+            snapshot = await self._store.load([table], models)
+            evidence = dict(snapshot.get(table, {}))
+        except StoreUnavailable:
+            evidence = {}
+        return summaries.agent_stats(agent, counts, evidence, self._config.router.priors)
+
+    async def workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        """The workflow summary, or None if unknown or expired."""
+        raw = await self.backend.workflow(workflow_id)
+        return None if raw is None else summaries.workflow_summary(workflow_id, raw)
+
+    async def workflows(self, agent: str | None, limit: int = DEFAULT_LIST_LIMIT) -> dict[str, Any]:
+        """Recent workflows (of ``agent``), newest first."""
+        rows = await self.backend.recent_workflows(agent, limit)
+        data = [{"id": wf, "last_seen": at} for wf, at in rows]
+        return {"object": "list", "agent": agent, "data": data}
+
+    async def finish(self, workflow_id: str, outcome: str, score: float | None) -> dict[str, Any] | None:
+        """Mark finished (with workflow feedback when scored); None if unknown."""
+        if not await self.backend.finish(workflow_id, outcome, score, self._clock()):
+            return None
+        summary = await self.workflow(workflow_id)
+        if summary is not None and score is not None:
+            summary["feedback"] = await self.credit_workflow(workflow_id, score)
+        return summary
+
+    async def credit_request(self, request_id: str, score: float) -> dict[str, Any] | None:
+        """Feedback on one decision; None if unknown or expired."""
+        credit = await feedback.credit_request(self.backend, self._router, self._store, request_id, score)
+        return None if credit is None else {"object": "feedback", **credit.payload()}
+
+    async def credit_workflow(self, workflow_id: str, score: float) -> dict[str, Any] | None:
+        """Feedback on every answered decision of a workflow; None if unknown."""
+        found = await feedback.credit_workflow(self.backend, self._router, self._store, workflow_id, score)
+        if found is None:
+            return None
+        credits, skipped = found
+        return {
+            "object": "feedback",
+            "workflow_id": workflow_id,
+            "score": score,
+            "credited": len(credits),
+            "decisions": [c.payload() for c in credits],
+            "skipped": skipped,
+        }

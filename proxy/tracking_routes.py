@@ -1,0 +1,101 @@
+"""Handlers of the tracking endpoints: stats, workflows, feedback (thin: parse, delegate, shape).
+
+- ``GET /v1/stats[?agent=A]``: per agent and model counters next to the posterior
+- ``GET /v1/workflows[?agent=A&limit=N]``: recent workflows, newest first
+- ``GET /v1/workflows/{id}``: one workflow's summary (404 if unknown or expired)
+- ``POST /v1/workflows/{id}/finish`` ``{"outcome": "success", "score": 0.8}``: mark finished
+- ``POST /v1/feedback`` ``{"request_id"|"workflow_id": ..., "score": 0..1}``: explicit feedback
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from proxy.body import read_body
+from proxy.errors import ProxyError, error_response
+from proxy.routes import json_response, services_of
+from proxy.tracking import inputs
+from proxy.tracking.tracker import DEFAULT_LIST_LIMIT, Tracker
+
+Handler = Callable[[Request, Tracker], Awaitable[Response]]
+
+
+def _tracked(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Give ``handler`` the app's tracker; ProxyError becomes an OpenAI-shaped error."""
+
+    async def endpoint(request: Request) -> Response:
+        tracker = services_of(request).tracker
+        try:
+            if tracker is None:
+                raise ProxyError(503, "tracking_unavailable", "tracking is not running")
+            return await handler(request, tracker)
+        except ProxyError as error:
+            return error_response(error)
+
+    return endpoint
+
+
+async def stats(request: Request, tracker: Tracker) -> Response:
+    agent = inputs.check_agent(request.query_params.get("agent"))
+    return json_response(await tracker.stats(agent))
+
+
+async def list_workflows(request: Request, tracker: Tracker) -> Response:
+    agent = inputs.check_agent(request.query_params.get("agent"))
+    limit = inputs.check_limit(request.query_params.get("limit"), DEFAULT_LIST_LIMIT)
+    return json_response(await tracker.workflows(agent, limit))
+
+
+async def get_workflow(request: Request, tracker: Tracker) -> Response:
+    workflow_id = inputs.check_workflow(request.path_params["workflow_id"])
+    summary = await tracker.workflow(workflow_id)
+    if summary is None:
+        raise inputs.not_found(f"workflow {workflow_id!r}")
+    return json_response(summary)
+
+
+async def finish_workflow(request: Request, tracker: Tracker) -> Response:
+    workflow_id = inputs.check_workflow(request.path_params["workflow_id"])
+    outcome, score = inputs.parse_finish(await _body(request))
+    summary = await tracker.finish(workflow_id, outcome, score)
+    if summary is None:
+        raise inputs.not_found(f"workflow {workflow_id!r}")
+    return json_response(summary)
+
+
+async def post_feedback(request: Request, tracker: Tracker) -> Response:
+    body = inputs.parse_feedback(await _body(request))
+    if body.request_id is not None:
+        result = await tracker.credit_request(body.request_id, body.score)
+        what = f"request {body.request_id!r} (no answered decision recorded)"
+    else:
+        assert body.workflow_id is not None
+        result = await tracker.credit_workflow(body.workflow_id, body.score)
+        what = f"workflow {body.workflow_id!r}"
+    if result is None:
+        raise inputs.not_found(what)
+    return json_response(result)
+
+
+async def _body(request: Request) -> bytes:
+    return await read_body(request, services_of(request).config.server.max_body_bytes)
+
+
+def tracking_routes() -> list[Route]:
+    """The routes, under /v1 and without it (like the chat routes)."""
+    table: list[tuple[str, Handler, str]] = [
+        ("/stats", stats, "GET"),
+        ("/workflows", list_workflows, "GET"),
+        ("/workflows/{workflow_id:path}/finish", finish_workflow, "POST"),
+        ("/workflows/{workflow_id:path}", get_workflow, "GET"),
+        ("/feedback", post_feedback, "POST"),
+    ]
+    return [
+        Route(prefix + path, _tracked(handler), methods=[method])
+        for prefix in ("/v1", "")
+        for path, handler, method in table
+    ]
