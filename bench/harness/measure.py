@@ -256,8 +256,11 @@ def profile_targets(ctx: Context, flavour: str, started: list[Target], scripts: 
         for mode, script in scripts.items():
             raw = ctx.workdir / f"profile-{target.name}-{flavour}-{mode}.txt"
             recorder = profile.start_recording(ctx.py_spy, target.child.pid, ctx.plan.seconds, raw)
-            row = measure_one(ctx, target, script, PROFILE_CONC)
-            recorder.wait(timeout=ctx.plan.seconds + 30)
+            try:
+                row = measure_one(ctx, target, script, PROFILE_CONC)
+                recorder.wait(timeout=ctx.plan.seconds + 30)
+            finally:
+                recorder.kill()
             if not raw.exists():
                 log(f"  py-spy produced nothing for {target.name} {flavour}/{mode}")
                 continue

@@ -51,7 +51,8 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         atexit.register(self.stop_all)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _raise_interrupt)
 
     def start(
         self,
