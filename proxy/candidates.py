@@ -19,10 +19,8 @@ def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
     agent = config.agent(request.agent)
     if agent.pin is not None:
         return (agent.pin,)
-    if request.pinned:
-        return _pinned(config, request.model)
     allowed = agent.models or tuple(config.arms)
-    group = _group(config, request.model)
+    group = _pinned(config, request.model) if request.pinned else _group(config, request.model)
     if group is None:
         return allowed
     chosen = tuple(name for name in group if name in allowed)

@@ -143,21 +143,33 @@ class RunningProxy:
 ProxyFactory = Callable[..., RunningProxy]
 
 
+def _factory(stack: ExitStack) -> ProxyFactory:
+    """A ``start(config_dict, seed=0)`` whose proxies stop when ``stack`` closes."""
+
+    def start(config: Mapping[str, Any], *, seed: int = 0) -> RunningProxy:
+        store = MemoryStore()
+        app = create_app(parse_config(dict(config)), store=store, rng=random.Random(seed))
+        server = stack.enter_context(UvicornThread(app))
+        services: Services = app.state.services
+        proxy = RunningProxy(server.url, services, store)
+        services.learner.hooks.append(proxy.hook)
+        return proxy
+
+    return start
+
+
 @pytest.fixture
 def proxy_factory() -> Iterator[ProxyFactory]:
     """``start(config_dict, seed=0)`` -> RunningProxy; every proxy stops at test end."""
     with ExitStack() as stack:
+        yield _factory(stack)
 
-        def start(config: Mapping[str, Any], *, seed: int = 0) -> RunningProxy:
-            store = MemoryStore()
-            app = create_app(parse_config(dict(config)), store=store, rng=random.Random(seed))
-            server = stack.enter_context(UvicornThread(app))
-            services: Services = app.state.services
-            proxy = RunningProxy(server.url, services, store)
-            services.learner.hooks.append(proxy.hook)
-            return proxy
 
-        yield start
+@pytest.fixture(scope="module")
+def module_proxy_factory() -> Iterator[ProxyFactory]:
+    """Like proxy_factory, for proxies shared by a module's tests (outcomes accumulate)."""
+    with ExitStack() as stack:
+        yield _factory(stack)
 
 
 FORWARDING_PATHS = ("direct", "litellm")
