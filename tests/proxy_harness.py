@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+import proxy.upstream  # litellm loaded once, up front: litellm-path timings are not import-bound
 from policies.memory_store import MemoryStore
 from proxy.app import create_app
 from proxy.config import parse_config
