@@ -23,6 +23,7 @@ import proxy.upstream  # litellm loaded once, up front: litellm-path timings are
 from policies.memory_store import MemoryStore
 from proxy.app import create_app
 from proxy.config import parse_config
+from proxy.cooldowns import Cooldowns
 from proxy.outcome import Outcome
 from proxy.services import Services
 
@@ -90,6 +91,12 @@ class RunningProxy:
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
+
+    def reset(self) -> None:
+        """Forget recorded outcomes and cooldowns (between tests sharing this proxy)."""
+        with self.lock:
+            self.recorded.clear()
+        self.services.cooldowns = Cooldowns()
 
     async def hook(self, outcome: Outcome, rewards: dict[str, float]) -> None:
         """Learner hook: keep every recorded outcome."""
@@ -176,17 +183,28 @@ def module_proxy_factory() -> Iterator[ProxyFactory]:
 FORWARDING_PATHS = ("direct", "litellm")
 
 
-@pytest.fixture(params=FORWARDING_PATHS)
+@pytest.fixture(scope="module", params=FORWARDING_PATHS)
 def path(request: pytest.FixtureRequest) -> str:
     """Each forwarding path in turn: direct (aiohttp) and litellm."""
     value: str = request.param
     return value
 
 
+@pytest.fixture(scope="module")
+def _shared_proxy(
+    module_proxy_factory: ProxyFactory, _fake_upstream_session: FakeUpstream, path: str
+) -> RunningProxy:
+    return module_proxy_factory(basic_config(_fake_upstream_session, path=path))
+
+
 @pytest.fixture
-def proxy(proxy_factory: ProxyFactory, fake_upstream: FakeUpstream, path: str) -> RunningProxy:
-    """A proxy with models m1, m2 (fixed order) on the fake upstream, once per forwarding path."""
-    return proxy_factory(basic_config(fake_upstream, path=path))
+def proxy(_shared_proxy: RunningProxy, fake_upstream: FakeUpstream) -> RunningProxy:
+    """Models m1, m2 (fixed order) on the fake upstream, once per forwarding path.
+
+    Shared by a module's tests: recorded outcomes and 429 cooldowns are cleared for each test.
+    """
+    _shared_proxy.reset()
+    return _shared_proxy
 
 
 @pytest.fixture

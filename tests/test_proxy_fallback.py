@@ -18,9 +18,11 @@ try:
         SECRET,
         ProxyFactory,
         RunningProxy,
+        _shared_proxy,
         basic_config,
         direct_proxy,
         model_entry,
+        module_proxy_factory,
         path,
         proxy,
         proxy_factory,
@@ -32,16 +34,18 @@ except ImportError:  # tests/ became a package
         SECRET,
         ProxyFactory,
         RunningProxy,
+        _shared_proxy,
         basic_config,
         direct_proxy,
         model_entry,
+        module_proxy_factory,
         path,
         proxy,
         proxy_factory,
     )
     from tests.servers import FakeUpstream, free_port
 
-__all__ = ["direct_proxy", "path", "proxy", "proxy_factory"]
+__all__ = ["_shared_proxy", "module_proxy_factory", "direct_proxy", "path", "proxy", "proxy_factory"]
 
 FAILURES: dict[str, tuple[dict[str, Any], FailureKind]] = {
     "500": ({"fail_status": 500}, FailureKind.SERVER),

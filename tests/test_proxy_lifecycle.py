@@ -12,21 +12,33 @@ import pytest
 from proxy.outcome import Status
 
 try:
-    from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, path, proxy, proxy_factory
+    from proxy_harness import (
+        MESSAGES,
+        ProxyFactory,
+        RunningProxy,
+        _shared_proxy,
+        basic_config,
+        module_proxy_factory,
+        path,
+        proxy,
+        proxy_factory,
+    )
     from servers import FakeUpstream
 except ImportError:  # tests/ became a package
     from tests.proxy_harness import (
         MESSAGES,
         ProxyFactory,
         RunningProxy,
+        _shared_proxy,
         basic_config,
+        module_proxy_factory,
         path,
         proxy,
         proxy_factory,
     )
     from tests.servers import FakeUpstream
 
-__all__ = ["path", "proxy", "proxy_factory"]
+__all__ = ["_shared_proxy", "module_proxy_factory", "path", "proxy", "proxy_factory"]
 
 MASTER_KEY = "mm-master-key-0123456789"
 

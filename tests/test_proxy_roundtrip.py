@@ -12,13 +12,29 @@ import pytest
 from proxy.outcome import Status
 
 try:
-    from proxy_harness import MESSAGES, RunningProxy, path, proxy, proxy_factory
+    from proxy_harness import (
+        MESSAGES,
+        RunningProxy,
+        _shared_proxy,
+        module_proxy_factory,
+        path,
+        proxy,
+        proxy_factory,
+    )
     from servers import FakeUpstream
 except ImportError:  # tests/ became a package
-    from tests.proxy_harness import MESSAGES, RunningProxy, path, proxy, proxy_factory
+    from tests.proxy_harness import (
+        MESSAGES,
+        RunningProxy,
+        _shared_proxy,
+        module_proxy_factory,
+        path,
+        proxy,
+        proxy_factory,
+    )
     from tests.servers import FakeUpstream
 
-__all__ = ["path", "proxy", "proxy_factory"]
+__all__ = ["_shared_proxy", "module_proxy_factory", "path", "proxy", "proxy_factory"]
 
 TOOLS: list[dict[str, Any]] = [
     {
