@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from policies.base import (
     ALL_PROMPTS,
     POOLED,
+    PRIOR_FLOOR,
     Beta,
     Decision,
     DecisionRequest,
@@ -35,15 +36,19 @@ from policies.base import (
     Snapshot,
     Table,
 )
-from policies.betamath import NO_EVIDENCE, added, capped, clipped_reward, minus, posterior
+from policies.betamath import clipped_reward
+from policies.propensity import win_probabilities
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
+_DEFAULT_PRIOR_FLOATS = (DEFAULT_PRIOR.alpha, DEFAULT_PRIOR.beta)
+_POOLED_TABLE = Table(POOLED)
 
 
 class ThompsonPolicy:
     """Thompson sampling with an exploration mix and a hierarchical prior."""
 
     __slots__ = (
+        "_prior_floats",
         "context_strength",
         "evidence_scale",
         "exploration_rate",
@@ -76,6 +81,7 @@ class ThompsonPolicy:
         self.name = name
         self.exploration_rate = exploration_rate
         self.priors: Mapping[str, Beta] = dict(priors or {})
+        self._prior_floats = {m: (b.alpha, b.beta) for m, b in self.priors.items()}
         self.pool_strength = pool_strength
         self.use_context = use_context
         self.context_strength = context_strength
@@ -94,10 +100,10 @@ class ThompsonPolicy:
     def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
         """Explore uniformly with probability exploration_rate, else Thompson-sample."""
         candidates = request.candidates
-        posts = self.posteriors(request, snapshot)
+        alphas, betas = self.parameters(request, snapshot)
         explored = self.exploration_rate > 0.0 and rng.random() < self.exploration_rate
-        pick = rng.randrange(len(candidates)) if explored else _thompson_pick(posts, rng)
-        return Decision(_ranking(candidates, posts, pick), explored, self.tables(request))
+        pick = rng.randrange(len(candidates)) if explored else _thompson_pick(alphas, betas, rng)
+        return Decision(_ranking(candidates, alphas, betas, pick), explored, self.tables(request))
 
     def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
         """Add r successes and 1 - r failures to every table the policy reads."""
@@ -107,69 +113,101 @@ class ThompsonPolicy:
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
     ) -> float:
-        """Monte Carlo estimate of P(rank picks ``model``), exploration mix included."""
+        """P(rank picks ``model``), exploration mix included (see ``propensities``)."""
+        if model not in request.candidates:
+            return 0.0
         return self.propensities(request, snapshot, rng).get(model, 0.0)
 
     def propensities(
         self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random
     ) -> dict[str, float]:
-        """Estimated pick probability of every candidate (sums to 1)."""
-        posts = self.posteriors(request, snapshot)
-        counts = [0] * len(posts)
-        for _ in range(self.propensity_draws):
-            counts[_thompson_pick(posts, rng)] += 1
-        eps, k = self.exploration_rate, len(posts)
-        share = (1.0 - eps) / self.propensity_draws
-        return {m: eps / k + share * c for m, c in zip(request.candidates, counts, strict=True)}
+        """Pick probability of every candidate (sums to 1): eps/k + (1 - eps) * P(top draw).
+
+        P(top draw) is integrated numerically (policies.propensity); only when some
+        alpha or beta is below 1 (a density unbounded at an edge) is it estimated from
+        ``propensity_draws`` Monte Carlo picks with ``rng``.
+        """
+        alphas, betas = self.parameters(request, snapshot)
+        wins = win_probabilities(alphas, betas)
+        if wins is None:
+            counts = [0] * len(alphas)
+            for _ in range(self.propensity_draws):
+                counts[_thompson_pick(alphas, betas, rng)] += 1
+            wins = [c / self.propensity_draws for c in counts]
+        eps, k = self.exploration_rate, len(alphas)
+        return {m: eps / k + (1.0 - eps) * w for m, w in zip(request.candidates, wins, strict=True)}
 
     def posteriors(self, request: DecisionRequest, snapshot: Snapshot) -> list[Beta]:
         """The posterior of every candidate, in candidate order."""
+        alphas, betas = self.parameters(request, snapshot)
+        return [Beta(a, b) for a, b in zip(alphas, betas, strict=True)]
+
+    def parameters(
+        self, request: DecisionRequest, snapshot: Snapshot
+    ) -> tuple[list[float], list[float]]:
+        """(alphas, betas) of every candidate's posterior, in candidate order, as plain floats.
+
+        The hot path of every decision: no objects are built per candidate.
+        """
         empty: Mapping[str, Evidence] = {}
-        pooled = snapshot.get(Table(POOLED), empty) if self.pool_strength > 0.0 else empty
+        pool_cap = self.pool_strength
+        pooled = snapshot.get(_POOLED_TABLE, empty) if pool_cap > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
-        context = None
+        context: Mapping[str, Evidence] | None = None
         if self._uses_context(request):
             context = snapshot.get(Table(request.agent, request.context), empty)
-        return [self._posterior(m, pooled, agent, context) for m in request.candidates]
-
-    def _posterior(
-        self,
-        model: str,
-        pooled: Mapping[str, Evidence],
-        agent: Mapping[str, Evidence],
-        context: Mapping[str, Evidence] | None,
-    ) -> Beta:
-        own = agent.get(model, NO_EVIDENCE)
-        evidence = capped(minus(pooled.get(model, NO_EVIDENCE), own), self.pool_strength)
-        if context is None:
-            return self._with_prior(model, added(evidence, own))
-        cell = context.get(model, NO_EVIDENCE)
-        evidence = capped(added(evidence, minus(own, cell)), self.context_strength)
-        return self._with_prior(model, added(evidence, cell))
-
-    def _with_prior(self, model: str, evidence: Evidence) -> Beta:
-        scale = self.evidence_scale
-        if scale != 1.0:
-            evidence = Evidence(evidence.successes * scale, evidence.failures * scale)
-        return posterior(self.priors.get(model, DEFAULT_PRIOR), evidence)
+        context_cap, scale, priors = self.context_strength, self.evidence_scale, self._prior_floats
+        alphas: list[float] = []
+        betas: list[float] = []
+        for model in request.candidates:
+            own = agent.get(model)
+            own_s, own_f = (own.successes, own.failures) if own is not None else (0.0, 0.0)
+            whole = pooled.get(model)
+            if whole is None:
+                s = f = 0.0
+            else:  # others = cap(pooled - agent, pool_strength)
+                s, f = max(whole.successes - own_s, 0.0), max(whole.failures - own_f, 0.0)
+                total = s + f
+                if total > pool_cap and total > 0.0:
+                    s, f = s * pool_cap / total, f * pool_cap / total
+            if context is None:
+                s, f = s + own_s, f + own_f
+            else:  # cap(others + (agent - cell), context_strength) + cell
+                cell = context.get(model)
+                cell_s, cell_f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
+                s, f = s + max(own_s - cell_s, 0.0), f + max(own_f - cell_f, 0.0)
+                total = s + f
+                if total > context_cap and total > 0.0:
+                    s, f = s * context_cap / total, f * context_cap / total
+                s, f = s + cell_s, f + cell_f
+            prior_a, prior_b = priors.get(model, _DEFAULT_PRIOR_FLOATS)
+            alphas.append(max(prior_a + scale * s, PRIOR_FLOOR))
+            betas.append(max(prior_b + scale * f, PRIOR_FLOOR))
+        return alphas, betas
 
     def _uses_context(self, request: DecisionRequest) -> bool:
         return self.use_context and request.context != ALL_PROMPTS
 
 
-def _thompson_pick(posts: Sequence[Beta], rng: random.Random) -> int:
+def _thompson_pick(alphas: Sequence[float], betas: Sequence[float], rng: random.Random) -> int:
     """Index of the largest posterior draw (first on ties)."""
     best, best_draw = 0, -1.0
-    for index, post in enumerate(posts):
-        draw = rng.betavariate(post.alpha, post.beta)
+    draw_beta = rng.betavariate
+    for index, alpha in enumerate(alphas):
+        draw = draw_beta(alpha, betas[index])
         if draw > best_draw:
             best, best_draw = index, draw
     return best
 
 
-def _ranking(candidates: Sequence[str], posts: Sequence[Beta], pick: int) -> tuple[str, ...]:
+def _ranking(
+    candidates: Sequence[str], alphas: Sequence[float], betas: Sequence[float], pick: int
+) -> tuple[str, ...]:
     """The pick, then the other candidates by posterior mean, best first (stable)."""
-    rest = sorted((i for i in range(len(candidates)) if i != pick), key=lambda i: -posts[i].mean)
+    if len(candidates) == 1:
+        return (candidates[0],)
+    means = [a / (a + b) for a, b in zip(alphas, betas, strict=True)]
+    rest = sorted((i for i in range(len(candidates)) if i != pick), key=lambda i: -means[i])
     return (candidates[pick], *(candidates[i] for i in rest))
 
 

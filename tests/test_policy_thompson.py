@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Delta, Evidence, Table
+from policies.propensity import win_probabilities
 from policies.thompson import ThompsonPolicy
 
 MODELS = ("a", "b", "c")
@@ -199,3 +200,27 @@ def test_corrupt_prior_is_floored() -> None:
     post = policy.posteriors(_request(), {})[0]
     assert post.alpha > 0 and post.beta > 0
     assert policy.rank(_request(), {}, random.Random(0)).choice in MODELS
+
+
+@pytest.mark.parametrize(
+    ("alphas", "betas"),
+    [((3, 4, 2), (3, 2, 4)), ((1, 1), (1, 1)), ((800, 30, 1), (200, 10, 1)),
+     ((9000, 8950, 50), (1000, 1050, 10)), ((3, 1801, 3), (1801, 3, 1801))],
+)
+def test_win_probabilities_match_many_draws(alphas: tuple[float, ...], betas: tuple[float, ...]) -> None:
+    exact = win_probabilities(alphas, betas)
+    assert exact is not None and sum(exact) == pytest.approx(1.0)
+    rng, draws = random.Random(4), 40_000
+    wins = Counter(
+        max(range(len(alphas)), key=lambda i: rng.betavariate(alphas[i], betas[i])) for _ in range(draws)
+    )
+    for i, p in enumerate(exact):
+        assert p == pytest.approx(wins[i] / draws, abs=0.008)
+
+
+def test_propensities_fall_back_to_draws_for_densities_unbounded_at_an_edge() -> None:
+    assert win_probabilities((0.5, 2.0), (1.0, 1.0)) is None
+    policy = ThompsonPolicy(priors={"a": Beta(0.5, 0.5)}, pool_strength=0.0, propensity_draws=2000)
+    props = policy.propensities(_request(), {}, random.Random(3))
+    assert sum(props.values()) == pytest.approx(1.0)
+    assert all(0.2 < p < 0.5 for p in props.values())
