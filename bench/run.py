@@ -68,8 +68,10 @@ def notes(plan: Plan) -> list[str]:
         "repetition; CPU ms/req = (utime+stime of the process tree) / requests",
         "direct/anthropic = nginx's Anthropic Messages fixture (no translation); proxies "
         "translate it to OpenAI chat completions via litellm",
-        f"TTFT: {plan.ttft_requests} sequential streamed requests (httpx) per repetition, "
-        "time to the first `data:` bytes",
+        f"TTFT: {plan.ttft_requests} sequential streamed requests per repetition on one raw "
+        "keep-alive socket, time to the first `data:` bytes",
+        f"`other load`: CPU other processes took on core {plan.proxy_cpus} during a sample "
+        "(max over repetitions); for `direct` that core is idle to us, so it is harmless there",
     ]
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,9 @@ from harness.targets import Target
 from harness.upstream import Upstream
 
 MODES = ("json", "sse")
+LOG_PROBLEM = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Warning:|Exception")
+NUMBERS = re.compile(r"\d+")
+PY_WARNING = re.compile(r"(\w*Warning: .*)")
 PROFILE_CONC = 8
 
 
@@ -53,7 +60,7 @@ def log(message: str) -> None:
 
 
 def run_all(ctx: Context) -> dict[str, Any]:
-    ctx.results.update(runs=[], ttft=[], processes=[], unavailable={}, profiles=[])
+    ctx.results.update(runs=[], ttft=[], processes=[], unavailable={}, profiles=[], log_findings=[])
     scripts = {mode: _script(ctx.workdir, mode) for mode in MODES}
     for flavour in targets.FLAVOURS:
         run_flavour(ctx, flavour, scripts)
@@ -89,6 +96,10 @@ def run_flavour(ctx: Context, flavour: str, scripts: dict[str, Path]) -> None:
         for target in started:
             if target.name != "direct":
                 ctx.sup.stop(target.child)
+                findings = scan_log(target.child.log_path)
+                ctx.results["log_findings"].append(
+                    {"flavour": flavour, "target": target.name, "lines": findings}
+                )
 
 
 def start_targets(ctx: Context, flavour: str) -> list[Target]:
@@ -110,45 +121,34 @@ def start_targets(ctx: Context, flavour: str) -> list[Target]:
     return started
 
 
-def _starters(ctx: Context, flavour: str) -> list[tuple[str, Any]]:
+def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target]]]:
     plan, sup, work = ctx.plan, ctx.sup, ctx.workdir
-    conf = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
-    found: list[tuple[str, Any]] = []
-    if ctx.ours_reason is None:
-        found.append(
-            (
-                "ours",
-                lambda: targets.start_ours(
-                    sup, work, name="ours", config=conf, workers=1, cpus=plan.proxy_cpus
-                ),
-            )
-        )
-        if plan.workers2 and flavour == "openai":
-            found.append(
-                (
-                    "ours-w2",
-                    lambda: targets.start_ours(
-                        sup, work, name="ours-w2", config=conf, workers=2, cpus=plan.both_cpus
-                    ),
-                )
-            )
-    else:
+    found: list[tuple[str, Callable[[], Target]]] = []
+    if ctx.ours_reason is not None:
         _unavailable(ctx, "ours", ctx.ours_reason)
-    if ctx.litellm_bin is not None:
-        lconf = targets.litellm_config(ctx.upstream, flavour)
-        found.append(
-            (
-                "litellm",
-                lambda: targets.start_litellm(
-                    sup,
-                    work,
-                    name="litellm",
-                    litellm_bin=ctx.litellm_bin,
-                    config=lconf,
-                    cpus=plan.proxy_cpus,
-                ),
-            )
+    else:
+        ours = partial(
+            targets.start_ours,
+            sup,
+            work,
+            config=targets.ours_config(ctx.upstream, flavour, ctx.redis_url),
+            flavour=flavour,
         )
+        found.append(("ours", partial(ours, name="ours", workers=1, cpus=plan.proxy_cpus)))
+        if plan.workers2 and flavour == "openai":
+            found.append(("ours-w2", partial(ours, name="ours-w2", workers=2, cpus=plan.both_cpus)))
+    if ctx.litellm_bin is not None:
+        litellm = partial(
+            targets.start_litellm,
+            sup,
+            work,
+            name="litellm",
+            litellm_bin=ctx.litellm_bin,
+            config=targets.litellm_config(ctx.upstream, flavour),
+            flavour=flavour,
+            cpus=plan.proxy_cpus,
+        )
+        found.append(("litellm", litellm))
     return found
 
 
@@ -276,3 +276,23 @@ def profile_targets(ctx: Context, flavour: str, started: list[Target], scripts: 
                 }
             )
             log(f"  profiled {target.name} {flavour}/{mode}: {summary['by_package'][:4]}")
+
+
+def scan_log(path: Path, top: int = 8) -> list[tuple[str, int]]:
+    """Warnings, errors and tracebacks in a child's log, numbers blanked, most frequent first."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    hits = Counter(
+        _normalise(line)
+        for line in text.splitlines()
+        if LOG_PROBLEM.search(line) and "tracemalloc" not in line
+    )
+    return hits.most_common(top)
+
+
+def _normalise(line: str) -> str:
+    """Python warnings without the varying file:line prefix; digits blanked."""
+    tail = PY_WARNING.search(line)
+    return NUMBERS.sub("N", tail[1] if tail else line.strip())[:200]

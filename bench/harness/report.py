@@ -177,9 +177,22 @@ def markdown(results: dict[str, Any]) -> str:
         process_table(results["processes"]),
         "",
     ]
+    parts += ["## Warnings and errors in the proxies' logs", "", log_findings(results)]
     if results.get("profiles"):
         parts += ["## Profiles (py-spy, not during timed samples)", "", profile.markdown(results["profiles"])]
     return "\n".join(parts)
+
+
+def log_findings(results: dict[str, Any]) -> str:
+    lines = []
+    for entry in results.get("log_findings", []):
+        head = f"- {entry['target']} ({entry['flavour']}): "
+        if not entry["lines"]:
+            lines.append(head + "none")
+            continue
+        lines.append(head)
+        lines += [f"  - {count}x `{text}`" for text, count in entry["lines"]]
+    return "\n".join(lines) or "(no proxy ran)"
 
 
 def save(results: dict[str, Any], outdir: Path, stamp: str) -> list[Path]:

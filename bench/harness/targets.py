@@ -129,15 +129,22 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
 
 
 def start_ours(
-    sup: Supervisor, workdir: Path, *, name: str, config: dict[str, Any], workers: int, cpus: str
+    sup: Supervisor,
+    workdir: Path,
+    *,
+    name: str,
+    flavour: str,
+    config: dict[str, Any],
+    workers: int,
+    cpus: str,
 ) -> Target:
     port = free_port()
-    conf = _write_yaml(workdir / f"{name}.yaml", config)
+    conf = _write_yaml(workdir / f"{name}-{flavour}.yaml", config)
     argv = [str(MODEL_MANAGER), "serve", "--config", str(conf), "--host", "127.0.0.1"]
     argv += ["--port", str(port)]
     argv += ["--workers", str(workers)] if workers > 1 else []
     env = {**OFFLINE_ENV, "REDIS_URL": config["redis"]["url"]}
-    child = sup.start(name, argv, cpus=cpus, env=env)
+    child = sup.start(f"{name}-{flavour}", argv, cpus=cpus, env=env)
     ready = wait_ready(child, f"http://127.0.0.1:{port}/health", timeout=120)
     return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, cpus, ready)
 
@@ -147,15 +154,16 @@ def start_litellm(
     workdir: Path,
     *,
     name: str,
+    flavour: str,
     litellm_bin: Path,
     config: dict[str, Any],
     cpus: str,
 ) -> Target:
     port = free_port()
-    conf = _write_yaml(workdir / f"{name}.yaml", config)
+    conf = _write_yaml(workdir / f"{name}-{flavour}.yaml", config)
     argv = [str(litellm_bin), "--config", str(conf), "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--num_workers", "1"]
-    child = sup.start(name, argv, cpus=cpus, env=OFFLINE_ENV)
+    child = sup.start(f"{name}-{flavour}", argv, cpus=cpus, env=OFFLINE_ENV)
     ready = wait_ready(child, f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
     return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, cpus, ready)
 
