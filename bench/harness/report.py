@@ -15,6 +15,7 @@ from harness import profile
 Row = dict[str, Any]
 CellKey = tuple[str, str, int]
 TARGET_ORDER = ("direct", "ours", "ours-w2", "litellm")
+COLORS = {"direct": "#7f7f7f", "ours": "#1f77b4", "ours-w2": "#17becf", "litellm": "#d62728"}
 
 
 def spread(values: Iterable[float], digits: int = 1) -> str:
@@ -238,7 +239,8 @@ def _bars(
     width = 0.8 / max(len(names), 1)
     for i, name in enumerate(names):
         values = [_metric(cells[(*scenario, c)], name, metric) for c in concs]
-        ax.bar([x + i * width for x in range(len(concs))], values, width, label=name)
+        xs = [x + i * width for x in range(len(concs))]
+        ax.bar(xs, values, width, label=name, color=COLORS.get(name))
     ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(concs))])
     ax.set_xticklabels([f"c={c}" for c in concs])
     ax.set_yscale("log")
