@@ -102,6 +102,14 @@ def test_rate_limit_falls_back_and_rests_the_model(proxy: RunningProxy, fake_ups
     assert fake_upstream.stats()["m1"]["requests"] == 1
 
 
+def test_retry_after_sets_the_rest_period(proxy: RunningProxy, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.script("m1", [{"fail_status": 429, "retry_after_s": 0}])
+    assert_fell_back(proxy, create(proxy), FailureKind.RATE_LIMITED)
+    raw = create(proxy)  # Retry-After: 0 means no rest (the default rest would be seconds)
+    assert raw.headers["x-model-manager-model"] == "m1"
+    assert fake_upstream.stats()["m1"]["requests"] == 2
+
+
 def test_timeout_of_a_hanging_model_falls_back(
     proxy_factory: ProxyFactory, fake_upstream: FakeUpstream, path: str
 ) -> None:
@@ -204,15 +212,24 @@ def test_stream_failure_before_first_chunk_falls_back_invisibly(
     assert outcome.status is Status.SUCCESS and rewards["m1"] == 0.0
 
 
+def relayed_before_cut(path: str, cut: int) -> range:
+    """How many chunks reach the client when upstream closes right after ``cut`` events.
+
+    The direct path relays every whole event. litellm sometimes loses the last event that
+    arrived together with the connection reset (it raises before yielding it).
+    """
+    return range(cut, cut + 1) if path == "direct" else range(1, cut + 1)
+
+
 def test_stream_cut_midway_ends_with_one_error_event(
-    proxy: RunningProxy, fake_upstream: FakeUpstream
+    proxy: RunningProxy, fake_upstream: FakeUpstream, path: str
 ) -> None:
     fake_upstream.set_profile("m1", chunks=6, cut_stream_after=3)
     received = []
     with proxy.client() as client, pytest.raises(openai.APIError) as caught:
         for chunk in client.chat.completions.create(model="auto", messages=MESSAGES, stream=True):
             received.append(chunk)
-    assert len(received) == 3
+    assert len(received) in relayed_before_cut(path, 3)
     assert caught.value.message
     outcome, rewards = proxy.last()
     assert outcome.status is Status.STREAM_ERROR and outcome.model == "m1"
@@ -221,15 +238,15 @@ def test_stream_cut_midway_ends_with_one_error_event(
     assert [body["model"] for body in fake_upstream.bodies()] == ["m1"]
 
 
-def test_stream_cut_raw_frames(direct_proxy: RunningProxy, fake_upstream: FakeUpstream) -> None:
+def test_stream_cut_raw_frames(proxy: RunningProxy, fake_upstream: FakeUpstream, path: str) -> None:
     fake_upstream.set_profile("m1", chunks=6, cut_stream_after=2)
-    response = direct_proxy.post({"model": "auto", "messages": MESSAGES, "stream": True})
+    response = proxy.post({"model": "auto", "messages": MESSAGES, "stream": True})
     assert response.status_code == 200
-    events = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
-    errors = [orjson.loads(e) for e in events if e.startswith("{") and "error" in orjson.loads(e)]
-    assert len(events) == 3 and len(errors) == 1
-    assert events[-1] != "[DONE]"
-    error = errors[0]["error"]
+    events = [orjson.loads(line[6:]) for line in response.text.split("\n") if line.startswith("data: ")]
+    assert "[DONE]" not in response.text
+    assert ["error" in event for event in events] == [False] * (len(events) - 1) + [True]
+    assert len(events) - 1 in relayed_before_cut(path, 2)
+    error = events[-1]["error"]
     assert {"message", "type", "code"} <= set(error) and error["code"] == "upstream_stream_error"
     assert SECRET not in response.text
 
