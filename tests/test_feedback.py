@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -163,3 +164,20 @@ def test_workflows_expire_after_the_retention(start_proxy: Starter, fake_upstrea
     assert proxy.get("/v1/workflows?agent=agent-a").json()["data"] == []
     assert proxy.post("/v1/workflows/wf-short/finish", {"outcome": "success"}).status_code == 404
     assert proxy.post("/v1/feedback", {"workflow_id": "wf-short", "score": 1}).status_code == 404
+
+
+def test_concurrent_feedback_for_one_decision_loses_no_update(
+    start_proxy: Starter, fake_upstream: FakeUpstream
+) -> None:
+    """16 racing scores, then one more: the posterior holds exactly the last score's reward."""
+    proxy = start_proxy(thompson(fake_upstream))
+    with proxy.client("agent-a") as client:
+        request_id, _, _ = chat(client)
+    proxy.wait_recorded(1)
+    start = evidence(proxy)
+    scores = [i / 16 for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda s: feedback(proxy, request_id=request_id, score=s), scores))
+    assert all(r["request_id"] == request_id for r in results)
+    feedback(proxy, request_id=request_id, score=0.25)
+    moved(start, evidence(proxy), QUALITY_WEIGHT * (0.25 - 1.0))

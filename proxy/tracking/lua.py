@@ -1,52 +1,79 @@
-"""Lua scripts of RedisTracking. Each touches keys of one hash tag only (Cluster-safe)."""
+"""Lua scripts of RedisTracking. Each touches keys of one hash tag only (Cluster-safe).
+
+Field/value maps travel as one JSON object of strings (decoded with cjson): far fewer
+arguments for redis-py to pack than one per field, and values stay exact decimal strings.
+"""
 
 from __future__ import annotations
 
-INCR = """
--- KEYS[1] hash; ARGV[1] ttl ms (0: none); ARGV[2..]: field, amount pairs
-for i = 2, #ARGV, 2 do
-  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+import hashlib
+from dataclasses import dataclass
+
+
+class Script:
+    """A script and its SHA1 (what EVALSHA names)."""
+
+    __slots__ = ("sha", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One script call: the script, its keys and its arguments."""
+
+    script: Script
+    keys: tuple[str, ...]
+    args: tuple[str | int | bytes, ...]
+
+
+INCR = Script("""
+-- KEYS[1] hash; ARGV[1] ttl ms (0: none); ARGV[2]: JSON {field: amount}
+for name, amount in pairs(cjson.decode(ARGV[2])) do
+  redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
 if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1
-"""
+""")
 
-PUT = """
--- KEYS[1] hash; ARGV[1] ttl ms; ARGV[2..]: field, value pairs (replaces the hash)
+PUT = Script("""
+-- KEYS[1] hash; ARGV[1] ttl ms; ARGV[2]: JSON {field: value} (replaces the hash)
 redis.call('DEL', KEYS[1])
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+for name, value in pairs(cjson.decode(ARGV[2])) do
+  redis.call('HSET', KEYS[1], name, value)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
-"""
+""")
 
-WORKFLOW = """
+WORKFLOW = Script("""
 -- KEYS[1] workflow hash, KEYS[2] its request-id list
--- ARGV: ttl ms, now, request id, ids kept, then field, amount pairs
+-- ARGV: ttl ms, now, request id, ids kept, JSON {field: amount}
 redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
 if tonumber(ARGV[2]) > last then redis.call('HSET', KEYS[1], 'last_seen', ARGV[2]) end
-for i = 5, #ARGV, 2 do
-  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+for name, amount in pairs(cjson.decode(ARGV[5])) do
+  redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
-"""
+""")
 
-RECENT = """
+RECENT = Script("""
 -- KEYS[1] zset; ARGV: ttl ms, now, workflow, cutoff (drop older), members kept
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[5]) - 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
-"""
+""")
 
-FINISH = """
+FINISH = Script("""
 -- KEYS[1] workflow hash, KEYS[2] its list; ARGV: ttl ms, field, value pairs
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for i = 2, #ARGV, 2 do
@@ -55,9 +82,9 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
-"""
+""")
 
-SWAP_APPLIED = """
+SWAP_APPLIED = Script("""
 -- KEYS[1] decision record; ARGV: expected applied, new applied, score
 -- returns -1 when the record is gone, 0 when applied changed meanwhile, 1 when swapped
 local current = redis.call('HGET', KEYS[1], 'applied')
@@ -65,4 +92,9 @@ if not current then return -1 end
 if current ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'applied', ARGV[2], 'score', ARGV[3])
 return 1
-"""
+""")
+
+SADD = Script("""
+-- KEYS[1] set; ARGV[1] member
+return redis.call('SADD', KEYS[1], ARGV[1])
+""")

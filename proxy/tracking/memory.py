@@ -15,7 +15,6 @@ from proxy.tracking.backend import (
     RECENT_WORKFLOWS_KEPT,
     REQUEST_IDS_KEPT,
     WorkflowRaw,
-    record_fields,
 )
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
 
@@ -48,7 +47,6 @@ class MemoryTracking:
         if tracked.workflow is not None:
             self._write_workflow(tracked)
         if tracked.decision is not None:
-            record_fields(tracked.decision)  # same validation as the Redis form
             self._decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
 
     def _write_workflow(self, tracked: Tracked) -> None:

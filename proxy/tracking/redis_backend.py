@@ -12,8 +12,10 @@ Keys (scope and workflow ids percent-encoded like posterior scopes, see policies
     {prefix}:req:<request_id>      hash  decision record (TTL decision_ttl_s)
 
 Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write).
-``write`` is one pipelined round trip of 6-7 commands (small EVAL scripts keep each key's
-updates in one command); on a Redis error it logs, counts ``failed_writes`` and returns.
+``write`` is one pipelined round trip of 3-6 EVALSHA commands (one small script per key
+keeps that key's updates in one command); after a Redis restart the scripts are loaded and
+only the commands that met NOSCRIPT run again (one extra round trip, once). On a Redis
+error it logs, counts ``failed_writes`` and returns: counters are best-effort.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import orjson
 import redis.asyncio
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from policies.keys import encode_scope
 from policies.store_errors import WarnLimiter
@@ -59,7 +62,7 @@ class RedisTracking:
         self._retention_ms = max(int(retention_s * 1000), 1)
         self._retention_s = retention_s
         self._ttl_ms = max(int(decision_ttl_s * 1000), 1)
-        self._swap = client.register_script(lua.SWAP_APPLIED)
+        self._swap = client.register_script(lua.SWAP_APPLIED.text)
         self._warn = WarnLimiter()
         self.failed_writes = 0
 
@@ -82,45 +85,51 @@ class RedisTracking:
     async def write(self, tracked: Tracked) -> None:
         """One pipelined round trip; Redis errors are logged and counted, never raised."""
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                self._queue(pipe, tracked)
-                results = await pipe.execute(raise_on_error=False)
+            await self._run(self._commands(tracked))
         except (RedisError, OSError) as exc:
             self._failed(exc)
-            return
+
+    async def _run(self, commands: list[lua.Call]) -> None:
+        """EVALSHA every command in one pipeline; scripts Redis lacks are loaded and only
+        those commands run again (the others were applied: no double counting)."""
+        results = await self._evalsha(commands)
+        missing = [c for c, r in zip(commands, results, strict=True) if isinstance(r, NoScriptError)]
+        if missing:
+            for script in {call.script for call in missing}:
+                await self._client.script_load(script.text)
+            results = await self._evalsha(missing)
         errors = [r for r in results if isinstance(r, Exception)]
         if errors:
             self._failed(errors[0])
 
-    def _queue(self, pipe: Any, tracked: Tracked) -> None:
-        pipe.eval(lua.INCR, 1, self.stats_key(tracked.agent), 0, *_pairs(tracked.stats))
-        pipe.sadd(f"{self._prefix}:stats:agents", tracked.agent)
-        if tracked.workflow is not None:
-            self._queue_workflow(pipe, tracked, tracked.workflow)
-        if tracked.decision is not None:
-            key = self.request_key(tracked.request_id)
-            pipe.eval(lua.PUT, 1, key, self._ttl_ms, *_flat(record_fields(tracked.decision)))
+    async def _evalsha(self, commands: list[lua.Call]) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for call in commands:
+                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+            return await pipe.execute(raise_on_error=False)
 
-    def _queue_workflow(self, pipe: Any, tracked: Tracked, workflow: str) -> None:
+    def _commands(self, tracked: Tracked) -> list[lua.Call]:
+        calls = [
+            lua.Call(lua.INCR, (self.stats_key(tracked.agent),), (0, _json(tracked.stats))),
+            lua.Call(lua.SADD, (f"{self._prefix}:stats:agents",), (tracked.agent,)),
+        ]
+        if tracked.workflow is not None:
+            calls.extend(self._workflow_commands(tracked, tracked.workflow))
+        if tracked.decision is not None:
+            fields = orjson.dumps(record_fields(tracked.decision))
+            calls.append(lua.Call(lua.PUT, (self.request_key(tracked.request_id),), (self._ttl_ms, fields)))
+        return calls
+
+    def _workflow_commands(self, tracked: Tracked, workflow: str) -> list[lua.Call]:
         key = self.workflow_key(workflow)
         at = repr(tracked.at)
-        pipe.eval(
-            lua.WORKFLOW,
-            2,
-            key,
-            key + ":reqs",
-            self._retention_ms,
-            at,
-            tracked.request_id,
-            REQUEST_IDS_KEPT,
-            *_pairs(tracked.workflow_counts),
-        )
+        args = (self._retention_ms, at, tracked.request_id, REQUEST_IDS_KEPT, _json(tracked.workflow_counts))
+        calls = [lua.Call(lua.WORKFLOW, (key, key + ":reqs"), args)]
         cutoff = repr(tracked.at - self._retention_s)
         for scope in (tracked.agent, None):
-            pipe.eval(
-                lua.RECENT, 1, self.recent_key(scope), self._retention_ms, at, workflow, cutoff,
-                RECENT_WORKFLOWS_KEPT,
-            )
+            recent = (self._retention_ms, at, workflow, cutoff, RECENT_WORKFLOWS_KEPT)
+            calls.append(lua.Call(lua.RECENT, (self.recent_key(scope),), recent))
+        return calls
 
     def _failed(self, exc: BaseException) -> None:
         self.failed_writes += 1
@@ -131,7 +140,7 @@ class RedisTracking:
         key = self.workflow_key(workflow_id)
         fields = ["finished_at", repr(at), "outcome", outcome]
         fields += ["score", repr(score)] if score is not None else []
-        done = await self._client.eval(lua.FINISH, 2, key, key + ":reqs", self._retention_ms, *fields)
+        done = await self._client.eval(lua.FINISH.text, 2, key, key + ":reqs", self._retention_ms, *fields)
         return bool(done)
 
     async def swap_applied(self, request_id: str, expected: float, new: float, score: float) -> bool | None:
@@ -188,12 +197,9 @@ class RedisTracking:
         """The client belongs to the store, which closes it."""
 
 
-def _pairs(counts: Counts) -> list[str]:
-    return [item for name, amount in counts.items() for item in (name, repr(amount))]
-
-
-def _flat(fields: dict[str, str]) -> list[str]:
-    return [item for pair in fields.items() for item in pair]
+def _json(counts: Counts) -> bytes:
+    """Counters as a JSON object of exact decimal strings."""
+    return orjson.dumps({name: repr(amount) for name, amount in counts.items()})
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,128 @@
+"""Added cost of the tracking hook (stats, workflow, decision record) per outcome.
+
+Usage: python bench/bench_tracking.py [--n 3000]. Starts its own redis-server on a free port.
+Times N synthetic outcomes (Thompson policy, 3 tables, 3 candidates, one fallback, in a
+workflow) through Learner.record, without and with the tracker's hook, on MemoryStore and
+RedisStore. Prints wall and CPU (process_time) microseconds per outcome and the difference;
+for Redis it also counts round trips per outcome (pipeline executions: the learner's apply,
+and the hook's write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from policies.base import PosteriorStore
+from policies.memory_store import MemoryStore
+from policies.redis_store import RedisStore
+from proxy.completion import Summary, Usage
+from proxy.config import parse_config
+from proxy.failures import FailureKind
+from proxy.learning import Learner
+from proxy.outcome import Attempt, Outcome, Status
+from proxy.router import Router
+from proxy.tracking import build_tracker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from redis_server import RedisServer
+
+MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet")
+
+
+def config(url: str | None) -> Any:
+    entries = [{"model_name": m, "litellm_params": {"model": f"openai/{m}"}} for m in MODELS]
+    data: dict[str, Any] = {"model_list": entries, "router": {"policy": "thompson", "half_life_s": 3600}}
+    if url:
+        data["redis"] = {"url": url}
+    return parse_config(data)
+
+
+def outcome(router: Router, i: int) -> Outcome:
+    from policies.base import DecisionRequest
+
+    request = DecisionRequest("agent-1", "code", MODELS)
+    policy = router.policy_for("agent-1")
+    decision = policy.rank(request, {}, random.Random(i))
+    first, second = decision.ranking[0], decision.ranking[1]
+    summary = Summary(text="def f(): return 1", finish_reason="stop", usage=Usage(120, 40))
+    return Outcome(
+        request_id=f"mm-{i:032x}",
+        decision_request=request,
+        decision=decision,
+        snapshot={},
+        workflow=f"wf-{i // 10}",
+        started_at=time.time(),
+        attempts=[Attempt(first, FailureKind.SERVER, 0.05), Attempt(second, None, 0.8, 0.2)],
+        status=Status.SUCCESS,
+        summary=summary,
+        cost_usd=0.0012,
+        latency_s=0.8,
+        propensity=0.5,
+    )
+
+
+async def run(learner: Learner, router: Router, n: int) -> tuple[float, float]:
+    outcomes = [outcome(router, i) for i in range(n)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for item in outcomes:
+        await learner.record(item)
+    return (time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6
+
+
+class CountingPipelines:
+    """Counts pipeline executions on a redis-py client (one per round trip)."""
+
+    def __init__(self, client: Any) -> None:
+        self.count = 0
+        original = client.pipeline
+
+        def pipeline(*args: Any, **kw: Any) -> Any:
+            self.count += 1
+            return original(*args, **kw)
+
+        client.pipeline = pipeline
+
+
+async def bench(name: str, store: PosteriorStore, url: str | None, n: int) -> None:
+    cfg = config(url)
+    router = Router(cfg)
+    plain = Learner(router, store, random.Random(0), propensity=False)
+    tracked = Learner(router, store, random.Random(0), propensity=False)
+    tracker = build_tracker(cfg, router, store, time.time)
+    tracked.hooks.append(tracker.hook)
+    await run(plain, router, 200)  # warm up
+    await run(tracked, router, 200)
+    counter = CountingPipelines(store.client) if isinstance(store, RedisStore) else None
+    base_wall, base_cpu = await run(plain, router, n)
+    base_trips = counter.count if counter else 0
+    with_wall, with_cpu = await run(tracked, router, n)
+    trips = ""
+    if counter:
+        hook_trips = (counter.count - 2 * base_trips) / n
+        trips = f"  round trips/outcome: learner {base_trips / n:.2f}, hook {hook_trips:.2f}"
+    print(
+        f"{name:<8} learner only: {base_wall:7.1f} us wall {base_cpu:7.1f} us cpu | with tracking: "
+        f"{with_wall:7.1f} us wall {with_cpu:7.1f} us cpu | added: {with_wall - base_wall:6.1f} us wall "
+        f"{with_cpu - base_cpu:6.1f} us cpu{trips}"
+    )
+
+
+async def main(n: int) -> None:
+    await bench("memory", MemoryStore(half_life_s=3600.0), None, n)
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
+        store = RedisStore.from_url(server.url, socket_timeout=2.0, connect_timeout=2.0, half_life_s=3600.0)
+        await bench("redis", store, server.url, n)
+        await store.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000)
+    asyncio.run(main(parser.parse_args().n))
