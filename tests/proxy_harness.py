@@ -7,6 +7,7 @@ port and returns a RunningProxy: its URL, its Services, the outcomes the learner
 
 from __future__ import annotations
 
+import importlib
 import random
 import threading
 import time
@@ -18,8 +19,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
-import proxy.upstream  # litellm loaded once, up front: litellm-path timings are not import-bound
 from policies.memory_store import MemoryStore
 from proxy.app import create_app
 from proxy.config import parse_config
@@ -32,8 +33,10 @@ try:
 except ImportError:  # tests/ became a package
     from tests.servers import FakeUpstream, UvicornThread
 
+importlib.import_module("proxy.upstream")  # litellm loaded once, up front: timings not import-bound
+
 SECRET = "sk-test-secret-123456"
-MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": "Say hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello"}]
 Recorded = tuple[Outcome, dict[str, float]]
 
 

@@ -92,8 +92,8 @@ def test_sync_non_stream_passes_every_field_and_sets_headers(
     assert raw.headers["x-request-id"].startswith("mm-")
     assert float(raw.headers["x-model-manager-overhead-ms"]) >= 0.0
     assert len(reply.choices) == 2
-    call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
-    assert (call.function.name, call.function.arguments) == ("weather", '{"city": "Paris"}')  # type: ignore[union-attr]
+    call = reply.choices[0].message.tool_calls[0]
+    assert (call.function.name, call.function.arguments) == ("weather", '{"city": "Paris"}')
     received = only_body(fake_upstream)
     assert received["model"] == "m1"
     assert_passed_through(received, PASSED)

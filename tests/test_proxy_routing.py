@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 try:
     from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
@@ -92,7 +93,7 @@ def test_models_lists_models_groups_and_auto(routed: RunningProxy) -> None:
 
 
 def test_too_small_context_is_skipped(proxy_factory_small: RunningProxy, fake_upstream: FakeUpstream) -> None:
-    long_prompt = [{"role": "user", "content": "word " * 400}]
+    long_prompt: list[ChatCompletionMessageParam] = [{"role": "user", "content": "word " * 400}]
     with proxy_factory_small.client() as client:
         raw = client.chat.completions.with_raw_response.create(model="auto", messages=long_prompt)
     assert raw.headers["x-model-manager-model"] == "m2"
