@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+import httpx
 import openai
 import pytest
 
 try:
     from servers import FakeUpstream
-    from tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
+    from tracking_support import Starter, backend, chat, config_dict, start_proxy
 except ImportError:  # tests/ became a package
     from tests.servers import FakeUpstream
-    from tests.tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
+    from tests.tracking_support import Starter, backend, chat, config_dict, start_proxy
 
 __all__ = ["backend", "start_proxy"]
+
+
+
+class Client(Protocol):
+    """What the checks need of a proxy: SDK clients and GET."""
+
+    def client(self, agent: str, workflow: str | None = None) -> openai.OpenAI: ...
+
+    def get(self, path: str, **kw: Any) -> httpx.Response: ...
+
 
 OK: dict[str, Any] = {}
 E503: dict[str, Any] = {"fail_status": 503}
@@ -43,7 +55,7 @@ def scripted_config(upstream: FakeUpstream) -> dict[str, Any]:
     return config_dict(upstream, MODELS, agents={"coder": {"models": ["m2", "m3"]}})
 
 
-def run_plan(proxies: list[Proxy]) -> dict[tuple[str, str], list[int]]:
+def run_plan(proxies: Sequence[Client]) -> dict[tuple[str, str], list[int]]:
     """Send PLAN round-robin over ``proxies``; tokens [in, out] per (agent, answering model)."""
     tokens: dict[tuple[str, str], list[int]] = {}
     for i, (agent, workflow, answer) in enumerate(PLAN):
@@ -76,7 +88,7 @@ EXPECTED_WF_A = {
 }
 
 
-def check_stats(proxy: Proxy, tokens: dict[tuple[str, str], list[int]]) -> None:
+def check_stats(proxy: Client, tokens: dict[tuple[str, str], list[int]]) -> None:
     body = proxy.get("/v1/stats").json()
     agents = {row["agent"]: row for row in body["agents"]}
     assert set(agents) == set(EXPECTED_STATS)
@@ -96,7 +108,7 @@ def check_stats(proxy: Proxy, tokens: dict[tuple[str, str], list[int]]) -> None:
     assert [row["agent"] for row in one["agents"]] == ["coder"]
 
 
-def check_workflows(proxy: Proxy, tokens: dict[tuple[str, str], list[int]]) -> None:
+def check_workflows(proxy: Client, tokens: dict[tuple[str, str], list[int]]) -> None:
     wf = proxy.get("/v1/workflows/wf-A").json()
     assert wf["requests"] == 5 and wf["statuses"] == {"success": 5}
     assert wf["agents"] == ["coder", "planner"] and not wf["finished"]
