@@ -1,9 +1,10 @@
 """MemoryTracking: the tracking backend in process memory (embedded mode, single process).
 
 Same semantics as RedisTracking: workflows expire ``retention_s`` after their last write,
-decision records ``decision_ttl_s`` after theirs; expired entries read as unknown and are
-dropped lazily. Every method runs without awaiting in between, so each is atomic on the
-event loop (swap_applied is a true compare-and-set). Nothing here is persisted.
+decision records ``decision_ttl_s`` after theirs; expired entries read as unknown, and each
+write drops the expired ones (memory stays bounded by the live entries). No method awaits
+in between, so each is atomic on the event loop (swap_applied is a true compare-and-set).
+Nothing here is persisted.
 """
 
 from __future__ import annotations
@@ -47,13 +48,26 @@ class MemoryTracking:
         if tracked.workflow is not None:
             self._write_workflow(tracked)
         if tracked.decision is not None:
+            self._decisions.pop(tracked.request_id, None)
             self._decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
+        self._purge()
+
+    def _purge(self) -> None:
+        """Drop expired entries from the front of the insertion-ordered dicts (amortised O(1):
+        entries are re-inserted at the end when written, so the front expires first)."""
+        now = self._clock()
+        while self._decisions and next(iter(self._decisions.values()))[0] <= now:
+            del self._decisions[next(iter(self._decisions))]
+        while self._workflows and next(iter(self._workflows.values())).expires <= now:
+            del self._workflows[next(iter(self._workflows))]
 
     def _write_workflow(self, tracked: Tracked) -> None:
         assert tracked.workflow is not None
         entry = self._live_workflow(tracked.workflow)
         if entry is None:
-            entry = self._workflows[tracked.workflow] = _Expiring(0.0)
+            entry = _Expiring(0.0)
+        self._workflows.pop(tracked.workflow, None)
+        self._workflows[tracked.workflow] = entry  # to the end: the front expires first
         entry.expires = tracked.at + self._retention
         meta = entry.workflow.meta
         meta.setdefault("first_seen", repr(tracked.at))
@@ -67,9 +81,9 @@ class MemoryTracking:
 
     def _touch_recent(self, scope: str | None, workflow: str, at: float) -> None:
         recent = self._recent.setdefault(scope, {})
-        recent[workflow] = max(at, recent.get(workflow, at))
+        recent[workflow] = max(at, recent.pop(workflow, at))  # to the end: newest last
         if len(recent) > RECENT_WORKFLOWS_KEPT:
-            del recent[min(recent, key=recent.__getitem__)]
+            del recent[next(iter(recent))]
 
     async def agents(self) -> list[str]:
         """Every agent with stats, sorted."""
@@ -101,6 +115,7 @@ class MemoryTracking:
         if entry is None:
             return False
         entry.expires = at + self._retention
+        self._workflows[workflow_id] = self._workflows.pop(workflow_id)
         meta = entry.workflow.meta
         meta.update(finished_at=repr(at), outcome=outcome)
         if score is not None:
