@@ -169,7 +169,8 @@ class ThompsonPolicy:
                 s, f = max(whole.successes - own_s, 0.0), max(whole.failures - own_f, 0.0)
                 total = s + f
                 if total > pool_cap and total > 0.0:
-                    s, f = s * pool_cap / total, f * pool_cap / total
+                    shrink = pool_cap / total
+                    s, f = s * shrink, f * shrink
             if context is None:
                 s, f = s + own_s, f + own_f
             else:  # cap(others + (agent - cell), context_strength) + cell
@@ -178,7 +179,8 @@ class ThompsonPolicy:
                 s, f = s + max(own_s - cell_s, 0.0), f + max(own_f - cell_f, 0.0)
                 total = s + f
                 if total > context_cap and total > 0.0:
-                    s, f = s * context_cap / total, f * context_cap / total
+                    shrink = context_cap / total
+                    s, f = s * shrink, f * shrink
                 s, f = s + cell_s, f + cell_f
             prior_a, prior_b = priors.get(model, _DEFAULT_PRIOR_FLOATS)
             alphas.append(max(prior_a + scale * s, PRIOR_FLOOR))
