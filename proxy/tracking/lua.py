@@ -29,12 +29,18 @@ class Call:
     args: tuple[str | int | bytes, ...]
 
 
-INCR = Script("""
--- KEYS[1] hash; ARGV[1] ttl ms (0: none); ARGV[2]: JSON {field: amount}
-for name, amount in pairs(cjson.decode(ARGV[2])) do
+AGENT = Script("""
+-- KEYS[1] agent stats hash, KEYS[2] agent's recent-workflows zset (one hash tag)
+-- ARGV: JSON {field: amount}, workflow ('' = none), now, cutoff, members kept, ttl ms
+for name, amount in pairs(cjson.decode(ARGV[1])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
-if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
 return 1
 """)
 

@@ -12,15 +12,18 @@ Keys (scope and workflow ids percent-encoded like posterior scopes, see policies
     {prefix}:req:<request_id>      hash  decision record (TTL decision_ttl_s)
 
 Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write).
-``write`` is one pipelined round trip of 3-6 EVALSHA commands (one small script per key
-keeps that key's updates in one command); after a Redis restart the scripts are loaded and
-only the commands that met NOSCRIPT run again (one extra round trip, once). On a Redis
-error it logs, counts ``failed_writes`` and returns: counters are best-effort.
+``write`` is one pipelined round trip of 1-4 EVALSHA commands, one small script per hash
+tag: the agent's stats + its recent-workflows entry; the workflow; the global recent index;
+the decision record (plus the agents-set SADD at most once a minute per agent and process).
+After a Redis restart the scripts are loaded and only the commands that met NOSCRIPT run
+again (one extra round trip, once). On a Redis error it logs, counts ``failed_writes`` and
+returns: counters are best-effort.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -42,6 +45,8 @@ from proxy.tracking.backend import (
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
 
 log = logging.getLogger("model_manager.tracking")
+REGISTRY_REFRESH_S = 60.0
+REGISTRY_CACHE_LIMIT = 10_000
 
 
 class RedisTracking:
@@ -64,6 +69,7 @@ class RedisTracking:
         self._ttl_ms = max(int(decision_ttl_s * 1000), 1)
         self._swap = client.register_script(lua.SWAP_APPLIED.text)
         self._warn = WarnLimiter()
+        self._registered: dict[str, float] = {}
         self.failed_writes = 0
 
     # -- keys ------------------------------------------------------------------------
@@ -109,10 +115,9 @@ class RedisTracking:
             return await pipe.execute(raise_on_error=False)
 
     def _commands(self, tracked: Tracked) -> list[lua.Call]:
-        calls = [
-            lua.Call(lua.INCR, (self.stats_key(tracked.agent),), (0, _json(tracked.stats))),
-            lua.Call(lua.SADD, (f"{self._prefix}:stats:agents",), (tracked.agent,)),
-        ]
+        calls = [self._agent_command(tracked)]
+        if self._registry_due(tracked.agent):
+            calls.append(lua.Call(lua.SADD, (f"{self._prefix}:stats:agents",), (tracked.agent,)))
         if tracked.workflow is not None:
             calls.extend(self._workflow_commands(tracked, tracked.workflow))
         if tracked.decision is not None:
@@ -124,12 +129,38 @@ class RedisTracking:
         key = self.workflow_key(workflow)
         at = repr(tracked.at)
         args = (self._retention_ms, at, tracked.request_id, REQUEST_IDS_KEPT, _json(tracked.workflow_counts))
-        calls = [lua.Call(lua.WORKFLOW, (key, key + ":reqs"), args)]
-        cutoff = repr(tracked.at - self._retention_s)
-        for scope in (tracked.agent, None):
-            recent = (self._retention_ms, at, workflow, cutoff, RECENT_WORKFLOWS_KEPT)
-            calls.append(lua.Call(lua.RECENT, (self.recent_key(scope),), recent))
-        return calls
+        recent = (self._retention_ms, at, workflow, self._cutoff(tracked), RECENT_WORKFLOWS_KEPT)
+        return [
+            lua.Call(lua.WORKFLOW, (key, key + ":reqs"), args),
+            lua.Call(lua.RECENT, (self.recent_key(None),), recent),
+        ]
+
+    def _agent_command(self, tracked: Tracked) -> lua.Call:
+        """Stats counters and (with a workflow) the agent's recent-workflows entry."""
+        keys = (self.stats_key(tracked.agent), self.recent_key(tracked.agent))
+        args = (
+            _json(tracked.stats),
+            tracked.workflow or "",
+            repr(tracked.at),
+            self._cutoff(tracked),
+            RECENT_WORKFLOWS_KEPT,
+            self._retention_ms,
+        )
+        return lua.Call(lua.AGENT, keys, args)
+
+    def _cutoff(self, tracked: Tracked) -> str:
+        return repr(tracked.at - self._retention_s)
+
+    def _registry_due(self, agent: str) -> bool:
+        """Whether to (re)add ``agent`` to the agents set: once per REGISTRY_REFRESH_S per
+        agent and process, so a lost set heals within that time."""
+        now = time.monotonic()
+        if now - self._registered.get(agent, -REGISTRY_REFRESH_S) < REGISTRY_REFRESH_S:
+            return False
+        if len(self._registered) >= REGISTRY_CACHE_LIMIT:
+            self._registered.clear()
+        self._registered[agent] = now
+        return True
 
     def _failed(self, exc: BaseException) -> None:
         self.failed_writes += 1
