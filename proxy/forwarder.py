@@ -62,8 +62,14 @@ class Forwarder:
         return await upstream.open_stream(arm, body, first_chunk_timeout=first_chunk_timeout, timeout=timeout)
 
     async def cost(self, arm: Arm, usage: Usage) -> float | None:
-        """USD for a call: config prices, else litellm's price map, else None."""
+        """USD for a call: config prices, else litellm's price map, else None.
+
+        Never waits for litellm to load: until it has, a call without configured prices has
+        unknown cost (neutral in the reward), so learning does not stall after a cold start.
+        """
         prices = configured_prices(arm)
         if prices is not None:
             return cost_of(prices, usage)
+        if self._litellm is None and not (self._loading is not None and self._loading.done()):
+            return None
         return (await self.litellm()).cost(arm, usage)

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +31,6 @@ from typing import Any
 
 import httpx
 import openai
-import pytest
 import redis
 import yaml
 from openai.types.chat import ChatCompletionMessageParam
@@ -46,7 +44,6 @@ from proxy.app import create_app
 from proxy.config import parse_config
 from proxy.outcome import Outcome
 from proxy.services import Services
-from proxy.simulator import create_simulator_app
 
 MODEL_HEADER = "x-model-manager-model"
 GOOD = {"A": "a-one", "B": "b-two"}
@@ -62,35 +59,6 @@ def model_entry(name: str, api_base: str) -> dict[str, Any]:
     """One ``model_list`` entry forwarded as ``openai/<name>`` to the fake upstream."""
     params = {"model": f"openai/{name}", "api_base": api_base, "api_key": "sk-test-secret-123456"}
     return {"model_name": name, "litellm_params": params}
-
-
-# -- servers -----------------------------------------------------------------------------------
-def no_delay(server: UvicornThread) -> UvicornThread:
-    """TCP_NODELAY on the server's listening socket (accepted sockets inherit it on Linux).
-
-    UvicornThread pre-binds ``socket.socket(AF_INET, SOCK_STREAM)``, whose proto is 0, so
-    asyncio's transport skips its own TCP_NODELAY (it checks proto == IPPROTO_TCP): uvicorn
-    writes the response head and body separately and, on a keep-alive connection, Nagle holds
-    the body until the client's delayed ACK, about 40 ms per request.
-    """
-    server._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return server
-
-
-@pytest.fixture(scope="module")
-def _fast_upstream_module() -> Iterator[FakeUpstream]:
-    """The conftest simulator (seed 0) under uvicorn, without the Nagle stall (see no_delay)."""
-    with no_delay(UvicornThread(create_simulator_app(seed=0))) as server:
-        upstream = FakeUpstream(server.url)
-        yield upstream
-        upstream.close()
-
-
-@pytest.fixture
-def fake_upstream(_fast_upstream_module: FakeUpstream) -> FakeUpstream:
-    """Same contract as conftest's ``fake_upstream``: reset (profiles, log, stats, seed) per test."""
-    _fast_upstream_module.reset()
-    return _fast_upstream_module
 
 
 # -- a served proxy ---------------------------------------------------------------------------
@@ -160,7 +128,7 @@ def serve(
 ) -> Iterator[Served]:
     """``create_app(parse_config(config))`` under uvicorn; the store is built from config."""
     app = create_app(parse_config(dict(config)), rng=random.Random(seed), clock=clock)
-    with no_delay(UvicornThread(app)) as server:
+    with UvicornThread(app) as server:
         services: Services = app.state.services
         served = Served(server.url, services)
         services.learner.hooks.append(served.hook)
