@@ -70,6 +70,11 @@ def _seconds(messages: list[dict[str, object]]) -> float:
 
 
 def test_huge_prompts_cost_no_more_than_typical_ones() -> None:
-    typical = _seconds(_user("Solve 1 + 1. " * 200))
-    huge = _seconds(_user("Solve 1 + 1. " * 200_000))
+    """The scan is capped: a 1000x longer prompt costs about the same (a same-run ratio;
+    the best of interleaved rounds, so a busy machine slows both sides alike)."""
+    typical_messages = _user("Solve 1 + 1. " * 200)
+    huge_messages = _user("Solve 1 + 1. " * 200_000)
+    rounds = [(_seconds(typical_messages), _seconds(huge_messages)) for _ in range(7)]
+    typical = min(t for t, _ in rounds)
+    huge = min(h for _, h in rounds)
     assert huge < 5 * typical
