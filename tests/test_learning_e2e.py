@@ -298,7 +298,9 @@ def test_redis_outage_serves_requests_and_applies_buffered_updates(
     buffered update lands; alpha + beta totals equal the number of rewarded attempts exactly."""
     url = own_redis_server.url
     config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream))
-    config["redis"] = {"url": url, "timeout_s": 0.2}
+    # Refused connections fail at once while Redis is down; a generous timeout keeps a busy
+    # machine from timing out a write Redis did apply (which the retry would count twice).
+    config["redis"] = {"url": url, "timeout_s": 2.0}
     with serve(config, seed=4) as served:
         learn(served, 30)
         assert served.ready().status_code == 200
