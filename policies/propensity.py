@@ -78,3 +78,37 @@ def win_probabilities(alphas: Sequence[float], betas: Sequence[float]) -> list[f
     if not (mass > 0.0 and math.isfinite(mass)):
         return None
     return (share / mass).tolist()  # type: ignore[no-any-return]
+
+
+MEMO_LIMIT = 4096
+"""Entries kept by WinsMemo before it starts over (bounded memory)."""
+
+SIGNIFICANT_DIGITS = 3
+
+
+class WinsMemo:
+    """``win_probabilities`` on parameters rounded to 3 significant digits, memoised.
+
+    A busy agent's posteriors barely move between requests, so most decisions reuse an
+    earlier integral; rounding shifts a win probability by far less than its 1e-3 accuracy.
+    """
+
+    def __init__(self, limit: int = MEMO_LIMIT) -> None:
+        self._limit = limit
+        self._known: dict[tuple[float, ...], list[float] | None] = {}
+
+    def get(self, alphas: Sequence[float], betas: Sequence[float]) -> list[float] | None:
+        rounded_alphas = [_round(a) for a in alphas]
+        rounded_betas = [_round(b) for b in betas]
+        key = (*rounded_alphas, *rounded_betas)
+        if key not in self._known:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            self._known[key] = win_probabilities(rounded_alphas, rounded_betas)
+        return self._known[key]
+
+
+def _round(value: float) -> float:
+    if value <= 0.0 or not math.isfinite(value):
+        return value
+    return round(value, SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(value)))

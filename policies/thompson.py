@@ -37,7 +37,7 @@ from policies.base import (
     Table,
 )
 from policies.betamath import clipped_reward
-from policies.propensity import win_probabilities
+from policies.propensity import WinsMemo
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
 _DEFAULT_PRIOR_FLOATS = (DEFAULT_PRIOR.alpha, DEFAULT_PRIOR.beta)
@@ -49,6 +49,7 @@ class ThompsonPolicy:
 
     __slots__ = (
         "_prior_floats",
+        "_wins_memo",
         "context_strength",
         "evidence_scale",
         "exploration_rate",
@@ -86,6 +87,7 @@ class ThompsonPolicy:
         self.use_context = use_context
         self.context_strength = context_strength
         self.propensity_draws = propensity_draws
+        self._wins_memo = WinsMemo()
         self.evidence_scale = evidence_scale
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
@@ -128,7 +130,7 @@ class ThompsonPolicy:
         ``propensity_draws`` Monte Carlo picks with ``rng``.
         """
         alphas, betas = self.parameters(request, snapshot)
-        wins = win_probabilities(alphas, betas)
+        wins = self._wins_memo.get(alphas, betas)
         if wins is None:
             counts = [0] * len(alphas)
             for _ in range(self.propensity_draws):
