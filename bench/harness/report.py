@@ -178,7 +178,7 @@ def markdown(results: dict[str, Any]) -> str:
         process_table(results["processes"]),
         "",
     ]
-    parts += ["## Warnings and errors in the proxies' logs", "", log_findings(results)]
+    parts += ["## Warnings and errors in the proxies' logs", "", log_findings(results), ""]
     if results.get("profiles"):
         parts += ["## Profiles (py-spy, not during timed samples)", "", profile.markdown(results["profiles"])]
     return "\n".join(parts)
@@ -187,9 +187,9 @@ def markdown(results: dict[str, Any]) -> str:
 def log_findings(results: dict[str, Any]) -> str:
     lines = []
     for entry in results.get("log_findings", []):
-        head = f"- {entry['target']} ({entry['flavour']}): "
+        head = f"- {entry['target']} ({entry['flavour']}):"
         if not entry["lines"]:
-            lines.append(head + "none")
+            lines.append(head + " none")
             continue
         lines.append(head)
         lines += [f"  - {count}x `{text}`" for text, count in entry["lines"]]
