@@ -98,7 +98,7 @@ async def bench(name: str, store: PosteriorStore, url: str | None, n: int) -> No
     plain = Learner(router, store, random.Random(0), propensity=False)
     tracked = Learner(router, store, random.Random(0), propensity=False)
     tracker = build_tracker(cfg, router, store, time.time)
-    tracked.hooks.append(tracker.hook)
+    tracked.batch_hooks.append(tracker.hook_many)
     await run(plain, router, 200)  # warm up
     await run(tracked, router, 200)
     counter = CountingPipelines(store.client) if isinstance(store, RedisStore) else None

@@ -82,7 +82,7 @@ def _services(
         router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
     )
     tracker = build_tracker(config, router, store, clock)
-    learner.hooks.append(tracker.hook)
+    learner.batch_hooks.append(tracker.hook_many)
     return Services(
         config=config,
         router=router,

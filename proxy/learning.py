@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -20,6 +22,13 @@ log = logging.getLogger("model_manager.learning")
 OutcomeHook = Callable[[Outcome, dict[str, float]], Awaitable[None]]
 """Called after learning with the outcome and each attempted model's reward."""
 
+Learned = list[tuple[Outcome, dict[str, float]]]
+BatchHook = Callable[[Learned], Awaitable[None]]
+"""Called after learning with every outcome of a batch (one write for all of them)."""
+
+MAX_BATCH = 256
+"""Outcomes learned from together: one store write and one hook call for all of them."""
+
 CostFn = Callable[[str, Usage], Awaitable[float | None]]
 """USD for a call to the named model with that usage (None when unknown)."""
 
@@ -29,7 +38,12 @@ async def no_cost(model: str, usage: Usage) -> float | None:
 
 
 class Learner:
-    """Scores outcomes, writes the policy's deltas, then runs the hooks (stats, workflows)."""
+    """Scores outcomes, writes the policy's deltas, then runs the hooks (stats, workflows).
+
+    ``submit`` queues an outcome for one writer task, which learns from everything queued
+    so far together: under load, many outcomes share one store round trip (write-behind).
+    Outcomes are learned from in submission order.
+    """
 
     def __init__(
         self,
@@ -43,29 +57,59 @@ class Learner:
         self._router, self._store, self._rng = router, store, rng
         self._cost = cost
         self._propensity = propensity
-        self._pending: set[asyncio.Task[None]] = set()
+        self._queue: deque[Outcome] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer: asyncio.Task[None] | None = None
         self.hooks: list[OutcomeHook] = []
+        self.batch_hooks: list[BatchHook] = []
         self.recorded = 0
         self.failed_writes = 0
 
     def submit(self, outcome: Outcome) -> None:
-        """Record ``outcome`` in the background; keeps the task until it is done."""
-        task = asyncio.get_running_loop().create_task(self.record(outcome))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        """Queue ``outcome`` for the writer task (started on first use)."""
+        self._queue.append(outcome)
+        self._idle.clear()
+        self._wake.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def enqueue(self, outcome: Outcome) -> None:
+        """``submit`` as a coroutine (for a response's background task)."""
+        self.submit(outcome)
 
     async def record(self, outcome: Outcome) -> None:
-        """Learn from ``outcome``; never raises (failures are logged and counted)."""
+        """Learn from ``outcome`` now; never raises (failures are logged and counted)."""
+        await self.record_batch([outcome])
+
+    async def record_batch(self, outcomes: list[Outcome]) -> None:
+        """Learn from ``outcomes`` with one store write; never raises."""
         try:
-            await self._price(outcome)
-            rewards = self.rewards(outcome)
-            await self._store.apply(list(self._deltas(outcome, rewards)))
-            for hook in self.hooks:
-                await hook(outcome, rewards)
+            learned = [(outcome, await self._rewards_of(outcome)) for outcome in outcomes]
+            await self._store.apply([d for o, r in learned for d in self._deltas(o, r)])
+            for batch_hook in self.batch_hooks:
+                await batch_hook(learned)
+            for outcome, rewards in learned:
+                for hook in self.hooks:
+                    await hook(outcome, rewards)
         except Exception:
-            self.failed_writes += 1
-            log.exception("could not record outcome of %s", outcome.request_id)
-        self.recorded += 1
+            self.failed_writes += len(outcomes)
+            log.exception("could not record %d outcomes", len(outcomes))
+        self.recorded += len(outcomes)
+
+    async def _rewards_of(self, outcome: Outcome) -> dict[str, float]:
+        await self._price(outcome)
+        return self.rewards(outcome)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+                await self.record_batch(batch)
+            self._idle.set()
 
     def rewards(self, outcome: Outcome) -> dict[str, float]:
         """Reward per attempted model: 0 for a model at fault, scored for the answer."""
@@ -85,9 +129,12 @@ class Learner:
             outcome.cost_usd = await self._cost(outcome.model, outcome.summary.usage)
 
     async def drain(self) -> None:
-        """Wait for every submitted outcome (at shutdown)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait until every submitted outcome is learned from, then stop the writer."""
+        if self._writer is not None and not self._writer.done():
+            await self._idle.wait()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
 
     def _deltas(self, outcome: Outcome, rewards: dict[str, float]) -> Iterator[Delta]:
         policy = self._router.policy_for(outcome.agent)

@@ -114,7 +114,7 @@ async def _complete(services: Services, request: ChatRequest, outcome: Outcome, 
             completion.body,
             media_type="application/json",
             headers=headers,
-            background=BackgroundTask(services.learner.record, outcome),
+            background=BackgroundTask(services.learner.enqueue, outcome),
         )
     return _give_up(services, outcome, started)
 
@@ -165,7 +165,7 @@ def _give_up(services: Services, outcome: Outcome, started: float) -> Response:
 def _error_with_learning(services: Services, outcome: Outcome, error: ProxyError, started: float) -> Response:
     outcome.latency_s = services.clock() - outcome.started_at
     response = error_response(error, response_headers(outcome, started, time.perf_counter()))
-    response.background = BackgroundTask(services.learner.record, outcome)
+    response.background = BackgroundTask(services.learner.enqueue, outcome)
     return response
 
 

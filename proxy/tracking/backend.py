@@ -35,6 +35,10 @@ class TrackingBackend(Protocol):
         """Add one outcome's counters, workflow entry and decision record."""
         ...
 
+    async def write_many(self, tracked: Sequence[Tracked]) -> None:
+        """``write`` for several outcomes, in order, in one round trip."""
+        ...
+
     async def agents(self) -> list[str]:
         """Every agent with stats, sorted."""
         ...

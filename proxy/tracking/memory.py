@@ -52,6 +52,11 @@ class MemoryTracking:
             self._decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
         self._purge()
 
+    async def write_many(self, tracked: Sequence[Tracked]) -> None:
+        """``write`` each outcome in order."""
+        for item in tracked:
+            await self.write(item)
+
     def _purge(self) -> None:
         """Drop expired entries from the front of the insertion-ordered dicts (amortised O(1):
         entries are re-inserted at the end when written, so the front expires first)."""

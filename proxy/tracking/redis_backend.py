@@ -95,6 +95,13 @@ class RedisTracking:
         except (RedisError, OSError) as exc:
             self._failed(exc)
 
+    async def write_many(self, tracked: Sequence[Tracked]) -> None:
+        """Every outcome's commands in one pipelined round trip; errors logged, never raised."""
+        try:
+            await self._run([call for item in tracked for call in self._commands(item)])
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+
     async def _run(self, commands: list[lua.Call]) -> None:
         """EVALSHA every command in one pipeline; scripts Redis lacks are loaded and only
         those commands run again (the others were applied: no double counting)."""

@@ -1,7 +1,7 @@
 """Tracker: the learner hook that writes stats/workflows/decision records, and the reads.
 
-``hook`` runs after the learner applied the rewards (off the response path) and makes one
-backend write (one pipelined Redis round trip). Times (first/last seen) are the requests'
+``hook_many`` runs after the learner applied a batch's rewards (off the response path) and
+makes one backend write for the whole batch (one pipelined Redis round trip). Times (first/last seen) are the requests'
 start times, so late writes (e.g. after pricing) do not reorder workflows. The heuristic
 quality is recomputed here with the agent's QualityWeights (the learner's reward used it).
 """
@@ -43,10 +43,10 @@ class Tracker:
         self._store = store
         self._clock = clock
 
-    async def hook(self, outcome: Outcome, rewards: dict[str, float]) -> None:
-        """Learner hook: write this outcome's counters and decision record."""
-        tracked = track(outcome, rewards, self._quality(outcome), outcome.started_at)
-        await self.backend.write(tracked)
+    async def hook_many(self, learned: list[tuple[Outcome, dict[str, float]]]) -> None:
+        """Batch learner hook: every outcome's records in one backend write."""
+        tracked = [track(o, r, self._quality(o), o.started_at) for o, r in learned]
+        await self.backend.write_many(tracked)
 
     def _quality(self, outcome: Outcome) -> float | None:
         if outcome.status is not Status.SUCCESS:
