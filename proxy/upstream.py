@@ -34,6 +34,9 @@ from proxy.pricing import UnitPrices, cost_of
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
+# litellm would rebuild and price every finished stream for its own logging; we price from
+# the stream's usage ourselves (Forwarder.cost), so skip that per-stream work.
+litellm.disable_streaming_logging = True
 for _logger in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
 
