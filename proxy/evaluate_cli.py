@@ -27,6 +27,13 @@ def add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--split", default=None, help="only rows of this split (e.g. test)")
     parser.add_argument("--seed-base", type=int, default=0)
     parser.add_argument("--half-life-steps", type=float, default=None, help="evidence half-life")
+    parser.add_argument(
+        "--policy-option",
+        action="append",
+        default=[],
+        metavar="NAME=NUMBER",
+        help="policy constructor option, e.g. exploration_rate=0.02 (what the proxy's config sets)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", type=Path, default=None, help="save the learning curve as a PNG")
     parser.set_defaults(run=run_evaluate)
@@ -45,6 +52,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             split=args.split,
             seed_base=args.seed_base,
             half_life_steps=args.half_life_steps,
+            policy_options=policy_options(args.policy_option),
         )
         report = run_evaluation(options, progress=_progress_bar(args.json))
     except (ReplayDataError, ValueError) as exc:
@@ -52,6 +60,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     _print(report, as_json=args.json)
     return _plot(report, args.plot)
+
+
+def policy_options(items: list[str]) -> dict[str, float]:
+    """``NAME=NUMBER`` pairs as a mapping; ValueError naming a malformed one."""
+    options = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            options[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(f"--policy-option {item!r}: expected NAME=NUMBER")
+    return options
 
 
 def _print(report: EvaluationReport, *, as_json: bool) -> None:
