@@ -1,7 +1,8 @@
 """The Upstream the pipeline calls: direct for OpenAI-wire deployments, litellm for the rest.
 
-litellm takes seconds of CPU to import, so it loads in a thread after the server starts;
-direct deployments never wait for it, and the first litellm call waits only if it is early.
+litellm takes seconds of CPU and a few hundred MB to import, so it is imported only when a
+deployment needs it, in a thread after the server starts; direct deployments never wait for
+it. Prices come from config or litellm's price map read as data (proxy.price_map).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from proxy.completion import ChunkStream, Completion, Usage
 from proxy.config import Arm, Config
 from proxy.direct import DirectUpstream
-from proxy.pricing import configured_prices, cost_of
+from proxy.price_map import arm_prices
+from proxy.pricing import UnitPrices, cost_of
 from proxy.wire import openai_wire_target
 
 if TYPE_CHECKING:
@@ -28,12 +30,17 @@ class Forwarder:
         if config.router.direct_forwarding:
             targets = {name: t for name, arm in config.arms.items() if (t := openai_wire_target(arm))}
         self.direct = DirectUpstream(targets)
+        self._arms = list(config.arms.values())
+        self._needs_litellm = any(name not in targets for name in config.arms)
+        self._prices: dict[str, UnitPrices | None] = {}
         self._loading: asyncio.Future[Any] | None = None
         self._litellm: LitellmUpstream | None = None
 
     async def start(self) -> None:
         await self.direct.start()
-        self._loading = asyncio.ensure_future(asyncio.to_thread(importlib.import_module, "proxy.upstream"))
+        self._prices = await asyncio.to_thread(arm_prices, self._arms)
+        if self._needs_litellm:
+            self._loading = asyncio.ensure_future(_import_litellm_path())
 
     async def close(self) -> None:
         await self.direct.close()
@@ -46,7 +53,7 @@ class Forwarder:
     async def litellm(self) -> LitellmUpstream:
         """The litellm path, once litellm has loaded."""
         if self._litellm is None:
-            module = await (self._loading or asyncio.to_thread(importlib.import_module, "proxy.upstream"))
+            module = await (self._loading or _import_litellm_path())
             self._litellm = module.LitellmUpstream()
         return self._litellm
 
@@ -62,14 +69,10 @@ class Forwarder:
         return await upstream.open_stream(arm, body, first_chunk_timeout=first_chunk_timeout, timeout=timeout)
 
     async def cost(self, arm: Arm, usage: Usage) -> float | None:
-        """USD for a call: config prices, else litellm's price map, else None.
+        """USD for a call: config prices, else litellm's price map, else None (unknown)."""
+        return cost_of(self._prices.get(arm.name), usage)
 
-        Never waits for litellm to load: until it has, a call without configured prices has
-        unknown cost (neutral in the reward), so learning does not stall after a cold start.
-        """
-        prices = configured_prices(arm)
-        if prices is not None:
-            return cost_of(prices, usage)
-        if self._litellm is None and not (self._loading is not None and self._loading.done()):
-            return None
-        return (await self.litellm()).cost(arm, usage)
+
+async def _import_litellm_path() -> Any:
+    """proxy.upstream (and so litellm), imported in a thread so the event loop keeps serving."""
+    return await asyncio.to_thread(importlib.import_module, "proxy.upstream")

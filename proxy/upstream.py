@@ -1,7 +1,7 @@
-"""The one module that imports litellm: calls, costs, and exception mapping.
+"""The one module that imports litellm: calls and exception mapping.
 
-litellm resolves the provider, translates the request, computes cost from its local
-price map, and raises its exception hierarchy, which is mapped to FailureKind here only.
+litellm resolves the provider, translates the request, and raises its exception hierarchy,
+which is mapped to FailureKind here only. (Prices: proxy.price_map reads litellm's map as data.)
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from litellm.exceptions import (
     UnsupportedParamsError,
 )
 
-from proxy.completion import Completion, Summary, Usage
+from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
-from proxy.pricing import UnitPrices, cost_of
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
@@ -46,9 +45,6 @@ DONE = b"data: [DONE]\n\n"
 
 class LitellmUpstream:
     """Forwards OpenAI-shaped requests to any provider litellm supports."""
-
-    def __init__(self) -> None:
-        self._prices: dict[str, UnitPrices | None] = {}
 
     async def complete(self, arm: Arm, body: Mapping[str, Any], timeout: float) -> Completion:
         """One non-streaming call; raises UpstreamError."""
@@ -78,11 +74,6 @@ class LitellmUpstream:
             raise map_exception(exc, arm) from exc
         return stream
 
-    def cost(self, arm: Arm, usage: Usage) -> float | None:
-        """USD for the call from litellm's price map; None when the model is unknown to it."""
-        if arm.name not in self._prices:
-            self._prices[arm.name] = _unit_prices(arm)
-        return cost_of(self._prices[arm.name], usage)
 
 
 class LitellmStream:
@@ -212,14 +203,3 @@ def redact(message: str, arm: Arm) -> str:
 
 def dump_json(payload: Any) -> bytes:
     return orjson.dumps(payload, default=str)
-
-
-def _unit_prices(arm: Arm) -> UnitPrices | None:
-    """Prices from litellm's local price map, None for a model it does not know."""
-    try:
-        prompt, completion = litellm.cost_per_token(
-            model=arm.litellm_model, prompt_tokens=1_000_000, completion_tokens=1_000_000
-        )
-    except Exception:
-        return None
-    return prompt / 1_000_000, completion / 1_000_000

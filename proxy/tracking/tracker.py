@@ -1,8 +1,8 @@
 """Tracker: the learner hook that writes stats/workflows/decision records, and the reads.
 
 ``hook_many`` runs after the learner applied a batch's rewards (off the response path) and
-makes one backend write for the whole batch (one pipelined Redis round trip). Times (first/last seen) are the requests'
-start times, so late writes (e.g. after pricing) do not reorder workflows. The heuristic
+makes one backend write for the whole batch (one pipelined Redis round trip). Times (first/last
+seen) are the requests' start times, so late writes do not reorder workflows. The heuristic
 quality is recomputed here with the agent's QualityWeights (the learner's reward used it).
 """
 
