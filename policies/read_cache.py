@@ -1,11 +1,15 @@
-"""Bounded last-good-read cache: the raw cell RedisStore last read, per (table, model)."""
+"""RedisStore's read caches: the last good read per cell (for outages), and whole recent
+snapshots reused for a few milliseconds (so a burst of requests shares one read)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from policies.base import Table
+from policies.base import Snapshot, Table
+
+FRESH_LIMIT = 4096
+"""Distinct (tables, models) snapshots kept by FreshReads before it starts over."""
 
 Raw = tuple[float, float, float]
 """A clean cell as read: ``(successes, failures, t_last)`` (not yet decayed)."""
@@ -42,3 +46,31 @@ class ReadCache:
                 return None
             out[table] = [raw for raw in row if raw is not None]
         return out
+
+
+class FreshReads:
+    """Snapshots younger than ``ttl_s`` (monotonic seconds) answer repeated reads; 0 = off."""
+
+    def __init__(self, ttl_s: float, monotonic: Callable[[], float], limit: int = FRESH_LIMIT) -> None:
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._limit = limit
+        self._reads: dict[tuple[tuple[Table, ...], tuple[str, ...]], tuple[float, Snapshot]] = {}
+        self.hits = 0
+
+    def get(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot | None:
+        if self._ttl_s <= 0:
+            return None
+        found = self._reads.get((tuple(tables), tuple(models)))
+        if found is None or self._monotonic() - found[0] >= self._ttl_s:
+            return None
+        self.hits += 1
+        return found[1]
+
+    def put(self, tables: Sequence[Table], models: Sequence[str], snapshot: Snapshot) -> Snapshot:
+        """Remember ``snapshot`` as read now; returns it."""
+        if self._ttl_s > 0:
+            if len(self._reads) >= self._limit:
+                self._reads.clear()
+            self._reads[(tuple(tables), tuple(models))] = (self._monotonic(), snapshot)
+        return snapshot

@@ -28,7 +28,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from policies import decay, keys, pending, redis_dump
 from policies.base import Delta, Evidence, Snapshot, Table
 from policies.pending import Merged, Pending, PendingBuffer
-from policies.read_cache import ReadCache
+from policies.read_cache import FreshReads, ReadCache
 from policies.redis_codec import APPLY_LUA, UNAVAILABLE, cell, make_client
 from policies.store_errors import LOG, StoreUnavailable, WarnLimiter
 
@@ -50,6 +50,8 @@ class RedisStore:
         buffer_limit: int = 10_000,
         cache_limit: int = 100_000,
         retry_interval_s: float = 1.0,
+        fresh_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._prefix = keys.check_prefix(prefix)
@@ -57,6 +59,7 @@ class RedisStore:
         self._clock = clock
         self._buffer = PendingBuffer(buffer_limit)
         self._cache = ReadCache(cache_limit)
+        self._fresh = FreshReads(fresh_s, monotonic)
         self._retry_s = retry_interval_s
         self._script = client.register_script(APPLY_LUA)
         self._down_until = 0.0
@@ -125,6 +128,9 @@ class RedisStore:
     # -- reads -----------------------------------------------------------------------
     async def load(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
         """Evidence for every (table, model), decayed to now (see module doc for outages)."""
+        fresh = self._fresh.get(tables, models)
+        if fresh is not None:
+            return fresh
         if self._down():
             return self._cached(tables, models, None)
         try:
@@ -133,7 +139,7 @@ class RedisStore:
             self._trip(exc)
             return self._cached(tables, models, exc)
         self._down_until = 0.0
-        return self._decode(tables, models, replies)
+        return self._fresh.put(tables, models, self._decode(tables, models, replies))
 
     async def _read(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
         try:

@@ -27,6 +27,7 @@ def make_store(
     save_interval_s: float = 30.0,
     socket_timeout: float = 0.25,
     buffer_limit: int = 10_000,
+    fresh_s: float = 0.0,
 ) -> Store:
     """The configured store (not started). ``state_file`` only applies without Redis."""
     if redis_url:
@@ -38,6 +39,7 @@ def make_store(
             half_life_s=half_life_s,
             clock=clock,
             buffer_limit=buffer_limit,
+            fresh_s=fresh_s,
         )
     return MemoryStore(
         half_life_s=half_life_s, clock=clock, state_file=state_file, save_interval_s=save_interval_s

@@ -91,6 +91,7 @@ class RedisSettings:
     url: str | None = None
     prefix: str = "mm"
     timeout_s: float = 0.5
+    read_cache_s: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +318,7 @@ def _redis(section: Section) -> RedisSettings:
         url=section.string("url"),
         prefix=section.string("prefix", defaults.prefix) or defaults.prefix,
         timeout_s=_positive(section, "timeout_s", defaults.timeout_s),
+        read_cache_s=section.number("read_cache_s", defaults.read_cache_s, high=10.0),
     )
     section.finish()
     return settings

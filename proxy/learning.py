@@ -29,6 +29,11 @@ BatchHook = Callable[[Learned], Awaitable[None]]
 MAX_BATCH = 256
 """Outcomes learned from together: one store write and one hook call for all of them."""
 
+LINGER_S = 0.01
+"""How long the writer waits after the first queued outcome for others to join its batch:
+learning lags by at most this, and a steady stream of requests shares writes even at
+concurrency 1 (each write costs far more than the outcome it carries)."""
+
 CostFn = Callable[[str, Usage], Awaitable[float | None]]
 """USD for a call to the named model with that usage (None when unknown)."""
 
@@ -53,8 +58,10 @@ class Learner:
         *,
         propensity: bool = True,
         cost: CostFn = no_cost,
+        linger_s: float = LINGER_S,
     ) -> None:
         self._router, self._store, self._rng = router, store, rng
+        self._linger_s = linger_s
         self._cost = cost
         self._propensity = propensity
         self._queue: deque[Outcome] = deque()
@@ -64,20 +71,18 @@ class Learner:
         self._writer: asyncio.Task[None] | None = None
         self.hooks: list[OutcomeHook] = []
         self.batch_hooks: list[BatchHook] = []
+        self.submitted = 0
         self.recorded = 0
         self.failed_writes = 0
 
     def submit(self, outcome: Outcome) -> None:
-        """Queue ``outcome`` for the writer task (started on first use)."""
+        """Queue ``outcome`` for the writer task (started on first use); costs a deque append."""
+        self.submitted += 1
         self._queue.append(outcome)
         self._idle.clear()
         self._wake.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-
-    async def enqueue(self, outcome: Outcome) -> None:
-        """``submit`` as a coroutine (for a response's background task)."""
-        self.submit(outcome)
 
     async def record(self, outcome: Outcome) -> None:
         """Learn from ``outcome`` now; never raises (failures are logged and counted)."""
@@ -105,6 +110,8 @@ class Learner:
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
+            if self._linger_s > 0:
+                await asyncio.sleep(self._linger_s)
             self._wake.clear()
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]

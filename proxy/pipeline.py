@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Iterator
 
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from policies.base import Decision, DecisionRequest, Policy, Snapshot
@@ -110,12 +109,8 @@ async def _complete(services: Services, request: ChatRequest, outcome: Outcome, 
         outcome.attempts.append(Attempt(arm.name, None, time.perf_counter() - began))
         _succeeded(outcome, completion.summary)
         headers = response_headers(outcome, started, time.perf_counter())
-        return Response(
-            completion.body,
-            media_type="application/json",
-            headers=headers,
-            background=BackgroundTask(services.learner.enqueue, outcome),
-        )
+        services.learner.submit(outcome)  # learned from by the writer task, after the response
+        return Response(completion.body, media_type="application/json", headers=headers)
     return _give_up(services, outcome, started)
 
 
@@ -164,9 +159,8 @@ def _give_up(services: Services, outcome: Outcome, started: float) -> Response:
 
 def _error_with_learning(services: Services, outcome: Outcome, error: ProxyError, started: float) -> Response:
     outcome.latency_s = services.clock() - outcome.started_at
-    response = error_response(error, response_headers(outcome, started, time.perf_counter()))
-    response.background = BackgroundTask(services.learner.enqueue, outcome)
-    return response
+    services.learner.submit(outcome)
+    return error_response(error, response_headers(outcome, started, time.perf_counter()))
 
 
 def _succeeded(outcome: Outcome, summary: Summary) -> None:

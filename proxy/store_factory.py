@@ -24,6 +24,7 @@ def build_store(config: Config, clock: Callable[[], float]) -> Store:
         clock=clock,
         state_file=Path(config.server.state_file),
         socket_timeout=config.redis.timeout_s,
+        fresh_s=config.redis.read_cache_s,
     )
 
 

@@ -96,7 +96,13 @@ class RunningProxy:
         return f"{self.url}/v1"
 
     def reset(self) -> None:
-        """Forget recorded outcomes and cooldowns (between tests sharing this proxy)."""
+        """Forget recorded outcomes and cooldowns (between tests sharing this proxy), once every
+        outcome already submitted is recorded (so none lands in the next test's list)."""
+        learner = self.services.learner
+        deadline = time.monotonic() + 5.0
+        while learner.recorded < learner.submitted:
+            assert time.monotonic() < deadline, "earlier outcomes were never recorded"
+            time.sleep(0.005)
         with self.lock:
             self.recorded.clear()
         self.services.cooldowns = Cooldowns()

@@ -167,3 +167,25 @@ async def test_load_and_apply_are_one_round_trip_each(redis_server: RedisServer)
     assert CountingConnection.sends == 2
     assert snap[Table(POOLED)] == {"m": Evidence(2, 0), "n": Evidence(2, 0), "o": Evidence()}
     await store.close()
+
+
+async def test_fresh_reads_are_reused_within_their_window_only(redis_server: RedisServer) -> None:
+    """With fresh_s, a repeated read inside the window costs no round trip and returns the
+    same snapshot; after the window, the next read sees the writes made meanwhile."""
+    now = [100.0]
+    pool = redis.asyncio.ConnectionPool.from_url(redis_server.url, connection_class=CountingConnection)
+    store = RedisStore(redis.asyncio.Redis(connection_pool=pool), fresh_s=0.05, monotonic=lambda: now[0])
+    tables = [Table("a"), Table(POOLED)]
+    await store.apply([Delta(t, "m", 1, 0) for t in tables])
+    first = await store.load(tables, ["m"])
+    CountingConnection.sends = 0
+    await store.apply([Delta(t, "m", 1, 0) for t in tables])  # writes go through at once
+    now[0] += 0.049
+    assert await store.load(tables, ["m"]) == first
+    assert CountingConnection.sends == 1  # the apply only
+    now[0] += 0.002
+    later = await store.load(tables, ["m"])
+    assert CountingConnection.sends == 2
+    assert later[Table("a")]["m"] == Evidence(2, 0)
+    assert await store.load(tables, ["other"]) != later  # another read is its own entry
+    await store.close()
