@@ -49,7 +49,7 @@ class ChatRequest:
 
 def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
     """Validate body and headers; raises ProxyError (400) naming what is wrong."""
-    body = _json_object(raw)
+    body = json_object(raw)
     _check_messages(body.get("messages"))
     _check_stream(body)
     model = body.get("model")
@@ -69,7 +69,8 @@ def new_request_id() -> str:
     return f"mm-{uuid.uuid4().hex}"
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; ProxyError 400 (invalid_json) otherwise."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

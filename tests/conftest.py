@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 import redis
-
-try:
-    from redis_server import RedisServer
-except ImportError:  # tests/ became a package
-    from tests.redis_server import RedisServer
-
-try:
-    from servers import FakeUpstream, UvicornThread
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream, UvicornThread
+from redis_server import RedisServer
+from servers import FakeUpstream, UvicornThread
 
 from proxy.simulator import create_simulator_app
 

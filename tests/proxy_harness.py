@@ -20,6 +20,7 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
+from servers import FakeUpstream, UvicornThread
 
 from policies.memory_store import MemoryStore
 from proxy.app import create_app
@@ -27,11 +28,6 @@ from proxy.config import parse_config
 from proxy.cooldowns import Cooldowns
 from proxy.outcome import Outcome
 from proxy.services import Services
-
-try:
-    from servers import FakeUpstream, UvicornThread
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream, UvicornThread
 
 importlib.import_module("proxy.upstream")  # litellm loaded once, up front: timings not import-bound
 

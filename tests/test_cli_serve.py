@@ -5,11 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import openai
-
-try:
-    from servers import ProxyProcess
-except ImportError:  # tests/ became a package
-    from tests.servers import ProxyProcess
+from servers import ProxyProcess
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BASE = "http://127.0.0.1:4000/simulator/v1"

@@ -9,17 +9,12 @@ from typing import Any
 import openai
 import pytest
 import redis
+from servers import FakeUpstream
+from tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
 
 from policies.base import POOLED, Delta, Evidence, Table
 from policies.keys import post_key
 from policies.memory_store import MemoryStore
-
-try:
-    from servers import FakeUpstream
-    from tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream
-    from tests.tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
 
 __all__ = ["backend", "start_proxy"]
 

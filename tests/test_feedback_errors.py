@@ -6,13 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-try:
-    from servers import FakeUpstream
-    from tracking_support import Proxy, Starter, assert_error, backend, chat, config_dict, start_proxy
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream
-    from tests.tracking_support import Proxy, Starter, assert_error, backend, chat, config_dict, start_proxy
+from servers import FakeUpstream
+from tracking_support import Proxy, Starter, assert_error, backend, chat, config_dict, start_proxy
 
 __all__ = ["backend", "start_proxy"]
 

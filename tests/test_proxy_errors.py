@@ -6,13 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-try:
-    from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
-    from servers import FakeUpstream
-except ImportError:  # tests/ became a package
-    from tests.proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
-    from tests.servers import FakeUpstream
+from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
+from servers import FakeUpstream
 
 __all__ = ["module_proxy_factory"]
 

@@ -8,42 +8,24 @@ import httpx
 import openai
 import orjson
 import pytest
+from proxy_harness import (
+    MESSAGES,
+    SECRET,
+    ProxyFactory,
+    RunningProxy,
+    _shared_proxy,
+    basic_config,
+    direct_proxy,
+    model_entry,
+    module_proxy_factory,
+    path,
+    proxy,
+    proxy_factory,
+)
+from servers import FakeUpstream, free_port
 
 from proxy.failures import FailureKind
 from proxy.outcome import Outcome, Status
-
-try:
-    from proxy_harness import (
-        MESSAGES,
-        SECRET,
-        ProxyFactory,
-        RunningProxy,
-        _shared_proxy,
-        basic_config,
-        direct_proxy,
-        model_entry,
-        module_proxy_factory,
-        path,
-        proxy,
-        proxy_factory,
-    )
-    from servers import FakeUpstream, free_port
-except ImportError:  # tests/ became a package
-    from tests.proxy_harness import (
-        MESSAGES,
-        SECRET,
-        ProxyFactory,
-        RunningProxy,
-        _shared_proxy,
-        basic_config,
-        direct_proxy,
-        model_entry,
-        module_proxy_factory,
-        path,
-        proxy,
-        proxy_factory,
-    )
-    from tests.servers import FakeUpstream, free_port
 
 __all__ = ["_shared_proxy", "module_proxy_factory", "direct_proxy", "path", "proxy", "proxy_factory"]
 

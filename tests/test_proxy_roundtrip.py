@@ -8,31 +8,18 @@ import httpx
 import openai
 import orjson
 import pytest
+from proxy_harness import (
+    MESSAGES,
+    RunningProxy,
+    _shared_proxy,
+    module_proxy_factory,
+    path,
+    proxy,
+    proxy_factory,
+)
+from servers import FakeUpstream
 
 from proxy.outcome import Status
-
-try:
-    from proxy_harness import (
-        MESSAGES,
-        RunningProxy,
-        _shared_proxy,
-        module_proxy_factory,
-        path,
-        proxy,
-        proxy_factory,
-    )
-    from servers import FakeUpstream
-except ImportError:  # tests/ became a package
-    from tests.proxy_harness import (
-        MESSAGES,
-        RunningProxy,
-        _shared_proxy,
-        module_proxy_factory,
-        path,
-        proxy,
-        proxy_factory,
-    )
-    from tests.servers import FakeUpstream
 
 __all__ = ["_shared_proxy", "module_proxy_factory", "path", "proxy", "proxy_factory"]
 

@@ -8,13 +8,8 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-
-try:
-    from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
-    from servers import FakeUpstream
-except ImportError:  # tests/ became a package
-    from tests.proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
-    from tests.servers import FakeUpstream
+from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
+from servers import FakeUpstream
 
 __all__ = ["module_proxy_factory"]
 

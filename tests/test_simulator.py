@@ -24,17 +24,13 @@ import httpx
 import litellm
 import openai
 import pytest
+from servers import FakeUpstream, UvicornThread
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from proxy.simulator import SimProfile, create_simulator_app
 from proxy.simulator_reply import CONTEXT_WINDOW_MESSAGE, split_text
 from proxy.simulator_state import SimState
-
-try:
-    from servers import FakeUpstream, UvicornThread
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream, UvicornThread
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 TOOLS = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]

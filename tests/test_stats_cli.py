@@ -6,16 +6,11 @@ from typing import Any
 
 import orjson
 import pytest
+from servers import FakeUpstream
+from tracking_support import Starter, backend, chat, config_dict, start_proxy
 
 from proxy.config import parse_config
 from proxy.stats_cli import print_stats
-
-try:
-    from servers import FakeUpstream
-    from tracking_support import Starter, backend, chat, config_dict, start_proxy
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream
-    from tests.tracking_support import Starter, backend, chat, config_dict, start_proxy
 
 __all__ = ["backend", "start_proxy"]
 

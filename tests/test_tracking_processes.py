@@ -10,15 +10,9 @@ from typing import Any
 import httpx
 import openai
 import yaml
-
-try:
-    from redis_server import RedisServer
-    from servers import FakeUpstream, ProxyProcess
-    from test_tracking_stats import PLAN, check_stats, check_workflows, run_plan, scripted_config
-except ImportError:  # tests/ became a package
-    from tests.redis_server import RedisServer
-    from tests.servers import FakeUpstream, ProxyProcess
-    from tests.test_tracking_stats import PLAN, check_stats, check_workflows, run_plan, scripted_config
+from redis_server import RedisServer
+from servers import FakeUpstream, ProxyProcess
+from test_tracking_stats import PLAN, check_stats, check_workflows, run_plan, scripted_config
 
 EXPECTED_CALLS = 13  # attempts in PLAN: planner 5 + 3 + 2, coder 2 + 1
 

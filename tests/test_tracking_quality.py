@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-try:
-    from servers import FakeUpstream
-    from tracking_support import Starter, backend, chat, config_dict, start_proxy
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream
-    from tests.tracking_support import Starter, backend, chat, config_dict, start_proxy
+from servers import FakeUpstream
+from tracking_support import Starter, backend, chat, config_dict, start_proxy
 
 __all__ = ["backend", "start_proxy"]
 

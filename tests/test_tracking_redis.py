@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import pytest
 import redis
-
-try:
-    from servers import FakeUpstream
-    from tracking_support import MESSAGES, Starter, backend, chat, config_dict, start_proxy
-except ImportError:  # tests/ became a package
-    from tests.servers import FakeUpstream
-    from tests.tracking_support import MESSAGES, Starter, backend, chat, config_dict, start_proxy
+from servers import FakeUpstream
+from tracking_support import MESSAGES, Starter, backend, chat, config_dict, start_proxy
 
 __all__ = ["backend", "start_proxy"]
 

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from redis_server import RedisServer
+from servers import FakeUpstream, UvicornThread
 
 from policies.base import ALL_PROMPTS, Evidence, Table
 from policies.memory_store import MemoryStore
@@ -19,13 +21,6 @@ from policies.redis_store import RedisStore
 from proxy.app import create_app
 from proxy.config import parse_config
 from proxy.services import Services
-
-try:
-    from redis_server import RedisServer
-    from servers import FakeUpstream, UvicornThread
-except ImportError:  # tests/ became a package
-    from tests.redis_server import RedisServer
-    from tests.servers import FakeUpstream, UvicornThread
 
 SECRET = "sk-test-secret-123456"
 MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": "Say hello"}]

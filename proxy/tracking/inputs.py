@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from proxy.errors import ProxyError, bad_request
 from proxy.names import is_valid_name, is_valid_workflow
+from proxy.request import json_object
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 MAX_LIMIT = 1000
@@ -23,17 +21,6 @@ class FeedbackBody:
     request_id: str | None
     workflow_id: str | None
     score: float
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object, else 400."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"request body is not valid JSON ({exc})", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object", code="invalid_json")
-    return body
 
 
 def score_of(value: object, *, required: bool) -> float | None:
