@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proxy.disconnect import cancel_on_disconnect
 from proxy.errors import ProxyError
+from proxy.sse_response import Reply
 
 CLIENT_CLOSED = 499
 
@@ -29,25 +30,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def until_disconnect(request: Request, work: Awaitable[Response]) -> Response:
-    """Run ``work``; cancel it (and so its upstream call) if the client disconnects first."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+async def until_disconnect(request: Request, work: Awaitable[Reply]) -> Reply:
+    """Run ``work`` in this task; cancel it (and so its upstream call) if the client leaves first."""
+    current = asyncio.current_task()
+    watcher = asyncio.ensure_future(cancel_on_disconnect(request.receive, current))
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not watcher.done() or current is None:
+            raise  # cancelled from outside (shutdown), not by the client leaving
+        current.uncancel()
+        return Response(status_code=CLIENT_CLOSED)
     finally:
         watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return Response(status_code=CLIENT_CLOSED)
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def _too_large(limit: int) -> ProxyError:

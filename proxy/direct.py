@@ -58,7 +58,8 @@ class DirectUpstream:
         context = self._post(target, _with_usage(body), stream=True, timeout=timeout)
         stream = DirectStream(target, context, wants_usage)
         try:
-            await asyncio.wait_for(stream.open(), first_chunk_timeout)
+            async with asyncio.timeout(first_chunk_timeout):  # no extra task, unlike wait_for
+                await stream.open()
         except BaseException as exc:
             await stream.aclose()
             if isinstance(exc, UpstreamError | asyncio.CancelledError):

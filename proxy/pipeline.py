@@ -26,13 +26,14 @@ from proxy.outcome import Attempt, Outcome, Status
 from proxy.request import ChatRequest
 from proxy.responses import all_failed, response_headers
 from proxy.services import Services
+from proxy.sse_response import Reply
 from proxy.streaming import stream_response
 
 log = logging.getLogger("model_manager.pipeline")
 CHARS_PER_TOKEN = 4
 
 
-async def handle_chat(services: Services, request: ChatRequest) -> Response:
+async def handle_chat(services: Services, request: ChatRequest) -> Reply:
     """Route, forward and relay one chat completion; the outcome is learned from once."""
     started = time.perf_counter()
     outcome = await decide(services, request)
@@ -114,7 +115,7 @@ async def _complete(services: Services, request: ChatRequest, outcome: Outcome, 
     return _give_up(services, outcome, started)
 
 
-async def _stream(services: Services, request: ChatRequest, outcome: Outcome, started: float) -> Response:
+async def _stream(services: Services, request: ChatRequest, outcome: Outcome, started: float) -> Reply:
     router = services.config.router
     deadline = started + router.deadline_s
     for arm in plan(services, request, outcome.decision):

@@ -14,6 +14,7 @@ from proxy.errors import ProxyError, error_response
 from proxy.pipeline import handle_chat
 from proxy.request import parse_chat_request
 from proxy.services import Services
+from proxy.sse_response import Reply
 
 
 def services_of(request: Request) -> Services:
@@ -25,7 +26,7 @@ def json_response(payload: object, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request) -> Reply:
     services = services_of(request)
     try:
         raw = await read_body(request, services.config.server.max_body_bytes)

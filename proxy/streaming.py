@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from starlette.responses import StreamingResponse
-
 from proxy.completion import ChunkStream
 from proxy.config import Arm
 from proxy.errors import ProxyError, sse_error_event
@@ -14,6 +12,7 @@ from proxy.failures import FailureKind, UpstreamError
 from proxy.outcome import Attempt, Outcome, Status
 from proxy.responses import response_headers
 from proxy.services import Services
+from proxy.sse_response import SSEResponse
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -26,7 +25,7 @@ def stream_response(
     *,
     started: float,
     began: float,
-) -> StreamingResponse:
+) -> SSEResponse:
     """Headers now (the first chunk arrived), body relayed as it comes."""
     ttft = time.perf_counter() - began
     headers = {
@@ -35,11 +34,7 @@ def stream_response(
             outcome, started, time.perf_counter(), streaming_from=arm.name, first_chunk_s=ttft
         ),
     }
-    return StreamingResponse(
-        _relay(services, outcome, arm, stream, began=began, ttft=ttft),
-        media_type="text/event-stream",
-        headers=headers,
-    )
+    return SSEResponse(_relay(services, outcome, arm, stream, began=began, ttft=ttft), headers)
 
 
 async def _relay(
