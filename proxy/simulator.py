@@ -30,32 +30,7 @@ from proxy.simulator_reply import error_body
 from proxy.simulator_respond import Behaviour
 from proxy.simulator_state import SimState
 
-__all__ = ["SimProfile", "create_simulator_app", "demo_profiles"]
-
-
-def demo_profiles() -> dict[str, SimProfile]:
-    """The demo's models: sim-fast (fast, rarely fails), sim-smart (slow, reliable), sim-flaky."""
-    return {
-        "sim-fast": SimProfile(
-            latency_ms=150,
-            ttft_ms=60,
-            chunk_interval_ms=15,
-            chunks=12,
-            failure_rate=0.03,
-            fail_status=503,
-        ),
-        "sim-smart": SimProfile(
-            latency_ms=900, ttft_ms=350, chunk_interval_ms=40, chunks=16, failure_rate=0.0
-        ),
-        "sim-flaky": SimProfile(
-            latency_ms=250,
-            ttft_ms=100,
-            chunk_interval_ms=20,
-            chunks=10,
-            failure_rate=0.4,
-            fail_status=500,
-        ),
-    }
+__all__ = ["SimProfile", "create_simulator_app"]
 
 
 def _json(data: Any, status: int = 200) -> Response:
