@@ -33,6 +33,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, help="repetitions per cell (default 3, quick 1)")
     parser.add_argument("--seconds", type=float, help="wrk duration per sample (default 4, quick 2)")
     parser.add_argument("--concurrency", default="1,8,64", help="comma-separated (default 1,8,64)")
+    parser.add_argument(
+        "--flavours",
+        default=",".join(targets.FLAVOURS),
+        help="comma-separated upstream flavours (default all)",
+    )
+    parser.add_argument(
+        "--acompletion",
+        action="store_true",
+        help="also run ours with router.direct_translation off (litellm.acompletion), anthropic flavour",
+    )
     parser.add_argument("--no-workers2", action="store_true", help="skip our proxy with --workers 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--nice", type=int, default=-10, help="niceness for the harness and children (root)")
@@ -51,6 +61,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         concurrency=tuple(int(c) for c in args.concurrency.split(",")),
         ttft_requests=10 if args.quick else 30,
         workers2=not args.no_workers2,
+        acompletion=args.acompletion,
+        flavours=tuple(f for f in args.flavours.split(",") if f in targets.FLAVOURS),
     )
 
 

@@ -35,6 +35,8 @@ class Plan:
     concurrency: tuple[int, ...]
     ttft_requests: int
     workers2: bool
+    flavours: tuple[str, ...] = targets.FLAVOURS
+    acompletion: bool = False
     proxy_cpus: str = "0"
     load_cpus: str = "1"
     both_cpus: str = "0,1"
@@ -62,7 +64,7 @@ def log(message: str) -> None:
 def run_all(ctx: Context) -> dict[str, Any]:
     ctx.results.update(runs=[], ttft=[], processes=[], unavailable={}, profiles=[], log_findings=[])
     scripts = {mode: _script(ctx.workdir, mode) for mode in MODES}
-    for flavour in targets.FLAVOURS:
+    for flavour in ctx.plan.flavours:
         run_flavour(ctx, flavour, scripts)
     return ctx.results
 
@@ -137,6 +139,11 @@ def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target
         found.append(("ours", partial(ours, name="ours", workers=1, cpus=plan.proxy_cpus)))
         if plan.workers2 and flavour == "openai":
             found.append(("ours-w2", partial(ours, name="ours-w2", workers=2, cpus=plan.both_cpus)))
+        if plan.acompletion and flavour == "anthropic":
+            config = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
+            config["router"] = {"direct_translation": False}
+            acompletion = partial(ours, name="ours-acompletion", workers=1, cpus=plan.proxy_cpus)
+            found.append(("ours-acompletion", partial(acompletion, config=config)))
     if ctx.litellm_bin is not None:
         litellm = partial(
             targets.start_litellm,
