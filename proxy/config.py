@@ -71,6 +71,7 @@ class RouterSettings:
     model_field: str = "route"
     propensity_samples: int = 64
     direct_forwarding: bool = True
+    direct_translation: bool = True
     decision_ttl_s: float = 86_400.0
     priors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     policy_options: Mapping[str, Any] = field(default_factory=dict)
@@ -273,6 +274,7 @@ def _router(section: Section, arms: Mapping[str, Arm]) -> RouterSettings:
         propensity_samples=section.integer("propensity_samples", defaults.propensity_samples, high=100_000),
         decision_ttl_s=_positive(section, "decision_ttl_s", defaults.decision_ttl_s),
         direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
+        direct_translation=section.boolean("direct_translation", defaults.direct_translation),
         priors=_priors(section.section("priors"), arms),
         policy_options=dict(section.section("policy_options").items()),
         reward=_numbers(section.section("reward")),

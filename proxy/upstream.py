@@ -10,12 +10,14 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+import httpx
 import litellm
 import openai
 import orjson
+from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 from litellm.exceptions import (
     APIConnectionError,
     BadRequestError,
@@ -26,10 +28,17 @@ from litellm.exceptions import (
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
+from litellm.litellm_core_utils.exception_mapping_utils import exception_type
+from litellm.llms.anthropic.chat.handler import ModelResponseIterator as AnthropicChunkParser
+from litellm.llms.anthropic.chat.transformation import ANTHROPIC_TOOL_NAME_REVERSE_MAP_KEY
+from litellm.secret_managers.main import get_secret_bool, get_secret_str
+from litellm.types.utils import LlmProviders
+from litellm.utils import ProviderConfigManager, get_optional_params
 
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
+from proxy.translation import Prepared, Route, Translator, resolve_route
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
@@ -45,6 +54,12 @@ DONE = b"data: [DONE]\n\n"
 
 class LitellmUpstream:
     """Forwards OpenAI-shaped requests to any provider litellm supports."""
+
+    def translators(self, arms: Iterable[Arm]) -> dict[str, Translator]:
+        """A translator for each arm the translated path carries (proxy.translation)."""
+        kit = LitellmKit()
+        routes = {arm.name: resolve_route(arm, kit) for arm in arms}
+        return {name: Translator(route, kit) for name, route in routes.items() if route is not None}
 
     async def complete(self, arm: Arm, body: Mapping[str, Any], timeout: float) -> Completion:
         """One non-streaming call; raises UpstreamError."""
@@ -73,7 +88,6 @@ class LitellmUpstream:
         except Exception as exc:
             raise map_exception(exc, arm) from exc
         return stream
-
 
 
 class LitellmStream:
@@ -119,6 +133,71 @@ class LitellmStream:
 def _carries(choice: Any) -> bool:
     """A stream choice with a delta or a finish reason (not litellm's empty padding)."""
     return isinstance(choice, dict) and bool(choice.get("delta") or choice.get("finish_reason"))
+
+
+class LitellmKit:
+    """litellm's translation pieces, handed to proxy.translation (see its Kit protocol)."""
+
+    def resolve(
+        self, model: str, api_base: str | None, api_key: str | None
+    ) -> tuple[str, str, str | None, str]:
+        model, provider, key, base = litellm.get_llm_provider(model, api_base=api_base, api_key=api_key)
+        return model, provider, key, _chat_url(provider, base)
+
+    def chat_config(self, model: str, provider: str) -> Any:
+        return ProviderConfigManager.get_provider_chat_config(model=model, provider=LlmProviders(provider))
+
+    def optional_params(self, model: str, provider: str, messages: list[Any], params: dict[str, Any]) -> Any:
+        return get_optional_params(model=model, custom_llm_provider=provider, messages=messages, **params)
+
+    def finish_request(self, provider: str, headers: Any, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return update_request_with_filtered_beta(headers=headers, request_data=data, provider=provider)
+
+    def http_response(self, status: int, raw: bytes, headers: Mapping[str, str], url: str) -> Any:
+        return httpx.Response(
+            status, content=raw, headers=list(headers.items()), request=httpx.Request("POST", url)
+        )
+
+    def model_response(self) -> Any:
+        return litellm.ModelResponse()
+
+    def stream_parser(self, provider: str, config: Any, prepared: Prepared) -> Any:
+        """The chunk parser litellm's own anthropic handler streams through."""
+        return AnthropicChunkParser(
+            streaming_response=None,
+            sync_stream=False,
+            json_mode=prepared.json_mode,
+            speed=prepared.optional_params.get("speed"),
+            tool_name_reverse_map=prepared.litellm_params.get(ANTHROPIC_TOOL_NAME_REVERSE_MAP_KEY),
+        )
+
+    def failure(self, route: Route, status: int, text: str, headers: Mapping[str, str]) -> UpstreamError:
+        error = route.config.get_error_class(
+            error_message=text, status_code=status, headers=httpx.Headers(list(headers.items()))
+        )
+        return self.exception(error, route)
+
+    def exception(self, exc: BaseException, route: Route, *, mid_stream: bool = False) -> UpstreamError:
+        """Mapped as acompletion maps a provider error (exception_type), then to a FailureKind."""
+        try:
+            mapped = exception_type(  # type: ignore[no-untyped-call]
+                model=route.model, original_exception=exc, custom_llm_provider=route.provider
+            )
+        except Exception as raised:
+            mapped = raised
+        return map_exception(
+            mapped if isinstance(mapped, BaseException) else exc, route.arm, mid_stream=mid_stream
+        )
+
+
+def _chat_url(provider: str, api_base: str | None) -> str:
+    """The chat URL litellm's main.completion derives for the provider (anthropic's only so far)."""
+    if provider != "anthropic":
+        return api_base or ""
+    base = api_base or litellm.api_base or get_secret_str("ANTHROPIC_API_BASE")
+    base = base or get_secret_str("ANTHROPIC_BASE_URL") or "https://api.anthropic.com/v1/messages"
+    suffix = not get_secret_bool("LITELLM_ANTHROPIC_DISABLE_URL_SUFFIX") and not base.endswith("/v1/messages")
+    return base + "/v1/messages" if suffix else base
 
 
 def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bool) -> dict[str, Any]:

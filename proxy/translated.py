@@ -1,0 +1,187 @@
+"""The translated path: litellm's provider transforms (proxy.translation) over a pooled aiohttp
+session, instead of litellm.acompletion's thread pool, logging and stream wrapper.
+
+Serves the arms proxy.upstream resolved a route for, and only requests whose fields are all
+verified (translation.carries); the Forwarder sends everything else through acompletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.chunk_frames import ChunkFramer
+from proxy.completion import Completion, Summary
+from proxy.config import Arm
+from proxy.failures import FailureKind, UpstreamError
+from proxy.sse import DONE_DATA, event_data, sse_events
+from proxy.translation import Prepared, Translator, carries
+
+DONE = b"data: [DONE]\n\n"
+
+
+class TranslatedUpstream:
+    """Translated calls over one aiohttp session (open between start and close)."""
+
+    def __init__(self) -> None:
+        self._translators: dict[str, Translator] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def add(self, translators: Mapping[str, Translator]) -> None:
+        """Serve these arms (by name) from now on."""
+        self._translators.update(translators)
+
+    def serves(self, arm: Arm, body: Mapping[str, Any]) -> bool:
+        return arm.name in self._translators and carries(body)
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
+        """One non-streaming call; raises UpstreamError."""
+        translator = self._translators[arm.name]
+        prepared = translator.prepare(body, stream=False)
+        async with self._post(translator, prepared, stream=False, timeout=timeout) as response:
+            raw = await _read(response)
+            if response.status != 200:
+                raise translator.failure(response.status, raw, response.headers)
+        payload = translator.completion(prepared, raw, response.headers)
+        summary = Summary()
+        summary.add_payload(payload)
+        return Completion(orjson.dumps(payload, default=str), summary)
+
+    async def open_stream(
+        self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
+    ) -> TranslatedStream:
+        """Open a stream and wait for its first frame; raises UpstreamError before it."""
+        translator = self._translators[arm.name]
+        prepared = translator.prepare(body, stream=True)
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        framer = ChunkFramer(model=translator.route.model, created=int(time.time()), wants_usage=wants_usage)
+        call = self._post(translator, prepared, stream=True, timeout=timeout)
+        stream = TranslatedStream(translator, prepared, call, framer)
+        try:
+            async with asyncio.timeout(first_chunk_timeout):
+                await stream.open()
+        except BaseException as exc:
+            await stream.aclose()
+            if isinstance(exc, UpstreamError | asyncio.CancelledError):
+                raise
+            raise _transport_error(exc) from exc
+        return stream
+
+    def _post(self, translator: Translator, prepared: Prepared, *, stream: bool, timeout: float) -> _Call:
+        if self._session is None:
+            raise RuntimeError("TranslatedUpstream used before start()")
+        limits = aiohttp.ClientTimeout(
+            total=None if stream else timeout, sock_connect=timeout, sock_read=timeout
+        )
+        url, headers = translator.route.url, prepared.headers
+        return _Call(self._session.post(url, data=prepared.data, headers=headers, timeout=limits))
+
+
+class _Call:
+    """``async with`` around a request that maps transport errors to UpstreamError."""
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+        self.response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        try:
+            self.response = await self._request
+        except Exception as exc:
+            raise _transport_error(exc) from exc
+        return self.response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.response is not None:
+            self.response.release()
+
+
+class TranslatedStream:
+    """A provider's event stream relayed as OpenAI chunk frames."""
+
+    def __init__(self, translator: Translator, prepared: Prepared, call: _Call, framer: ChunkFramer) -> None:
+        self._translator, self._prepared, self._call = translator, prepared, call
+        self._framer = framer
+        self._frames: AsyncIterator[bytes] | None = None
+        self.summary = framer.summary
+        self.first = b""
+
+    async def open(self) -> None:
+        response = await self._call.__aenter__()
+        if response.status != 200:
+            raise self._translator.failure(response.status, await _read(response), response.headers)
+        self._frames = self._relayed(sse_events(response.content.iter_any()))
+        try:
+            self.first = await anext(self._frames)
+        except StopAsyncIteration:
+            raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk") from None
+
+    async def events(self) -> AsyncIterator[bytes]:
+        assert self._frames is not None
+        try:
+            async for frame in self._frames:
+                yield frame
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise _cut(_transport_error(exc).message) from exc
+        if not self._framer.finished:
+            raise _cut("upstream stream ended before its finish reason")
+        for frame in self._framer.final():
+            yield frame
+        yield DONE
+
+    async def _relayed(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        parser = self._translator.parser(self._prepared)
+        async for event in events:
+            data = event_data(event)
+            if data is None:
+                continue
+            if data == DONE_DATA:
+                return
+            for frame in self._framer.frames(self._parse(parser, data)):
+                yield frame
+
+    def _parse(self, parser: Any, data: bytes) -> Any:
+        """One event through the provider's chunk parser; its errors mapped as acompletion maps them."""
+        try:
+            return parser.chunk_parser(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            raise _cut("upstream sent an event that is not JSON") from None
+        except Exception as exc:
+            raise self._translator.exception(exc, mid_stream=bool(self.first)) from exc
+
+    async def aclose(self) -> None:
+        if self._call.response is not None:
+            self._call.response.close()
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await response.read()
+    except Exception as exc:
+        raise _transport_error(exc) from exc
+
+
+def _transport_error(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, UpstreamError):
+        return exc
+    kind = FailureKind.TIMEOUT if isinstance(exc, asyncio.TimeoutError) else FailureKind.CONNECTION
+    return UpstreamError(kind, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _cut(message: str) -> UpstreamError:
+    return UpstreamError(FailureKind.STREAM_CUT, message)
