@@ -51,7 +51,7 @@ def _run(policy: ThompsonPolicy, request: DecisionRequest, rates: dict[str, floa
 
 
 def test_exact_picks_for_a_seed() -> None:
-    policy = ThompsonPolicy()
+    policy = ThompsonPolicy(evidence_scale=2.0, min_tries=0)
     snap = _snapshot({Table("bot"): {"a": (1, 1), "b": (2, 1), "c": (0, 1)}})
     rng = random.Random(8)
     picks = [policy.rank(_request(context=ALL_PROMPTS), snap, rng).choice for _ in range(8)]
@@ -135,7 +135,7 @@ def test_context_backs_off_to_the_agents_other_contexts() -> None:
 
 def test_pooled_evidence_excludes_the_agents_own() -> None:
     snap = _snapshot({Table(POOLED): {"a": (10, 10)}, Table("bot"): {"a": (10, 10)}})
-    policy = ThompsonPolicy(use_context=False)
+    policy = ThompsonPolicy(use_context=False, evidence_scale=2.0)
     assert policy.posteriors(_request(), snap)[0] == Beta(21.0, 21.0)
 
 
@@ -169,6 +169,51 @@ def test_pooled_prior_helps_a_new_agent() -> None:
     assert with_pool > 0.6 * 300 > without
 
 
+def test_untried_models_are_tried_first_uniformly() -> None:
+    snap = _snapshot({Table("bot"): {"a": (400, 1), "b": (1, 1)}})
+    policy = ThompsonPolicy(use_context=False, pool_strength=0.0, min_tries=5)
+    picks = Counter(policy.rank(_request(), snap, random.Random(s)).choice for s in range(400))
+    assert set(picks) == {"b", "c"} and min(picks.values()) > 150
+    assert policy.propensities(_request(), snap, random.Random(0)) == {"a": 0.0, "b": 0.5, "c": 0.5}
+    mixed = ThompsonPolicy(use_context=False, pool_strength=0.0, min_tries=5, exploration_rate=0.3)
+    assert mixed.propensities(_request(), snap, random.Random(0)) == pytest.approx(
+        {"a": 0.1, "b": 0.1 + 0.35, "c": 0.1 + 0.35}
+    )
+
+
+def test_tries_by_other_agents_count_so_the_pool_still_steers() -> None:
+    pooled = {"a": (5, 20), "b": (20, 5), "c": (5, 20)}
+    snap = _snapshot({Table(POOLED): pooled})
+    policy = ThompsonPolicy(use_context=False, min_tries=5)
+    assert policy.undertried(_request("new"), snap) == ()
+    own = _snapshot({Table(POOLED): pooled, Table("new"): pooled})
+    assert policy.undertried(_request("new"), own) == ()
+    assert policy.undertried(_request("new"), _snapshot({Table(POOLED): {"b": (2, 1)}})) == (0, 1, 2)
+
+
+def test_a_configured_prior_counts_as_tries() -> None:
+    policy = ThompsonPolicy(min_tries=5, priors={"a": Beta(5.0, 2.0), "b": Beta(2.0, 2.0)})
+    assert policy.undertried(_request(), {}) == (1, 2)
+
+
+def test_min_tries_makes_lock_outs_rarer() -> None:
+    # a sharp posterior can lock the best arm out after a few unlucky first answers
+    request = DecisionRequest("bot", ALL_PROMPTS, MODELS)
+    rates = {"a": 0.6, "b": 0.8, "c": 0.7}
+
+    def lock_outs(min_tries: float) -> int:
+        count = 0
+        for seed in range(200):
+            policy = ThompsonPolicy(use_context=False, pool_strength=0.0, min_tries=min_tries)
+            learner, rng = Learner(), random.Random(seed)
+            _run(policy, request, rates, steps=150, learner=learner, rng=rng)
+            late = _run(policy, request, rates, steps=100, learner=learner, rng=rng)
+            count += late["b"] < 50
+        return count
+
+    assert lock_outs(5.0) < 0.8 * lock_outs(0.0)
+
+
 def test_context_separates_prompt_kinds_with_opposite_best_models() -> None:
     learner, rng = Learner(), random.Random(11)
     rates = {"code": {"a": 0.9, "b": 0.2, "c": 0.4}, "choice": {"a": 0.2, "b": 0.9, "c": 0.4}}
@@ -188,7 +233,8 @@ def test_context_separates_prompt_kinds_with_opposite_best_models() -> None:
 @pytest.mark.parametrize(
     "options",
     [{"exploration_rate": -0.1}, {"exploration_rate": 1.5}, {"pool_strength": -1.0},
-     {"context_strength": -1.0}, {"propensity_draws": 0}, {"evidence_scale": 0.0}],
+     {"context_strength": -1.0}, {"propensity_draws": 0}, {"evidence_scale": 0.0},
+     {"min_tries": -1.0}],
 )
 def test_bad_options_raise(options: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):

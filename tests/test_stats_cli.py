@@ -29,7 +29,12 @@ def test_stats_cli_shows_counters_and_posteriors(
     config: dict[str, Any] = config_dict(
         fake_upstream,
         ("m1", "m2"),
-        router={"policy": "thompson", "exploration_rate": 0.0, "priors": {"m1": {"alpha": 50, "beta": 1}}},
+        router={
+            "policy": "thompson",
+            "exploration_rate": 0.0,
+            "priors": {"m1": {"alpha": 50, "beta": 1}},
+            "policy_options": {"min_tries": 0},  # m2 has no prior: do not force its first tries
+        },
     )
     proxy = start_proxy(config)
     with proxy.client("cli-agent") as client:
