@@ -1,9 +1,18 @@
-"""Deltas waiting to be written, and merging deltas into one change per cell."""
+"""Writes waiting for Redis: loose deltas, and batches that carry an idempotency token.
+
+A delta is *loose* until it is first sent: loose deltas merge freely. Sending forms them into
+batches (one per scope, so one script call in one Redis Cluster slot) and gives each batch a
+fresh token. From then on a batch is *in doubt* until Redis acknowledges it: it may have been
+applied (its reply was lost), so it is only ever resent whole, under the same token, and never
+merged with anything else. Redis applies a token at most once, so every delta counts once.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from policies import decay
 from policies.base import Delta, Table
@@ -13,6 +22,29 @@ Pending = tuple[Delta, float]
 
 Merged = dict[Table, dict[str, tuple[float, float]]]
 """Per table, per model: the summed (successes, failures) change, in first-seen order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Deltas of one scope, merged per cell at time ``t``, sent under token ``token``.
+
+    ``born`` is the monotonic time the batch was formed (its token cannot be older).
+    """
+
+    token: str
+    scope: str
+    rows: Merged
+    t: float
+    born: float
+
+    @property
+    def cells(self) -> int:
+        return sum(len(row) for row in self.rows.values())
+
+    def at(self, now: float, half_life_s: float | None) -> Merged:
+        """The same changes decayed from ``t`` to ``now`` (identical without a half-life)."""
+        k = decay.factor(now - self.t, half_life_s)
+        return {table: {m: (k * s, k * f) for m, (s, f) in row.items()} for table, row in self.rows.items()}
 
 
 def merge(items: Iterable[Pending], now: float, half_life_s: float | None) -> Merged:
@@ -26,48 +58,70 @@ def merge(items: Iterable[Pending], now: float, half_life_s: float | None) -> Me
     return out
 
 
-def unmerge(merged: Merged, now: float) -> list[Pending]:
-    """Merged changes back as pending deltas stamped ``now`` (one per cell)."""
-    return [
-        (Delta(table, model, s, f), now)
-        for table, row in merged.items()
-        for model, (s, f) in row.items()
-    ]
+def form(items: Iterable[Pending], now: float, half_life_s: float | None, born: float) -> list[Batch]:
+    """Loose deltas as new batches: merged per cell at ``now``, one per scope, fresh tokens."""
+    scopes: dict[str, Merged] = {}
+    for table, row in merge(items, now, half_life_s).items():
+        scopes.setdefault(table.scope, {})[table] = row
+    return [Batch(uuid.uuid4().hex, scope, rows, now, born) for scope, rows in scopes.items()]
 
 
 class PendingBuffer:
-    """A bounded FIFO of pending deltas; when full the oldest are dropped and counted."""
+    """Bounded loose deltas and in-doubt batches; ``len`` counts cells (a loose delta is one).
+
+    When over ``limit`` the oldest are dropped and counted: in-doubt batches first (whole),
+    then the oldest loose deltas.
+    """
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError(f"buffer limit must be >= 1, got {limit}")
         self.limit = limit
         self.dropped = 0
-        self._items: deque[Pending] = deque()
+        self._loose: deque[Pending] = deque()
+        self._batches: deque[Batch] = deque()
+        self._batch_cells = 0
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._loose) + self._batch_cells
 
     def extend(self, items: Iterable[Pending]) -> int:
-        """Append newest items; how many old ones were dropped to make room."""
-        self._items.extend(items)
+        """Append newest loose deltas; how many cells were dropped to make room."""
+        self._loose.extend(items)
         return self._trim()
 
     def take(self) -> list[Pending]:
-        """Remove and return everything, oldest first."""
-        items = list(self._items)
-        self._items.clear()
+        """Remove and return the loose deltas, oldest first."""
+        items = list(self._loose)
+        self._loose.clear()
         return items
 
     def restore(self, items: Sequence[Pending]) -> int:
-        """Put items that failed to write back in front of newer ones; drops counted."""
-        self._items.extendleft(reversed(items))
+        """Put loose deltas that were not sent back in front of newer ones; drops counted."""
+        self._loose.extendleft(reversed(items))
+        return self._trim()
+
+    def take_batches(self) -> list[Batch]:
+        """Remove and return the in-doubt batches, oldest first."""
+        batches = list(self._batches)
+        self._batches.clear()
+        self._batch_cells = 0
+        return batches
+
+    def keep_batches(self, batches: Sequence[Batch]) -> int:
+        """Hold unacknowledged batches (oldest first) ahead of loose deltas; drops counted."""
+        self._batches.extend(batches)
+        self._batch_cells += sum(b.cells for b in batches)
         return self._trim()
 
     def _trim(self) -> int:
-        excess = len(self._items) - self.limit
-        for _ in range(max(0, excess)):
-            self._items.popleft()
-        dropped = max(0, excess)
+        dropped = 0
+        while len(self) > self.limit and self._batches:
+            batch = self._batches.popleft()
+            self._batch_cells -= batch.cells
+            dropped += batch.cells
+        while len(self) > self.limit:
+            self._loose.popleft()
+            dropped += 1
         self.dropped += dropped
         return dropped

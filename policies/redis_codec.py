@@ -21,19 +21,18 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 """Errors meaning "Redis did not answer": reads fall back, writes are buffered."""
 
 APPLY_LUA = """
--- KEYS[1]: one posterior hash. ARGV: now, half_life (0 = none), then per cell
--- model, d_successes, d_failures. Decays each cell to now, adds, clamps at 0.
--- Garbage (non-numbers, NaN, inf, negative masses) resets the cell to empty.
--- Returns how many corrupt cells (or a non-hash key) were repaired.
-local key = KEYS[1]
+-- KEYS[1]: the batch's idempotency token; KEYS[2..]: posterior hashes of one scope (all in
+-- one Cluster slot). ARGV: now, half_life (0 = none), token TTL (whole seconds), then per
+-- hash: its cell count n and n times model, d_successes, d_failures.
+-- If the token is already set the batch was applied before (its reply was lost): returns -1
+-- and changes nothing. Else sets the token (first write, so OOM/READONLY reject the whole
+-- batch), decays each cell to now, adds, clamps at 0. Garbage (non-numbers, NaN, inf,
+-- negative masses) resets the cell to empty. Returns how many corrupt cells (or non-hash
+-- keys) were repaired.
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return -1 end
 local now = tonumber(ARGV[1])
 local hl = tonumber(ARGV[2])
 local repaired = 0
-local kind = redis.call('TYPE', key)['ok']
-if kind ~= 'hash' and kind ~= 'none' then
-  redis.call('DEL', key)
-  repaired = repaired + 1
-end
 local function num(v)
   if not v then return 0 end
   local x = tonumber(v)
@@ -41,8 +40,7 @@ local function num(v)
   return x
 end
 local function fmt(x) return string.format('%.17g', x) end
-for i = 3, #ARGV, 3 do
-  local m = ARGV[i]
+local function add(key, m, ds, df)
   local old = redis.call('HMGET', key, m .. ':s', m .. ':f', m .. ':t')
   local s, f, t = num(old[1]), num(old[2]), num(old[3])
   if s == nil or f == nil or s < 0 or f < 0 or (old[3] and t == nil) then
@@ -52,12 +50,26 @@ for i = 3, #ARGV, 3 do
   if not old[3] then t = now end
   local k = 1
   if hl > 0 and now > t then k = math.pow(0.5, (now - t) / hl) end
-  s = s * k + tonumber(ARGV[i + 1])
-  f = f * k + tonumber(ARGV[i + 2])
+  s = s * k + ds
+  f = f * k + df
   if not (s > 0) then s = 0 end
   if not (f > 0) then f = 0 end
   if now > t then t = now end
   redis.call('HSET', key, m .. ':s', fmt(s), m .. ':f', fmt(f), m .. ':t', fmt(t))
+end
+local p = 4
+for j = 2, #KEYS do
+  local key = KEYS[j]
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'hash' and kind ~= 'none' then
+    redis.call('DEL', key)
+    repaired = repaired + 1
+  end
+  local n = tonumber(ARGV[p])
+  for i = p + 1, p + 3 * n, 3 do
+    add(key, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+  end
+  p = p + 1 + 3 * n
 end
 return repaired
 """
@@ -89,7 +101,8 @@ MAX_CONNECTIONS = 64
 
 
 def make_client(url: str, socket_timeout: float, connect_timeout: float) -> redis.asyncio.Redis:
-    """A client with short timeouts and no retries (a retried write could apply twice).
+    """A client with short timeouts and no retries of its own (the store retries writes,
+    under their idempotency tokens, from its buffer).
 
     The pool blocks when all its connections are busy instead of raising (redis-py's default
     pool raises MaxConnectionsError under a burst of concurrent requests). Maintenance

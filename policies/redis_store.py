@@ -1,16 +1,28 @@
 """RedisStore: PosteriorStore on Redis, shared by every proxy replica.
 
 Reads are one pipelined round trip of HMGETs, decayed client-side. Writes are one Lua
-script call per hash (atomic per cell, decay included), all in one pipeline.
+script call per scope (atomic over that scope's hashes, decay included), all in one pipeline.
+
+Writes are exactly once: each script call carries an idempotency token, set by the script
+itself (no extra round trip) with a TTL of ``token_ttl_s``; a resent batch whose token is
+already set changes nothing (counted in ``replayed_batches``). See ``policies.pending`` for
+when deltas are merged and when a batch keeps its token.
 
 Outages (connection errors, timeouts, LOADING): ``load`` returns the last good read of
 every requested cell (counted in ``unavailable_reads``) or, if any cell was never read,
 raises StoreUnavailable (counted in ``failed_reads``). ``apply`` never raises: deltas
-are buffered (``buffer_limit``; oldest dropped and counted in ``dropped_updates``) and
-written, merged per cell and decayed from their own time, by the next ``apply`` that
+are buffered (``buffer_limit`` cells; oldest dropped and counted in ``dropped_updates``)
+and written, merged per cell and decayed from their own time, by the next ``apply`` that
 reaches Redis, by ``flush()``, or by the retry task ``start()`` runs. After a failure,
 calls skip the network for ``retry_interval_s`` (reads answer from the cache at once).
-A write whose reply is lost (read timeout) is re-buffered: at-least-once in that case.
+A batch whose reply was lost is resent under its token while the token surely lives (up
+to TOKEN_MARGIN of ``token_ttl_s`` after it was formed); after that it is dropped and
+counted instead (at most once: it may have been applied).
+
+Token cost: one key (about 150 bytes of Redis memory) per scope per write pipeline, kept
+for ``token_ttl_s``: pipelines/s x scopes x TTL x 150 B, e.g. 20/s x 2 x 1 h ~ 22 MB. The
+default of 1 hour only bounds batches in flight when Redis stopped answering (or whose reply
+was lost); buffered loose deltas never reached Redis and never expire.
 """
 
 from __future__ import annotations
@@ -23,22 +35,28 @@ from typing import Any
 
 import redis.asyncio
 import redis.exceptions
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from policies import decay, keys, pending, redis_dump
 from policies.base import Delta, Evidence, Snapshot, Table
-from policies.pending import Merged, Pending, PendingBuffer
+from policies.pending import Batch, Pending, PendingBuffer
 from policies.read_cache import FreshReads, ReadCache
-from policies.redis_codec import APPLY_LUA, UNAVAILABLE, cell, make_client
+from policies.redis_apply import ALREADY_APPLIED, ApplyScript
+from policies.redis_codec import UNAVAILABLE, cell, make_client
 from policies.store_errors import LOG, StoreUnavailable, WarnLimiter
 
 EMPTY = Evidence()
+TOKEN_TTL_S = 3600.0
+"""Default lifetime of a write's idempotency token."""
+TOKEN_MARGIN = 0.9
+"""An in-doubt batch is resent only while younger than this fraction of the token TTL."""
 Dump = redis_dump.Dump
 
 
 class RedisStore:
     """Counters: corrupt_reads, repaired_cells, unavailable_reads, failed_reads,
-    rejected_deltas, dropped_updates; ``pending`` is the number of buffered deltas."""
+    rejected_deltas, dropped_updates (cells), replayed_batches (resent batches Redis had
+    already applied); ``pending`` is the number of buffered cells."""
 
     def __init__(
         self,
@@ -52,6 +70,7 @@ class RedisStore:
         retry_interval_s: float = 1.0,
         fresh_s: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
+        token_ttl_s: float = TOKEN_TTL_S,
     ) -> None:
         self._client = client
         self._prefix = keys.check_prefix(prefix)
@@ -61,13 +80,15 @@ class RedisStore:
         self._cache = ReadCache(cache_limit)
         self._fresh = FreshReads(fresh_s, monotonic)
         self._retry_s = retry_interval_s
-        self._script = client.register_script(APPLY_LUA)
+        self._monotonic = monotonic
+        self._token_ttl = token_ttl_s
+        self._script = ApplyScript(client, self._prefix, token_ttl_s)
         self._down_until = 0.0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._warn = WarnLimiter()
         self.corrupt_reads = self.repaired_cells = self.rejected_deltas = 0
-        self.unavailable_reads = self.failed_reads = 0
+        self.unavailable_reads = self.failed_reads = self.replayed_batches = 0
 
     @classmethod
     def from_url(
@@ -79,7 +100,7 @@ class RedisStore:
         **kw: Any,
     ) -> RedisStore:
         """A store on a new client for ``url`` with short timeouts and no client retries
-        (a retried write could apply twice); ``kw`` go to the constructor."""
+        (the store resends writes itself); ``kw`` go to the constructor."""
         client = make_client(url, socket_timeout, connect_timeout)
         return cls(client, **kw)
 
@@ -192,26 +213,34 @@ class RedisStore:
 
     # -- writes ----------------------------------------------------------------------
     async def apply(self, deltas: Sequence[Delta]) -> None:
-        """Write deltas atomically per cell; on outage buffer them (never raises)."""
+        """Write deltas atomically per scope, exactly once; on outage buffer them (never raises)."""
         now = self._clock()
         items = self._accept(deltas, now)
         if not items:
             return
         if len(self._buffer) or self._down():
-            self._keep(items, restore=False)
+            self._note_drops(self._buffer.extend(items))
             if not self._down():
                 await self.flush()
             return
-        failed = await self._send(items, now)
-        if failed:
-            self._keep(failed, restore=False)
+        failed, _ = await self._send(pending.form(items, now, self._half_life, self._monotonic()), now)
+        self._note_drops(self._buffer.keep_batches(failed))
 
     async def flush(self) -> bool:
-        """Try to write every buffered delta now; whether the buffer is empty afterwards."""
+        """Try to write everything buffered now; whether the buffer is empty afterwards.
+
+        In-doubt batches go first, each under its own token; loose deltas are formed into new
+        batches only once Redis answered that pipeline (so they are never put in doubt by an
+        outage they were not sent into).
+        """
         async with self._lock:
-            items = self._buffer.take()
-            if items:
-                self._keep(await self._send(items, self._clock()), restore=True)
+            now = self._clock()
+            failed, answered = await self._send(self._unexpired(self._buffer.take_batches()), now)
+            if answered and len(self._buffer):
+                loose = self._buffer.take()
+                more, _ = await self._send(pending.form(loose, now, self._half_life, self._monotonic()), now)
+                failed += more
+            self._note_drops(self._buffer.keep_batches(failed))
             return not len(self._buffer)
 
     def _accept(self, deltas: Sequence[Delta], now: float) -> list[Pending]:
@@ -221,62 +250,44 @@ class RedisStore:
             self._warn.warn("reject", "skipping non-finite deltas in %r", deltas)
         return items
 
-    def _keep(self, items: list[Pending], *, restore: bool) -> None:
-        if not items:
-            return
-        dropped = self._buffer.restore(items) if restore else self._buffer.extend(items)
+    def _unexpired(self, batches: list[Batch]) -> list[Batch]:
+        """Batches whose token is surely still in Redis; older ones are dropped and counted
+        (they may have been applied, and a retry could no longer tell)."""
+        oldest = self._monotonic() - TOKEN_MARGIN * self._token_ttl
+        kept = [b for b in batches if b.born > oldest]
+        expired = sum(b.cells for b in batches) - sum(b.cells for b in kept)
+        if expired:
+            self._buffer.dropped += expired
+            self._note_drops(expired, "in-doubt updates older than the token TTL")
+        return kept
+
+    def _note_drops(self, dropped: int, what: str = "oldest updates (buffer full)") -> None:
         if dropped:
             self._warn.warn(
-                "dropped",
-                "update buffer full (%d): dropped %d oldest updates (%d in total)",
-                self._buffer.limit,
-                dropped,
-                self.dropped_updates,
+                ("dropped", what), "dropped %d %s; %d in total", dropped, what, self.dropped_updates
             )
 
-    async def _send(self, items: list[Pending], now: float) -> list[Pending]:
-        """Write ``items``; the ones that were not written (to buffer again)."""
-        merged = pending.merge(items, now, self._half_life)
+    async def _send(self, batches: list[Batch], now: float) -> tuple[list[Batch], bool]:
+        """Run ``batches``; the ones Redis did not acknowledge (to resend under the same
+        tokens) and whether Redis answered at all."""
+        if not batches:
+            return [], True
         try:
-            results = await self._run_script(merged, now)
+            results = await self._script.run(batches, now, self._half_life)
         except UNAVAILABLE as exc:
             self._trip(exc)
-            return pending.unmerge(merged, now)
+            return batches, False
         self._down_until = 0.0
-        failed: Merged = {}
-        for (table, row), result in zip(merged.items(), results, strict=True):
+        failed: list[Batch] = []
+        for batch, result in zip(batches, results, strict=True):
             if isinstance(result, Exception):
-                self._warn.warn(("apply", table), "apply to %s failed: %r", table, result)
-                failed[table] = row
+                self._warn.warn(("apply", batch.scope), "apply to scope %s failed: %r", batch.scope, result)
+                failed.append(batch)
+            elif int(result) == ALREADY_APPLIED:
+                self.replayed_batches += 1
             else:
                 self.repaired_cells += int(result)
-        return pending.unmerge(failed, now)
-
-    async def _run_script(self, merged: Merged, now: float) -> list[Any]:
-        results = await self._evalsha(merged, now)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:  # Redis restarted or SCRIPT FLUSH: load once, rerun only those
-            self._script.sha = await self._client.script_load(APPLY_LUA)
-            tables = list(merged)
-            again = await self._evalsha({tables[i]: merged[tables[i]] for i in missing}, now)
-            for i, result in zip(missing, again, strict=True):
-                results[i] = result
-        return results
-
-    async def _evalsha(self, merged: Merged, now: float) -> list[Any]:
-        hl = self._half_life or 0.0
-        async with self._client.pipeline(transaction=False) as pipe:
-            for table, row in merged.items():
-                args = [a for m, (s, f) in row.items() for a in (m, repr(s), repr(f))]
-                pipe.evalsha(
-                    self._script.sha,
-                    1,
-                    keys.post_key(self._prefix, table),
-                    repr(now),
-                    repr(hl),
-                    *args,
-                )
-            return await pipe.execute(raise_on_error=False)
+        return failed, True
 
     # -- outage bookkeeping ----------------------------------------------------------
     def _down(self) -> bool:

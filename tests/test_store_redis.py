@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio
+from redis.crc import key_slot
 
 from policies.base import POOLED, Delta, Evidence, Table
 from policies.redis_store import RedisStore
@@ -38,11 +40,30 @@ async def store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
 
 async def test_key_schema(store: RedisStore, raw: redis.asyncio.Redis) -> None:
     await store.apply([Delta(AGENT, "m1", 1, 0), Delta(Table(POOLED, "code"), "a:b", 0, 1)])
-    assert sorted(await raw.keys("*")) == [b"mm:{%2A}:post:code", KEY.encode()]
+    assert sorted(await raw.keys("*:post:*")) == [b"mm:{%2A}:post:code", KEY.encode()]
     fields = await raw.hgetall(KEY)
     assert set(fields) == {b"m1:s", b"m1:f", b"m1:t"}
     assert (float(fields[b"m1:s"]), float(fields[b"m1:f"])) == (1.0, 0.0)
     assert set(await raw.hgetall("mm:{%2A}:post:code")) == {b"a:b:s", b"a:b:f", b"a:b:t"}
+
+
+async def test_one_token_per_scope_in_its_slot_with_a_ttl(
+    redis_server: RedisServer, raw: redis.asyncio.Redis
+) -> None:
+    store = RedisStore.from_url(redis_server.url, token_ttl_s=120.5)
+    await store.apply([Delta(AGENT, "m", 1, 0), Delta(Table("agent-1", "code"), "m", 1, 0)])
+    await store.apply([Delta(Table(POOLED), "m", 1, 0), Delta(Table(POOLED, "x"), "n", 1, 0)])
+    tokens = sorted(await raw.keys("*:applied:*"))
+    assert [t.split(b":applied:")[0] for t in tokens] == [b"mm:{%2A}", b"mm:{agent-1}"]
+    assert all(re.fullmatch(rb"[0-9a-f]{32}", t.split(b":applied:")[1]) for t in tokens)
+    assert key_slot(tokens[0]) == key_slot(b"mm:{%2A}:post:x") != key_slot(tokens[1])
+    assert key_slot(tokens[1]) == key_slot(KEY.encode())
+    assert all(120 <= ttl <= 121 for ttl in [await raw.ttl(t) for t in tokens])  # ceil(120.5)
+    assert await store.dump() == {
+        "agent-1": {"": {"m": Evidence(1, 0)}, "code": {"m": Evidence(1, 0)}},
+        "*": {"": {"m": Evidence(1, 0)}, "x": {"n": Evidence(1, 0)}},
+    }
+    await store.close()
 
 
 async def test_prefix_separates_stores(redis_server: RedisServer, store: RedisStore) -> None:

@@ -50,11 +50,14 @@ async def test_buffered_updates_are_applied_exactly_once(own_redis_server: Redis
     own_redis_server.stop()
     for i in range(300):
         await store.apply([Delta(AGENT, "m", i % 2, 1 - i % 2), Delta(OTHER, "x", 1, 1)])
-    assert store.pending > 0
+    assert await store.flush() is False
+    assert await store.flush() is False
+    assert store.pending == 600  # one in-doubt batch per scope; the rest stay loose, unmerged
     own_redis_server.start()
     assert await store.flush() is True
     assert await store.flush() is True
     assert store.pending == 0
+    assert store.replayed_batches == 0  # the in-doubt batch never reached Redis: applied now
     await store.apply([Delta(AGENT, "m", 1, 0)])
     snap = await store.load([AGENT, OTHER], ["m", "x"])
     assert snap[AGENT]["m"] == Evidence(1 + 150 + 1, 150)
