@@ -1,7 +1,8 @@
 """config.yaml -> frozen, validated settings.
 
 The ``model_list`` keeps LiteLLM proxy's shape so an existing LiteLLM config drops in;
-``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator`` are ours.
+``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator`` are ours
+(``agents`` and ``router`` are read in proxy.config_routing).
 Every problem raises ConfigError whose message starts with the key path.
 """
 
@@ -19,7 +20,20 @@ from typing import Any
 import yaml
 
 from proxy.config_reader import ConfigError, Section
+from proxy.config_routing import AgentSettings, RouterSettings, expand, parse_agents, parse_router
 from proxy.names import AUTO, is_valid_name
+
+__all__ = [
+    "AgentSettings",
+    "Arm",
+    "Config",
+    "ConfigError",
+    "RedisSettings",
+    "RouterSettings",
+    "ServerSettings",
+    "load_config",
+    "parse_config",
+]
 
 log = logging.getLogger("model_manager.config")
 
@@ -47,39 +61,6 @@ class Arm:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentSettings:
-    """Per-agent overrides; ``None`` means the router default."""
-
-    models: tuple[str, ...] | None = None
-    pin: str | None = None
-    exploration_rate: float | None = None
-    reward: Mapping[str, float] = field(default_factory=dict)
-    quality: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class RouterSettings:
-    """How requests are routed and how outcomes are scored."""
-
-    policy: str = "thompson"
-    exploration_rate: float = 0.02
-    half_life_s: float | None = 86_400.0
-    max_attempts: int = 3
-    attempt_timeout_s: float = 60.0
-    first_chunk_timeout_s: float = 30.0
-    deadline_s: float = 120.0
-    model_field: str = "route"
-    propensity_samples: int = 64
-    direct_forwarding: bool = True
-    direct_translation: bool = True
-    decision_ttl_s: float = 86_400.0
-    priors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    policy_options: Mapping[str, Any] = field(default_factory=dict)
-    reward: Mapping[str, float] = field(default_factory=dict)
-    quality: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class ServerSettings:
     master_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
@@ -102,7 +83,7 @@ class Config:
     arms: Mapping[str, Arm]
     groups: Mapping[str, tuple[str, ...]]
     agents: Mapping[str, AgentSettings]
-    router: RouterSettings = RouterSettings()
+    router: RouterSettings = field(default_factory=RouterSettings)
     server: ServerSettings = ServerSettings()
     redis: RedisSettings = RedisSettings()
     simulator: Mapping[str, Mapping[str, Any]] | None = None
@@ -137,8 +118,8 @@ def parse_config(data: object, *, source: str = "<memory>") -> Config:
     config = Config(
         arms=arms,
         groups=groups,
-        agents=_agents(top.section("agents"), arms, groups),
-        router=_router(top.section("router"), arms),
+        agents=parse_agents(top.section("agents"), arms, groups),
+        router=parse_router(top.section("router"), arms),
         server=_server(top.section("server"), top.section("general_settings")),
         redis=_redis(top.section("redis")),
         simulator=_simulator(top.section("simulator")),
@@ -197,107 +178,9 @@ def _groups(top: Section, arms: Mapping[str, Arm]) -> Mapping[str, tuple[str, ..
     custom = top.section("groups")
     for name, _ in custom.items():
         members = custom.string_list(name) or ()
-        groups[name] = list(_expand(custom.key_path(name), members, arms, groups))
+        groups[name] = list(expand(custom.key_path(name), members, arms, groups))
     custom.finish()
     return MappingProxyType({name: tuple(members) for name, members in groups.items()})
-
-
-def _expand(
-    path: str, names: tuple[str, ...], arms: Mapping[str, Arm], groups: Mapping[str, list[str]]
-) -> list[str]:
-    """Arm names for a list that may name arms or groups, in order, without repeats."""
-    result: list[str] = []
-    for name in names:
-        found = [name] if name in arms else groups.get(name)
-        if not found:
-            raise ConfigError(f"{path}: {name!r} is not a registered model or group")
-        result.extend(item for item in found if item not in result)
-    return result
-
-
-def _agents(
-    section: Section, arms: Mapping[str, Arm], groups: Mapping[str, tuple[str, ...]]
-) -> Mapping[str, AgentSettings]:
-    group_lists = {name: list(members) for name, members in groups.items()}
-    agents = {}
-    for name, _ in section.items():
-        if not is_valid_name(name):
-            raise ConfigError(f"{section.key_path(name)}: not a valid agent name")
-        agents[name] = _agent(section.section(name), arms, group_lists)
-    section.finish()
-    return MappingProxyType(agents)
-
-
-def _agent(section: Section, arms: Mapping[str, Arm], groups: Mapping[str, list[str]]) -> AgentSettings:
-    listed = section.string_list("models")
-    models = tuple(_expand(section.key_path("models"), listed, arms, groups)) if listed else None
-    pin = section.string("pin")
-    if pin is not None and pin not in arms:
-        raise ConfigError(f"{section.key_path('pin')}: {pin!r} is not a registered model")
-    settings = AgentSettings(
-        models=models,
-        pin=pin,
-        exploration_rate=_optional_rate(section),
-        reward=_numbers(section.section("reward")),
-        quality=dict(section.section("quality").items()),
-    )
-    section.finish()
-    return settings
-
-
-def _optional_rate(section: Section) -> float | None:
-    if not section.has("exploration_rate"):
-        return None
-    return section.number("exploration_rate", 0.0, high=1.0)
-
-
-def _numbers(section: Section) -> Mapping[str, float]:
-    values = {key: section.number(key, 0.0) for key, _ in list(section.items())}
-    section.finish()
-    return MappingProxyType(values)
-
-
-def _router(section: Section, arms: Mapping[str, Arm]) -> RouterSettings:
-    defaults = RouterSettings()
-    half_life = (
-        section.optional_number("half_life_s") if section.has("half_life_s") else (defaults.half_life_s)
-    )
-    settings = RouterSettings(
-        policy=section.choice("policy", defaults.policy, ("thompson", "fixed", "uniform")),
-        exploration_rate=section.number("exploration_rate", defaults.exploration_rate, high=1.0),
-        half_life_s=half_life or None,
-        max_attempts=section.integer("max_attempts", defaults.max_attempts, low=1, high=20),
-        attempt_timeout_s=_positive(section, "attempt_timeout_s", defaults.attempt_timeout_s),
-        first_chunk_timeout_s=_positive(section, "first_chunk_timeout_s", defaults.first_chunk_timeout_s),
-        deadline_s=_positive(section, "deadline_s", defaults.deadline_s),
-        model_field=section.choice("model_field", defaults.model_field, ("route", "respect")),
-        propensity_samples=section.integer("propensity_samples", defaults.propensity_samples, high=100_000),
-        decision_ttl_s=_positive(section, "decision_ttl_s", defaults.decision_ttl_s),
-        direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
-        direct_translation=section.boolean("direct_translation", defaults.direct_translation),
-        priors=_priors(section.section("priors"), arms),
-        policy_options=dict(section.section("policy_options").items()),
-        reward=_numbers(section.section("reward")),
-        quality=dict(section.section("quality").items()),
-    )
-    section.finish()
-    return settings
-
-
-def _positive(section: Section, key: str, default: float) -> float:
-    return section.number(key, default, low=1e-3)
-
-
-def _priors(section: Section, arms: Mapping[str, Arm]) -> Mapping[str, tuple[float, float]]:
-    priors = {}
-    for name, _ in list(section.items()):
-        if name not in arms:
-            raise ConfigError(f"{section.key_path(name)}: {name!r} is not a registered model")
-        cell = section.section(name)
-        priors[name] = (cell.number("alpha", 1.0, low=1e-3), cell.number("beta", 1.0, low=1e-3))
-        cell.finish()
-    section.finish()
-    return MappingProxyType(priors)
 
 
 def _server(section: Section, general: Section) -> ServerSettings:
@@ -308,7 +191,7 @@ def _server(section: Section, general: Section) -> ServerSettings:
         master_key=master_key or None,
         max_body_bytes=section.integer("max_body_bytes", defaults.max_body_bytes, low=1024),
         state_file=section.string("state_file", defaults.state_file) or defaults.state_file,
-        workflow_retention_s=_positive(section, "workflow_retention_s", defaults.workflow_retention_s),
+        workflow_retention_s=section.positive("workflow_retention_s", defaults.workflow_retention_s),
     )
     section.finish()
     return settings
@@ -319,7 +202,7 @@ def _redis(section: Section) -> RedisSettings:
     settings = RedisSettings(
         url=section.string("url"),
         prefix=section.string("prefix", defaults.prefix) or defaults.prefix,
-        timeout_s=_positive(section, "timeout_s", defaults.timeout_s),
+        timeout_s=section.positive("timeout_s", defaults.timeout_s),
         read_cache_s=section.number("read_cache_s", defaults.read_cache_s, high=10.0),
     )
     section.finish()

@@ -63,6 +63,10 @@ class Section:
             raise ConfigError(f"{self.key_path(key)}: must be between {low} and {high}, got {value}")
         return float(value)
 
+    def positive(self, key: str, default: float) -> float:
+        """A number of at least 0.001 (durations, timeouts)."""
+        return self.number(key, default, low=1e-3)
+
     def optional_number(self, key: str, *, low: float = 0.0) -> float | None:
         if self._data.get(key) is None:
             self._seen.add(key)
