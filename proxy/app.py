@@ -47,14 +47,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = _services(config, router, store=store, upstream=upstream, rng=rng, clock=clock)
-        await _start(services.store, services.upstream)
+        await _start(services.store, services.upstream, services.tracker)
         app.state.services = services
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield
         finally:
             await services.learner.drain()
-            await _close(services.upstream, services.store)
+            await _close(services.upstream, services.tracker, services.store)
 
     return Starlette(
         routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
