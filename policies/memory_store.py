@@ -51,6 +51,11 @@ class MemoryStore:
         self.rejected_deltas = 0
         self._cells: Cells = self._restore()
 
+    @property
+    def state_file(self) -> Path | None:
+        """Where the state is saved (None: not persisted)."""
+        return self._path
+
     # -- PosteriorStore ------------------------------------------------------------
     async def load(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
         """Evidence for every (table, model) decayed to now; absent cells are empty."""

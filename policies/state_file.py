@@ -48,8 +48,13 @@ def to_rows(cells: Cells) -> list[tuple[str, str, str, float, float, float]]:
 
 
 def write(path: Path, rows: list[tuple[str, str, str, float, float, float]]) -> None:
-    """Replace ``path`` atomically: temp file in the same dir, fsync, os.replace."""
-    data = orjson.dumps({"format": FORMAT, "version": VERSION, "cells": rows})
+    """Replace ``path`` atomically with ``rows`` (see :func:`write_atomically`)."""
+    write_atomically(path, orjson.dumps({"format": FORMAT, "version": VERSION, "cells": rows}))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data``: temp file in the same dir, fsync, os.replace. On any
+    failure the old file is untouched and the temp file removed."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
