@@ -43,6 +43,16 @@ class Tracker:
         self._store = store
         self._clock = clock
 
+    async def start(self) -> None:
+        """Start the backend's background work, if any (embedded: periodic saving; Redis: write retry)."""
+        start = getattr(self.backend, "start", None)
+        if start is not None:
+            await start()
+
+    async def close(self) -> None:
+        """Flush and stop the backend (before the store closes the client they share)."""
+        await self.backend.close()
+
     async def hook_many(self, learned: list[tuple[Outcome, dict[str, float]]]) -> None:
         """Batch learner hook: every outcome's records in one backend write."""
         tracked = [track(o, r, self._quality(o), o.started_at) for o, r in learned]
