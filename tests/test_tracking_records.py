@@ -115,7 +115,7 @@ def test_memory_backend_expiry_purge_and_compare_and_set() -> None:
         assert await backend.workflow("wf") is not None
         now[0] = 11.0
         await backend.write(track(outcome([], Status.CANCELLED, workflow=None), {}, None, 11.0))
-        assert backend._workflows == {} and backend._decisions == {}  # purged on write
+        assert backend._state.workflows == {} and backend._state.decisions == {}  # purged on write
         assert await backend.recent_workflows("ag", 10) == []
 
     asyncio.run(scenario())

@@ -1,7 +1,8 @@
 """Per (agent, model) statistics, workflow tracking and explicit feedback (issue 4).
 
 ``build_tracker`` picks the backend that matches the posterior store: RedisTracking on the
-RedisStore's client (shared by every replica), or MemoryTracking in embedded mode.
+RedisStore's client (shared by every replica), or MemoryTracking in embedded mode, saved
+next to the MemoryStore's state file (tracking_file.path_for) when the store has one.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from policies.base import PosteriorStore
+from policies.memory_store import MemoryStore
 from policies.redis_store import RedisStore
 from proxy.config import Config
 from proxy.router import Router
+from proxy.tracking import tracking_file
 from proxy.tracking.backend import TrackingBackend
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.redis_backend import RedisTracking
@@ -32,5 +35,11 @@ def build_tracker(
             store.client, prefix=store.prefix, clock=clock, retention_s=retention, decision_ttl_s=ttl
         )
     else:
-        backend = MemoryTracking(clock=clock, retention_s=retention, decision_ttl_s=ttl)
+        path = store.state_file if isinstance(store, MemoryStore) else None
+        backend = MemoryTracking(
+            clock=clock,
+            retention_s=retention,
+            decision_ttl_s=ttl,
+            state_file=None if path is None else tracking_file.path_for(path),
+        )
     return Tracker(backend, config=config, router=router, store=store, clock=clock)

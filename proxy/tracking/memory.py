@@ -4,53 +4,78 @@ Same semantics as RedisTracking: workflows expire ``retention_s`` after their la
 decision records ``decision_ttl_s`` after theirs; expired entries read as unknown, and each
 write drops the expired ones (memory stays bounded by the live entries). No method awaits
 in between, so each is atomic on the event loop (swap_applied is a true compare-and-set).
-Nothing here is persisted.
+
+With a ``state_file`` (proxy.tracking.tracking_file) the state is restored in the
+constructor, saved every ``save_interval_s`` seconds after ``start()`` when something
+changed, and once more on ``close()``. An unusable file is moved aside and the backend
+starts empty; corrupt entries are skipped and counted in ``corrupt_entries``.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from pathlib import Path
 
+from policies import state_file as posterior_file
+from proxy.tracking import tracking_file
 from proxy.tracking.backend import (
     RECENT_WORKFLOWS_KEPT,
     REQUEST_IDS_KEPT,
     WorkflowRaw,
 )
+from proxy.tracking.memory_state import Expiring, TrackingState, detached_copy
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
+from proxy.tracking.saver import PeriodicSaver
 
-
-@dataclass(slots=True)
-class _Expiring:
-    """A stored value and the time it expires."""
-
-    expires: float
-    workflow: WorkflowRaw = field(default_factory=WorkflowRaw)
+log = logging.getLogger("model_manager.tracking")
 
 
 class MemoryTracking:
     """In-process TrackingBackend."""
 
     def __init__(
-        self, *, clock: Callable[[], float], retention_s: float, decision_ttl_s: float
+        self,
+        *,
+        clock: Callable[[], float],
+        retention_s: float,
+        decision_ttl_s: float,
+        state_file: Path | None = None,
+        save_interval_s: float = 30.0,
     ) -> None:
         self._clock = clock
         self._retention = retention_s
         self._ttl = decision_ttl_s
-        self._stats: dict[str, dict[str, float]] = {}
-        self._workflows: dict[str, _Expiring] = {}
-        self._recent: dict[str | None, dict[str, float]] = {}
-        self._decisions: dict[str, tuple[float, DecisionRecord]] = {}
+        self.corrupt_entries = 0
+        self._state = TrackingState() if state_file is None else self._restore(state_file)
+        self._saver: PeriodicSaver[TrackingState] | None = None
+        if state_file is not None:
+            self._saver = PeriodicSaver(
+                state_file, self._snapshot, tracking_file.encode, interval_s=save_interval_s
+            )
+
+    async def start(self) -> None:
+        """Start saving periodically (when there is a state file)."""
+        if self._saver is not None:
+            log.info("tracking: in-process memory, saved to %s", self._saver.path)
+            await self._saver.start()
+
+    async def save(self) -> bool:
+        """Save the state file now; False without one or when the write failed."""
+        return self._saver is not None and await self._saver.save()
 
     async def write(self, tracked: Tracked) -> None:
         """Add one outcome (see TrackingBackend.write)."""
-        _add(self._stats.setdefault(tracked.agent, {}), tracked.stats)
+        _add(self._state.stats.setdefault(tracked.agent, {}), tracked.stats)
         if tracked.workflow is not None:
             self._write_workflow(tracked)
         if tracked.decision is not None:
-            self._decisions.pop(tracked.request_id, None)
-            self._decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
+            self._state.decisions.pop(tracked.request_id, None)
+            self._state.decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
         self._purge()
+        self._changed()
 
     async def write_many(self, tracked: Sequence[Tracked]) -> None:
         """``write`` each outcome in order."""
@@ -61,18 +86,19 @@ class MemoryTracking:
         """Drop expired entries from the front of the insertion-ordered dicts (amortised O(1):
         entries are re-inserted at the end when written, so the front expires first)."""
         now = self._clock()
-        while self._decisions and next(iter(self._decisions.values()))[0] <= now:
-            del self._decisions[next(iter(self._decisions))]
-        while self._workflows and next(iter(self._workflows.values())).expires <= now:
-            del self._workflows[next(iter(self._workflows))]
+        decisions, workflows = self._state.decisions, self._state.workflows
+        while decisions and next(iter(decisions.values()))[0] <= now:
+            del decisions[next(iter(decisions))]
+        while workflows and next(iter(workflows.values())).expires <= now:
+            del workflows[next(iter(workflows))]
 
     def _write_workflow(self, tracked: Tracked) -> None:
         assert tracked.workflow is not None
         entry = self._live_workflow(tracked.workflow)
         if entry is None:
-            entry = _Expiring(0.0)
-        self._workflows.pop(tracked.workflow, None)
-        self._workflows[tracked.workflow] = entry  # to the end: the front expires first
+            entry = Expiring(0.0)
+        self._state.workflows.pop(tracked.workflow, None)
+        self._state.workflows[tracked.workflow] = entry  # to the end: the front expires first
         entry.expires = tracked.at + self._retention
         meta = entry.workflow.meta
         meta.setdefault("first_seen", repr(tracked.at))
@@ -85,18 +111,18 @@ class MemoryTracking:
             self._touch_recent(scope, tracked.workflow, tracked.at)
 
     def _touch_recent(self, scope: str | None, workflow: str, at: float) -> None:
-        recent = self._recent.setdefault(scope, {})
+        recent = self._state.recent.setdefault(scope, {})
         recent[workflow] = max(at, recent.pop(workflow, at))  # to the end: newest last
         if len(recent) > RECENT_WORKFLOWS_KEPT:
             del recent[next(iter(recent))]
 
     async def agents(self) -> list[str]:
         """Every agent with stats, sorted."""
-        return sorted(self._stats)
+        return sorted(self._state.stats)
 
     async def stats(self, agents: Sequence[str]) -> dict[str, dict[str, float]]:
         """Copies of the raw counters per agent."""
-        return {agent: dict(self._stats.get(agent, {})) for agent in agents}
+        return {agent: dict(self._state.stats.get(agent, {})) for agent in agents}
 
     async def workflow(self, workflow_id: str) -> WorkflowRaw | None:
         """A copy of the stored workflow, or None."""
@@ -108,7 +134,7 @@ class MemoryTracking:
 
     async def recent_workflows(self, agent: str | None, limit: int) -> list[tuple[str, float]]:
         """Live workflows of ``agent`` (or all), newest first."""
-        recent = self._recent.get(agent, {})
+        recent = self._state.recent.get(agent, {})
         live = [(wf, at) for wf, at in recent.items() if self._live_workflow(wf) is not None]
         for gone in set(recent) - {wf for wf, _ in live}:
             del recent[gone]
@@ -120,20 +146,21 @@ class MemoryTracking:
         if entry is None:
             return False
         entry.expires = at + self._retention
-        self._workflows[workflow_id] = self._workflows.pop(workflow_id)
+        self._state.workflows[workflow_id] = self._state.workflows.pop(workflow_id)
         meta = entry.workflow.meta
         meta.update(finished_at=repr(at), outcome=outcome)
         if score is not None:
             meta["score"] = repr(score)
+        self._changed()
         return True
 
     async def decision(self, request_id: str) -> DecisionRecord | None:
         """The live decision record, or None."""
-        found = self._decisions.get(request_id)
+        found = self._state.decisions.get(request_id)
         if found is None:
             return None
         if found[0] <= self._clock():
-            del self._decisions[request_id]
+            del self._state.decisions[request_id]
             return None
         return found[1]
 
@@ -144,18 +171,42 @@ class MemoryTracking:
             return None
         if record.applied != expected:
             return False
-        expires = self._decisions[request_id][0]
+        expires = self._state.decisions[request_id][0]
         updated = replace(record, applied=new, score=score)
-        self._decisions[request_id] = (expires, updated)
+        self._state.decisions[request_id] = (expires, updated)
+        self._changed()
         return True
 
     async def close(self) -> None:
-        """Nothing to release."""
+        """Stop periodic saving and save once more if anything changed (never raises)."""
+        if self._saver is not None:
+            await self._saver.close()
 
-    def _live_workflow(self, workflow_id: str) -> _Expiring | None:
-        entry = self._workflows.get(workflow_id)
+    def _snapshot(self) -> TrackingState:
+        return detached_copy(self._state)
+
+    def _changed(self) -> None:
+        if self._saver is not None:
+            self._saver.dirty = True
+
+    def _restore(self, path: Path) -> TrackingState:
+        try:
+            state, bad = tracking_file.read(
+                path, now=self._clock(), retention_s=self._retention, decision_ttl_s=self._ttl
+            )
+        except (posterior_file.CorruptStateFile, OSError, ValueError) as exc:
+            moved = posterior_file.move_aside(path, time.time())
+            log.warning("tracking file %s unusable (%s); moved to %s; starting empty", path, exc, moved)
+            return TrackingState()
+        if bad:
+            self.corrupt_entries = bad
+            log.warning("tracking file %s: skipped %d corrupt entries", path, bad)
+        return state
+
+    def _live_workflow(self, workflow_id: str) -> Expiring | None:
+        entry = self._state.workflows.get(workflow_id)
         if entry is not None and entry.expires <= self._clock():
-            del self._workflows[workflow_id]
+            del self._state.workflows[workflow_id]
             return None
         return entry
 
