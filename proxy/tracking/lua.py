@@ -2,6 +2,10 @@
 
 Field/value maps travel as one JSON object of strings (decoded with cjson): far fewer
 arguments for redis-py to pack than one per field, and values stay exact decimal strings.
+
+The write scripts (AGENT, PUT, WORKFLOW, RECENT, SADD) are guarded by an idempotency token
+(see ``once``): on the wire KEYS[1] is the token key and ARGV[1] its TTL in seconds; the
+bodies below see KEYS and ARGV without them. FINISH and SWAP_APPLIED are unguarded.
 """
 
 from __future__ import annotations
@@ -20,6 +24,22 @@ class Script:
         self.sha = hashlib.sha1(text.encode()).hexdigest()
 
 
+TOKEN_GUARD = """
+-- KEYS[1] idempotency token (same Cluster slot as the other keys), ARGV[1] its TTL (s).
+-- Already set: this call was applied before (its reply was lost): change nothing, -1.
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+local KEYS, ARGV = {unpack(KEYS, 2)}, {unpack(ARGV, 2)}
+"""
+ALREADY_APPLIED = -1
+"""What a guarded script returns when its token was already set."""
+
+
+def once(body: str) -> Script:
+    """``body`` run at most once per token: TOKEN_GUARD first (the token is its first write,
+    so an OOM/READONLY rejection leaves nothing half done)."""
+    return Script(TOKEN_GUARD + body)
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One script call: the script, its keys and its arguments."""
@@ -29,7 +49,7 @@ class Call:
     args: tuple[str | int | bytes, ...]
 
 
-AGENT = Script("""
+AGENT = once("""
 -- KEYS[1] agent stats hash, KEYS[2] agent's recent-workflows zset (one hash tag)
 -- ARGV: JSON {field: amount}, workflow ('' = none), now, cutoff, members kept, ttl ms
 for name, amount in pairs(cjson.decode(ARGV[1])) do
@@ -44,7 +64,7 @@ end
 return 1
 """)
 
-PUT = Script("""
+PUT = once("""
 -- KEYS[1] hash; ARGV[1] ttl ms; ARGV[2]: JSON {field: value} (replaces the hash)
 redis.call('DEL', KEYS[1])
 for name, value in pairs(cjson.decode(ARGV[2])) do
@@ -54,7 +74,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """)
 
-WORKFLOW = Script("""
+WORKFLOW = once("""
 -- KEYS[1] workflow hash, KEYS[2] its request-id list
 -- ARGV: ttl ms, now, request id, ids kept, JSON {field: amount}
 redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[2])
@@ -70,7 +90,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
 """)
 
-RECENT = Script("""
+RECENT = once("""
 -- KEYS[1] zset; ARGV: ttl ms, now, workflow, cutoff (drop older), members kept
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
@@ -100,7 +120,7 @@ redis.call('HSET', KEYS[1], 'applied', ARGV[2], 'score', ARGV[3])
 return 1
 """)
 
-SADD = Script("""
+SADD = once("""
 -- KEYS[1] set; ARGV[1] member
 return redis.call('SADD', KEYS[1], ARGV[1])
 """)

@@ -15,9 +15,11 @@ Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every wr
 ``write`` is one pipelined round trip of 1-4 EVALSHA commands, one small script per hash
 tag: the agent's stats + its recent-workflows entry; the workflow; the global recent index;
 the decision record (plus the agents-set SADD at most once a minute per agent and process).
-After a Redis restart the scripts are loaded and only the commands that met NOSCRIPT run
-again (one extra round trip, once). On a Redis error it logs, counts ``failed_writes`` and
-returns: counters are best-effort.
+Writes go through a TrackingWriter (proxy.tracking.redis_writer): every script call carries
+an idempotency token, so each is applied exactly once even when a reply is lost and the
+call resent; during an outage calls are buffered (bounded, oldest dropped and counted in
+``dropped_updates``) and resent by the retry task ``start()`` runs. ``close`` flushes.
+Reads and ``finish``/``swap_applied`` go straight to Redis and raise when it is down.
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ from typing import Any, cast
 
 import orjson
 import redis.asyncio
-from redis.exceptions import NoScriptError, RedisError
 
 from policies.keys import encode_scope
-from policies.store_errors import WarnLimiter
+from policies.redis_store import TOKEN_TTL_S
 from proxy.tracking import lua
 from proxy.tracking.backend import (
     META_FIELDS,
@@ -43,6 +44,7 @@ from proxy.tracking.backend import (
     record_fields,
 )
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
+from proxy.tracking.redis_writer import TrackingWriter
 
 log = logging.getLogger("model_manager.tracking")
 REGISTRY_REFRESH_S = 60.0
@@ -50,7 +52,10 @@ REGISTRY_CACHE_LIMIT = 10_000
 
 
 class RedisTracking:
-    """TrackingBackend on a redis-py asyncio client (the store's; not closed here)."""
+    """TrackingBackend on a redis-py asyncio client (the store's; not closed here).
+
+    ``buffer_limit``, ``retry_interval_s`` and ``token_ttl_s`` configure its TrackingWriter.
+    """
 
     def __init__(
         self,
@@ -60,6 +65,9 @@ class RedisTracking:
         clock: Callable[[], float],
         retention_s: float,
         decision_ttl_s: float,
+        buffer_limit: int = 10_000,
+        retry_interval_s: float = 1.0,
+        token_ttl_s: float = TOKEN_TTL_S,
     ) -> None:
         self._client = client
         self._prefix = prefix
@@ -68,9 +76,24 @@ class RedisTracking:
         self._retention_s = retention_s
         self._ttl_ms = max(int(decision_ttl_s * 1000), 1)
         self._swap = client.register_script(lua.SWAP_APPLIED.text)
-        self._warn = WarnLimiter()
         self._registered: dict[str, float] = {}
-        self.failed_writes = 0
+        self.writer = TrackingWriter(
+            client, buffer_limit=buffer_limit, retry_interval_s=retry_interval_s, token_ttl_s=token_ttl_s
+        )
+
+    @property
+    def dropped_updates(self) -> int:
+        """Script calls dropped unwritten (buffer full, or in doubt past the token TTL)."""
+        return self.writer.dropped_updates
+
+    @property
+    def pending(self) -> int:
+        """Script calls not yet acknowledged by Redis."""
+        return self.writer.pending
+
+    async def start(self) -> None:
+        """Start the writer's retry task."""
+        await self.writer.start()
 
     # -- keys ------------------------------------------------------------------------
     def stats_key(self, agent: str) -> str:
@@ -89,37 +112,12 @@ class RedisTracking:
 
     # -- writes ----------------------------------------------------------------------
     async def write(self, tracked: Tracked) -> None:
-        """One pipelined round trip; Redis errors are logged and counted, never raised."""
-        try:
-            await self._run(self._commands(tracked))
-        except (RedisError, OSError) as exc:
-            self._failed(exc)
+        """One outcome's script calls, exactly once; never raises (see TrackingWriter)."""
+        await self.writer.write(self._commands(tracked))
 
     async def write_many(self, tracked: Sequence[Tracked]) -> None:
-        """Every outcome's commands in one pipelined round trip; errors logged, never raised."""
-        try:
-            await self._run([call for item in tracked for call in self._commands(item)])
-        except (RedisError, OSError) as exc:
-            self._failed(exc)
-
-    async def _run(self, commands: list[lua.Call]) -> None:
-        """EVALSHA every command in one pipeline; scripts Redis lacks are loaded and only
-        those commands run again (the others were applied: no double counting)."""
-        results = await self._evalsha(commands)
-        missing = [c for c, r in zip(commands, results, strict=True) if isinstance(r, NoScriptError)]
-        if missing:
-            for script in {call.script for call in missing}:
-                await self._client.script_load(script.text)
-            results = await self._evalsha(missing)
-        errors = [r for r in results if isinstance(r, Exception)]
-        if errors:
-            self._failed(errors[0])
-
-    async def _evalsha(self, commands: list[lua.Call]) -> list[Any]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for call in commands:
-                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-            return await pipe.execute(raise_on_error=False)
+        """Every outcome's calls, in order, in one pipelined round trip; never raises."""
+        await self.writer.write([call for item in tracked for call in self._commands(item)])
 
     def _commands(self, tracked: Tracked) -> list[lua.Call]:
         calls = [self._agent_command(tracked)]
@@ -168,10 +166,6 @@ class RedisTracking:
             self._registered.clear()
         self._registered[agent] = now
         return True
-
-    def _failed(self, exc: BaseException) -> None:
-        self.failed_writes += 1
-        self._warn.warn("write", "tracking write failed (stats/workflow lost for one request): %r", exc)
 
     async def finish(self, workflow_id: str, outcome: str, score: float | None, at: float) -> bool:
         """Mark finished and refresh the retention; False if unknown or expired."""
@@ -232,7 +226,8 @@ class RedisTracking:
         return parse_record(request_id, {_text(k): _text(v) for k, v in fields.items()})
 
     async def close(self) -> None:
-        """The client belongs to the store, which closes it."""
+        """Stop the retry task and flush best-effort; the client belongs to the store."""
+        await self.writer.close()
 
 
 def _json(counts: Counts) -> bytes:
