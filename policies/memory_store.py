@@ -14,7 +14,6 @@ synchronous forms for callers without an event loop (the offline evaluator).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from math import isfinite
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from policies import decay, state_file
 from policies.base import Delta, Evidence, Snapshot, Table
+from policies.periodic import Periodic
 from policies.state_file import Cell, Cells
 from policies.store_errors import LOG, WarnLimiter
 
@@ -43,9 +43,8 @@ class MemoryStore:
         self._half_life = decay.check_half_life(half_life_s)
         self._clock = clock
         self._path = state_file
-        self._interval = save_interval_s
         self._warn = WarnLimiter()
-        self._task: asyncio.Task[None] | None = None
+        self._saver = Periodic(save_interval_s, self._save_if_dirty, "memory-store-save")
         self._dirty = False
         self.corrupt_reads = 0
         self.rejected_deltas = 0
@@ -71,11 +70,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         """Stop the save task and save (errors logged, never raised)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._saver.stop()
         if self._path is not None and self._dirty:
             await self.save()
 
@@ -87,8 +82,8 @@ class MemoryStore:
             "posterior store: in-process memory, single-process (not shared across replicas), %s",
             where,
         )
-        if self._path is not None and self._task is None:
-            self._task = asyncio.create_task(self._save_loop(), name="memory-store-save")
+        if self._path is not None:
+            self._saver.start()
 
     async def save(self) -> bool:
         """Write the state file now (off the event loop); whether it succeeded."""
@@ -176,8 +171,6 @@ class MemoryStore:
             LOG.warning("state file %s: skipped %d corrupt cells", self._path, bad)
         return cells
 
-    async def _save_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            if self._dirty:
-                await self.save()
+    async def _save_if_dirty(self) -> None:
+        if self._dirty:
+            await self.save()

@@ -28,7 +28,6 @@ was lost); buffered loose deltas never reached Redis and never expire.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +39,7 @@ from redis.exceptions import RedisError, ResponseError
 from policies import decay, keys, pending, redis_dump
 from policies.base import Delta, Evidence, Snapshot, Table
 from policies.pending import Batch, Pending, PendingBuffer
+from policies.periodic import Periodic
 from policies.read_cache import FreshReads, ReadCache
 from policies.redis_apply import ALREADY_APPLIED, ApplyScript
 from policies.redis_codec import UNAVAILABLE, cell, make_client
@@ -85,7 +85,7 @@ class RedisStore:
         self._script = ApplyScript(client, self._prefix, token_ttl_s)
         self._down_until = 0.0
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._retry = Periodic(retry_interval_s, self._flush_if_pending, "redis-store-retry")
         self._warn = WarnLimiter()
         self.corrupt_reads = self.repaired_cells = self.rejected_deltas = 0
         self.unavailable_reads = self.failed_reads = self.replayed_batches = 0
@@ -125,16 +125,11 @@ class RedisStore:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Start the task that retries buffered writes every ``retry_interval_s``."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._retry_loop(), name="redis-store-retry")
+        self._retry.start()
 
     async def close(self) -> None:
         """Stop the retry task, flush the buffer best-effort, close the client."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._retry.stop()
         if not await self.flush():
             LOG.error("closing with %d buffered updates unwritten (Redis unavailable)", self.pending)
         await self._client.aclose()
@@ -297,11 +292,9 @@ class RedisStore:
         self._down_until = time.monotonic() + self._retry_s
         self._warn.warn("down", "Redis unavailable: %r", exc)
 
-    async def _retry_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._retry_s)
-            if len(self._buffer):
-                await self.flush()
+    async def _flush_if_pending(self) -> None:
+        if len(self._buffer):
+            await self.flush()
 
     async def dump(self) -> Dump:
         """Every stored table: scope -> context -> model -> evidence decayed to now.

@@ -16,7 +16,6 @@ of resent (its token may have expired: a resend could count twice).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
+from policies.periodic import Periodic
 from policies.redis_store import TOKEN_MARGIN, TOKEN_TTL_S
 from policies.store_errors import WarnLimiter
 from proxy.tracking.lua import ALREADY_APPLIED, Call
@@ -59,7 +59,7 @@ class TrackingWriter:
         self._monotonic = monotonic
         self._down_until = 0.0
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._retry = Periodic(retry_interval_s, self._flush_if_pending, "tracking-retry")
         self._warn = WarnLimiter()
         self.replayed_writes = self.failed_writes = 0
 
@@ -74,24 +74,17 @@ class TrackingWriter:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Start the task that resends buffered calls every ``retry_interval_s``."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._retry_loop(), name="tracking-retry")
+        self._retry.start()
 
     async def close(self) -> None:
         """Stop the retry task and flush best-effort (the client is not closed here)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._retry.stop()
         if not await self.flush():
             log.error("closing with %d tracking writes unwritten (Redis unavailable)", self.pending)
 
-    async def _retry_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._retry_s)
-            if self.pending:
-                await self.flush()
+    async def _flush_if_pending(self) -> None:
+        if self.pending:
+            await self.flush()
 
     # -- writes ----------------------------------------------------------------------
     async def write(self, calls: Sequence[Call]) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from policies.periodic import Periodic
 from policies.state_file import write_atomically
 from policies.store_errors import WarnLimiter
 
@@ -37,15 +37,13 @@ class PeriodicSaver(Generic[T]):
         self.path = path
         self._snapshot = snapshot
         self._encode = encode
-        self._interval = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(interval_s, self._save_if_dirty, f"save-{path.name}")
         self._warn = WarnLimiter()
         self.dirty = False
 
     async def start(self) -> None:
         """Start the periodic save task (idempotent)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name=f"save-{self.path.name}")
+        self._periodic.start()
 
     async def save(self) -> bool:
         """Write the file now; whether it succeeded."""
@@ -61,19 +59,13 @@ class PeriodicSaver(Generic[T]):
 
     async def close(self) -> None:
         """Stop the periodic task, then save once more if anything changed."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.stop()
         if self.dirty:
             await self.save()
 
     def _write(self, snapshot: T) -> None:
         write_atomically(self.path, self._encode(snapshot))
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            if self.dirty:
-                await self.save()
+    async def _save_if_dirty(self) -> None:
+        if self.dirty:
+            await self.save()
