@@ -17,6 +17,7 @@ import orjson
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
+from proxy.http_pool import pooled_session
 from proxy.sse import DONE_DATA, event_data, sse_events
 from proxy.wire import WireTarget
 
@@ -34,8 +35,7 @@ class DirectUpstream:
         return arm.name in self._targets
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        self._session = pooled_session()
 
     async def close(self) -> None:
         if self._session is not None:

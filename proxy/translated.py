@@ -19,6 +19,7 @@ from proxy.chunk_frames import ChunkFramer
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError
+from proxy.http_pool import pooled_session
 from proxy.sse import DONE_DATA, event_data, sse_events
 from proxy.translation import Prepared, Translator, carries
 
@@ -40,8 +41,7 @@ class TranslatedUpstream:
         return arm.name in self._translators and carries(body)
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        self._session = pooled_session()
 
     async def close(self) -> None:
         if self._session is not None:
