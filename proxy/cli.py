@@ -47,6 +47,8 @@ def app_from_env() -> Starlette:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from proxy import bad_http
+
     load_config(args.config)  # fail fast, with a message, before uvicorn starts
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)
     uvicorn.run(
@@ -55,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=bad_http.protocol(),  # parser-level 400s are OpenAI-shaped JSON
         access_log=args.access_log,
         log_level=args.log_level,
         timeout_graceful_shutdown=10,

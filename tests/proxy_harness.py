@@ -23,6 +23,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from servers import FakeUpstream, UvicornThread
 
 from policies.memory_store import MemoryStore
+from proxy import bad_http
 from proxy.app import create_app
 from proxy.config import parse_config
 from proxy.cooldowns import Cooldowns
@@ -157,12 +158,15 @@ ProxyFactory = Callable[..., RunningProxy]
 
 
 def _factory(stack: ExitStack) -> ProxyFactory:
-    """A ``start(config_dict, seed=0)`` whose proxies stop when ``stack`` closes."""
+    """A ``start(config_dict, seed=0, http=...)`` whose proxies stop when ``stack`` closes.
 
-    def start(config: Mapping[str, Any], *, seed: int = 0) -> RunningProxy:
+    ``http`` is uvicorn's HTTP protocol; by default the one ``model-manager serve`` uses.
+    """
+
+    def start(config: Mapping[str, Any], *, seed: int = 0, http: str | None = None) -> RunningProxy:
         store = MemoryStore()
         app = create_app(parse_config(dict(config)), store=store, rng=random.Random(seed))
-        server = stack.enter_context(UvicornThread(app))
+        server = stack.enter_context(UvicornThread(app, http=http or bad_http.protocol()))
         services: Services = app.state.services
         proxy = RunningProxy(server.url, services, store)
         services.learner.hooks.append(proxy.hook)

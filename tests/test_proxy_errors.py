@@ -167,9 +167,11 @@ def test_hostile_header_is_400(
 def test_control_characters_never_reach_the_app(
     strict: RunningProxy, fake_upstream: FakeUpstream, value: bytes
 ) -> None:
-    # uvicorn's HTTP parser rejects these itself (plain-text 400) before the app sees them.
+    # uvicorn's HTTP parser rejects these before the app sees them; proxy.bad_http's protocol
+    # answers with the usual JSON (test_bad_http covers the raw wire and both protocols)
     response = strict.post(chat(model="m2"), headers={"X-Agent": value})  # type: ignore[dict-item]
-    assert response.status_code == 400
+    error = assert_openai_error(response, 400, "invalid_http_request")
+    assert error["type"] == "invalid_request_error"
     assert fake_upstream.bodies() == []
 
 
