@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -19,13 +20,19 @@ from proxy.body import read_body
 from proxy.errors import ProxyError, error_response
 from proxy.routes import json_response, services_of
 from proxy.tracking import inputs
+from proxy.tracking.backend import UNAVAILABLE
 from proxy.tracking.tracker import DEFAULT_LIST_LIMIT, Tracker
 
 Handler = Callable[[Request, Tracker], Awaitable[Response]]
+RETRY_AFTER_S = "1"
+"""Retry-After of an outage 503: the tracking writer retries Redis every second too."""
+
+log = logging.getLogger("model_manager.tracking")
 
 
 def _tracked(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Give ``handler`` the app's tracker; ProxyError becomes an OpenAI-shaped error."""
+    """Give ``handler`` the app's tracker; ProxyError becomes an OpenAI-shaped error, and so
+    does a storage outage (503 with one warning line, no stack trace)."""
 
     async def endpoint(request: Request) -> Response:
         tracker = services_of(request).tracker
@@ -35,8 +42,18 @@ def _tracked(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, tracker)
         except ProxyError as error:
             return error_response(error)
+        except UNAVAILABLE as exc:
+            return error_response(_outage(request, exc))
 
     return endpoint
+
+
+def _outage(request: Request, exc: BaseException) -> ProxyError:
+    """Log ``exc`` in one line; the client's 503 (without Redis' address or the error text)."""
+    kind = type(exc).__name__
+    log.warning("%s %s: tracking store unavailable (%s: %s)", request.method, request.url.path, kind, exc)
+    message = f"tracking store unavailable: Redis is not answering ({kind}); retry shortly"
+    return ProxyError(503, "tracking_unavailable", message, headers={"Retry-After": RETRY_AFTER_S})
 
 
 async def stats(request: Request, tracker: Tracker) -> Response:

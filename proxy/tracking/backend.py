@@ -9,7 +9,13 @@ from typing import Protocol
 
 import orjson
 
+from policies import redis_codec
+from policies.store_errors import StoreUnavailable
 from proxy.tracking.records import DecisionRecord, Tracked
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (*redis_codec.UNAVAILABLE, StoreUnavailable)
+"""What reads, ``finish`` and ``swap_applied`` (and the posterior store) raise when the
+storage does not answer: Redis connection errors and timeouts. Anything else is a bug."""
 
 REQUEST_IDS_KEPT = 1000
 """Request ids kept per workflow (the newest); workflow feedback reaches these."""
