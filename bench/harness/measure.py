@@ -210,9 +210,29 @@ def sample_cell(
             )
 
 
+SETTLE_IDLE = 0.05
+"""The proxy core counts as idle below this share of busy time over SETTLE_WINDOW_S."""
+SETTLE_WINDOW_S = 0.2
+SETTLE_LIMIT_S = 20.0
+
+
+def settle(core: set[int]) -> float:
+    """Wait (up to SETTLE_LIMIT_S) until ``core`` is idle, e.g. until a proxy sampled just
+    before has drained the requests it had queued; the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_LIMIT_S:
+        busy_before = procs.core_busy_seconds(core)
+        time.sleep(SETTLE_WINDOW_S)
+        if (procs.core_busy_seconds(core) - busy_before) / SETTLE_WINDOW_S < SETTLE_IDLE:
+            break
+    return time.monotonic() - started
+
+
 def measure_one(ctx: Context, target: Target, script: Path, conc: int) -> dict[str, Any]:
-    """One wrk sample plus the target's CPU and what other processes used on the proxy core."""
+    """One wrk sample plus the target's CPU and what other processes used on the proxy core,
+    taken once the proxy core has settled."""
     core = {int(ctx.plan.proxy_cpus)}
+    settle(core)
     cpu_before, busy_before = procs.cpu_seconds(target.child.pid), procs.core_busy_seconds(core)
     started = time.monotonic()
     result = run_wrk(target.url, script, connections=conc, seconds=ctx.plan.seconds, cpus=ctx.plan.load_cpus)
