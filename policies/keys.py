@@ -9,8 +9,8 @@ becomes ``%XX`` (UTF-8), so braces and glob characters never reach a key. The po
 ``*`` therefore reads ``%2A``. The agent-level context ``""`` reads ``_all``; a real
 context starting with ``_`` has that underscore encoded (``%5F``), so names never collide.
 
-Idempotency tokens of posterior writes: ``{prefix}:{<scope>}:applied:<token>`` (a string
-with a TTL), in the slot of the scope whose hashes the write changes.
+Sequence keys of writers (see policies.sequence): ``{prefix}:seq:{<tag>}:<writer>``, where
+``<tag>`` is a short tag of the Cluster slot of the keys the writer's calls change.
 """
 
 from __future__ import annotations
@@ -62,11 +62,6 @@ def decode_context(text: str) -> str:
 def post_key(prefix: str, table: Table) -> str:
     """The hash key holding ``table``."""
     return f"{prefix}:{{{encode_scope(table.scope)}}}:post:{encode_context(table.context)}"
-
-
-def token_key(prefix: str, scope: str, token: str) -> str:
-    """The key marking write ``token`` (hex) to ``scope``'s hashes as applied."""
-    return f"{prefix}:{{{encode_scope(scope)}}}:applied:{token}"
 
 
 def post_pattern(prefix: str) -> str:

@@ -1,17 +1,16 @@
-"""Writes waiting for Redis: loose deltas, and batches that carry an idempotency token.
+"""Writes waiting for Redis: loose deltas, and in-doubt batches that carry a sequence number.
 
-A delta is *loose* until it is first sent: loose deltas merge freely. Sending forms them into
-batches (one per scope, so one script call in one Redis Cluster slot) and gives each batch a
-fresh token. From then on a batch is *in doubt* until Redis acknowledges it: it may have been
-applied (its reply was lost), so it is only ever resent whole, under the same token, and never
-merged with anything else. Redis applies a token at most once, so every delta counts once.
+A delta is *loose* until it is sent: loose deltas merge freely. Sending forms them into
+batches (one per scope, so one script call in one Redis Cluster slot), numbered in send order
+(see ``policies.sequence``). A batch whose reply was lost is *in doubt*: it may have been
+applied, so it is only ever resent whole, under the same seq, and never merged with anything
+else. A batch Redis answered as not applied (an error reply) becomes loose deltas again.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from policies import decay
@@ -26,12 +25,12 @@ Merged = dict[Table, dict[str, tuple[float, float]]]
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Deltas of one scope, merged per cell at time ``t``, sent under token ``token``.
+    """Deltas of one scope, merged per cell at time ``t``, sent under sequence number ``seq``.
 
-    ``born`` is the monotonic time the batch was formed (its token cannot be older).
+    ``born`` is the monotonic time the batch was formed (it cannot have been applied earlier).
     """
 
-    token: str
+    seq: int
     scope: str
     rows: Merged
     t: float
@@ -46,6 +45,11 @@ class Batch:
         k = decay.factor(now - self.t, half_life_s)
         return {table: {m: (k * s, k * f) for m, (s, f) in row.items()} for table, row in self.rows.items()}
 
+    def loose(self) -> list[Pending]:
+        """The batch as loose deltas again (one per cell, produced at ``t``)."""
+        cells = [(table, m, s, f) for table, row in self.rows.items() for m, (s, f) in row.items()]
+        return [(Delta(*cell), self.t) for cell in cells]
+
 
 def merge(items: Iterable[Pending], now: float, half_life_s: float | None) -> Merged:
     """Sum the deltas per cell, each decayed from its own time to ``now``."""
@@ -58,12 +62,15 @@ def merge(items: Iterable[Pending], now: float, half_life_s: float | None) -> Me
     return out
 
 
-def form(items: Iterable[Pending], now: float, half_life_s: float | None, born: float) -> list[Batch]:
-    """Loose deltas as new batches: merged per cell at ``now``, one per scope, fresh tokens."""
+def form(
+    items: Iterable[Pending], now: float, half_life_s: float | None, born: float, number: Callable[[], int]
+) -> list[Batch]:
+    """Loose deltas as new batches: merged per cell at ``now``, one per scope, numbered by
+    ``number`` in order."""
     scopes: dict[str, Merged] = {}
     for table, row in merge(items, now, half_life_s).items():
         scopes.setdefault(table.scope, {})[table] = row
-    return [Batch(uuid.uuid4().hex, scope, rows, now, born) for scope, rows in scopes.items()]
+    return [Batch(number(), scope, rows, now, born) for scope, rows in scopes.items()]
 
 
 class PendingBuffer:

@@ -11,6 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from policies.base import Evidence
+from policies.sequence import SEQ_GUARD
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,  # includes BusyLoadingError
@@ -20,18 +21,16 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 """Errors meaning "Redis did not answer": reads fall back, writes are buffered."""
 
-APPLY_LUA = """
--- KEYS[1]: the batch's idempotency token; KEYS[2..]: posterior hashes of one scope (all in
--- one Cluster slot). ARGV: now, half_life (0 = none), token TTL (whole seconds), then per
--- hash: its cell count n and n times model, d_successes, d_failures.
--- If the token is already set the batch was applied before (its reply was lost): returns -1
--- and changes nothing. Else sets the token (first write, so OOM/READONLY reject the whole
--- batch), decays each cell to now, adds, clamps at 0. Garbage (non-numbers, NaN, inf,
+APPLY_LUA = (
+    SEQ_GUARD
+    + """
+-- KEYS[2..]: posterior hashes of one scope (all in the seq key's Cluster slot). ARGV[4..]:
+-- now, half_life (0 = none), then per hash: its cell count n and n times model, d_successes,
+-- d_failures. Decays each cell to now, adds, clamps at 0. Garbage (non-numbers, NaN, inf,
 -- negative masses) resets the cell to empty. Returns how many corrupt cells (or non-hash
 -- keys) were repaired.
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return -1 end
-local now = tonumber(ARGV[1])
-local hl = tonumber(ARGV[2])
+local now = tonumber(ARGV[4])
+local hl = tonumber(ARGV[5])
 local repaired = 0
 local function num(v)
   if not v then return 0 end
@@ -57,7 +56,7 @@ local function add(key, m, ds, df)
   if now > t then t = now end
   redis.call('HSET', key, m .. ':s', fmt(s), m .. ':f', fmt(f), m .. ':t', fmt(t))
 end
-local p = 4
+local p = 6
 for j = 2, #KEYS do
   local key = KEYS[j]
   local kind = redis.call('TYPE', key)['ok']
@@ -73,6 +72,7 @@ for j = 2, #KEYS do
 end
 return repaired
 """
+)
 
 
 def number(raw: object) -> float | None:
@@ -102,7 +102,7 @@ MAX_CONNECTIONS = 64
 
 def make_client(url: str, socket_timeout: float, connect_timeout: float) -> redis.asyncio.Redis:
     """A client with short timeouts and no retries of its own (the store retries writes,
-    under their idempotency tokens, from its buffer).
+    under their sequence numbers, from its buffer).
 
     The pool blocks when all its connections are busy instead of raising (redis-py's default
     pool raises MaxConnectionsError under a burst of concurrent requests). Maintenance

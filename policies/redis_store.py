@@ -3,10 +3,13 @@
 Reads are one pipelined round trip of HMGETs, decayed client-side. Writes are one Lua
 script call per scope (atomic over that scope's hashes, decay included), all in one pipeline.
 
-Writes are exactly once: each script call carries an idempotency token, set by the script
-itself (no extra round trip) with a TTL of ``token_ttl_s``; a resent batch whose token is
-already set changes nothing (counted in ``replayed_batches``). See ``policies.pending`` for
-when deltas are merged and when a batch keeps its token.
+Writes are exactly once: each script call carries this store's writer id and a sequence
+number, checked and recorded by the script itself (no extra round trip); a resent batch that
+Redis already applied changes nothing (counted in ``replayed_batches``). The contract, and
+its memory cost (one small key per store and Cluster slot written, not per write), are in
+``policies.sequence``; ``policies.pending`` says when deltas are merged and when a batch
+keeps its seq. Writes go out one pipeline at a time (under a lock; concurrent ``apply``
+calls meanwhile are buffered and sent together by the next pipeline).
 
 Outages (connection errors, timeouts, LOADING): ``load`` returns the last good read of
 every requested cell (counted in ``unavailable_reads``) or, if any cell was never read,
@@ -15,14 +18,10 @@ are buffered (``buffer_limit`` cells; oldest dropped and counted in ``dropped_up
 and written, merged per cell and decayed from their own time, by the next ``apply`` that
 reaches Redis, by ``flush()``, or by the retry task ``start()`` runs. After a failure,
 calls skip the network for ``retry_interval_s`` (reads answer from the cache at once).
-A batch whose reply was lost is resent under its token while the token surely lives (up
-to TOKEN_MARGIN of ``token_ttl_s`` after it was formed); after that it is dropped and
-counted instead (at most once: it may have been applied).
-
-Token cost: one key (about 150 bytes of Redis memory) per scope per write pipeline, kept
-for ``token_ttl_s``: pipelines/s x scopes x TTL x 150 B, e.g. 20/s x 2 x 1 h ~ 22 MB. The
-default of 1 hour only bounds batches in flight when Redis stopped answering (or whose reply
-was lost); buffered loose deltas never reached Redis and never expire.
+A batch whose reply was lost is resent under its seq while its slot's seq key surely lives
+(up to SEQ_MARGIN of ``seq_ttl_s``, default 1 day, after it was formed); after that it is
+dropped and counted instead (at most once: it may have been applied). A batch Redis answered
+with an error was not applied: its deltas are buffered again and resent under a new seq.
 """
 
 from __future__ import annotations
@@ -41,15 +40,12 @@ from policies.base import Delta, Evidence, Snapshot, Table
 from policies.pending import Batch, Pending, PendingBuffer
 from policies.periodic import Periodic
 from policies.read_cache import FreshReads, ReadCache
-from policies.redis_apply import ALREADY_APPLIED, ApplyScript
+from policies.redis_apply import ApplyScript
 from policies.redis_codec import UNAVAILABLE, cell, make_client
+from policies.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, SEQ_TTL_S, Sequencer
 from policies.store_errors import LOG, StoreUnavailable, WarnLimiter
 
 EMPTY = Evidence()
-TOKEN_TTL_S = 3600.0
-"""Default lifetime of a write's idempotency token."""
-TOKEN_MARGIN = 0.9
-"""An in-doubt batch is resent only while younger than this fraction of the token TTL."""
 Dump = redis_dump.Dump
 
 
@@ -70,7 +66,7 @@ class RedisStore:
         retry_interval_s: float = 1.0,
         fresh_s: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
-        token_ttl_s: float = TOKEN_TTL_S,
+        seq_ttl_s: float = SEQ_TTL_S,
     ) -> None:
         self._client = client
         self._prefix = keys.check_prefix(prefix)
@@ -81,8 +77,8 @@ class RedisStore:
         self._fresh = FreshReads(fresh_s, monotonic)
         self._retry_s = retry_interval_s
         self._monotonic = monotonic
-        self._token_ttl = token_ttl_s
-        self._script = ApplyScript(client, self._prefix, token_ttl_s)
+        self._seq = Sequencer(self._prefix, seq_ttl_s)
+        self._script = ApplyScript(client, self._prefix, self._seq)
         self._down_until = 0.0
         self._lock = asyncio.Lock()
         self._retry = Periodic(retry_interval_s, self._flush_if_pending, "redis-store-retry")
@@ -208,35 +204,34 @@ class RedisStore:
 
     # -- writes ----------------------------------------------------------------------
     async def apply(self, deltas: Sequence[Delta]) -> None:
-        """Write deltas atomically per scope, exactly once; on outage buffer them (never raises)."""
+        """Buffer deltas and write them (atomically per scope, exactly once) unless Redis is
+        down; never raises."""
         now = self._clock()
         items = self._accept(deltas, now)
         if not items:
             return
-        if len(self._buffer) or self._down():
-            self._note_drops(self._buffer.extend(items))
-            if not self._down():
-                await self.flush()
-            return
-        failed, _ = await self._send(pending.form(items, now, self._half_life, self._monotonic()), now)
-        self._note_drops(self._buffer.keep_batches(failed))
+        self._note_drops(self._buffer.extend(items))
+        if not self._down():
+            await self.flush()
 
     async def flush(self) -> bool:
         """Try to write everything buffered now; whether the buffer is empty afterwards.
 
-        In-doubt batches go first, each under its own token; loose deltas are formed into new
+        In-doubt batches go first, each under its own seq; loose deltas are formed into new
         batches only once Redis answered that pipeline (so they are never put in doubt by an
-        outage they were not sent into).
+        outage they were not sent into, and never overtake an in-doubt batch).
         """
         async with self._lock:
             now = self._clock()
-            failed, answered = await self._send(self._unexpired(self._buffer.take_batches()), now)
+            doubt, answered = await self._send(self._unexpired(self._buffer.take_batches()), now)
             if answered and len(self._buffer):
-                loose = self._buffer.take()
-                more, _ = await self._send(pending.form(loose, now, self._half_life, self._monotonic()), now)
-                failed += more
-            self._note_drops(self._buffer.keep_batches(failed))
+                more, _ = await self._send(self._form(self._buffer.take(), now), now)
+                doubt += more
+            self._note_drops(self._buffer.keep_batches(doubt))
             return not len(self._buffer)
+
+    def _form(self, items: list[Pending], now: float) -> list[Batch]:
+        return pending.form(items, now, self._half_life, self._monotonic(), self._seq.number)
 
     def _accept(self, deltas: Sequence[Delta], now: float) -> list[Pending]:
         items = [(d, now) for d in deltas if decay.finite(d.successes, d.failures)]
@@ -246,14 +241,14 @@ class RedisStore:
         return items
 
     def _unexpired(self, batches: list[Batch]) -> list[Batch]:
-        """Batches whose token is surely still in Redis; older ones are dropped and counted
+        """Batches whose seq key surely still lives; older ones are dropped and counted
         (they may have been applied, and a retry could no longer tell)."""
-        oldest = self._monotonic() - TOKEN_MARGIN * self._token_ttl
+        oldest = self._monotonic() - SEQ_MARGIN * self._seq.ttl_s
         kept = [b for b in batches if b.born > oldest]
         expired = sum(b.cells for b in batches) - sum(b.cells for b in kept)
         if expired:
             self._buffer.dropped += expired
-            self._note_drops(expired, "in-doubt updates older than the token TTL")
+            self._note_drops(expired, "in-doubt updates older than the seq TTL")
         return kept
 
     def _note_drops(self, dropped: int, what: str = "oldest updates (buffer full)") -> None:
@@ -263,8 +258,8 @@ class RedisStore:
             )
 
     async def _send(self, batches: list[Batch], now: float) -> tuple[list[Batch], bool]:
-        """Run ``batches``; the ones Redis did not acknowledge (to resend under the same
-        tokens) and whether Redis answered at all."""
+        """Run ``batches``; the ones left in doubt (to resend under the same seqs) and whether
+        Redis answered. Batches answered as not applied are buffered as loose deltas again."""
         if not batches:
             return [], True
         try:
@@ -273,16 +268,19 @@ class RedisStore:
             self._trip(exc)
             return batches, False
         self._down_until = 0.0
-        failed: list[Batch] = []
+        unapplied: list[Batch] = []
         for batch, result in zip(batches, results, strict=True):
             if isinstance(result, Exception):
                 self._warn.warn(("apply", batch.scope), "apply to scope %s failed: %r", batch.scope, result)
-                failed.append(batch)
+                unapplied.append(batch)
             elif int(result) == ALREADY_APPLIED:
                 self.replayed_batches += 1
+            elif int(result) == NOT_APPLIED:
+                unapplied.append(batch)
             else:
                 self.repaired_cells += int(result)
-        return failed, True
+        self._note_drops(self._buffer.restore([item for b in unapplied for item in b.loose()]))
+        return [], True
 
     # -- outage bookkeeping ----------------------------------------------------------
     def _down(self) -> bool:

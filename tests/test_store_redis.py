@@ -47,21 +47,21 @@ async def test_key_schema(store: RedisStore, raw: redis.asyncio.Redis) -> None:
     assert set(await raw.hgetall("mm:{%2A}:post:code")) == {b"a:b:s", b"a:b:f", b"a:b:t"}
 
 
-async def test_one_token_per_scope_in_its_slot_with_a_ttl(
-    redis_server: RedisServer, raw: redis.asyncio.Redis
-) -> None:
-    store = RedisStore.from_url(redis_server.url, token_ttl_s=120.5)
-    await store.apply([Delta(AGENT, "m", 1, 0), Delta(Table("agent-1", "code"), "m", 1, 0)])
-    await store.apply([Delta(Table(POOLED), "m", 1, 0), Delta(Table(POOLED, "x"), "n", 1, 0)])
-    tokens = sorted(await raw.keys("*:applied:*"))
-    assert [t.split(b":applied:")[0] for t in tokens] == [b"mm:{%2A}", b"mm:{agent-1}"]
-    assert all(re.fullmatch(rb"[0-9a-f]{32}", t.split(b":applied:")[1]) for t in tokens)
-    assert key_slot(tokens[0]) == key_slot(b"mm:{%2A}:post:x") != key_slot(tokens[1])
-    assert key_slot(tokens[1]) == key_slot(KEY.encode())
-    assert all(120 <= ttl <= 121 for ttl in [await raw.ttl(t) for t in tokens])  # ceil(120.5)
+async def test_one_seq_key_per_slot_with_a_ttl(redis_server: RedisServer, raw: redis.asyncio.Redis) -> None:
+    store = RedisStore.from_url(redis_server.url, seq_ttl_s=120.5)
+    for _ in range(3):
+        await store.apply([Delta(AGENT, "m", 1, 0), Delta(Table("agent-1", "code"), "m", 1, 0)])
+        await store.apply([Delta(Table(POOLED), "m", 1, 0), Delta(Table(POOLED, "x"), "n", 1, 0)])
+    seqs = sorted(await raw.keys("mm:seq:*"), key=key_slot)
+    assert len(seqs) == 2  # one per slot written, not one per write
+    assert [key_slot(k) for k in seqs] == sorted([key_slot(b"mm:{%2A}:post:x"), key_slot(KEY.encode())])
+    assert all(re.fullmatch(rb"mm:seq:\{[A-Za-z0-9]{1,3}\}:[0-9a-f]{16}", k) for k in seqs)
+    assert len({k.rsplit(b":", 1)[1] for k in seqs}) == 1  # one writer id
+    assert sorted([int(await raw.get(k)) for k in seqs]) == [5, 6]  # last seq applied per slot
+    assert all(120 <= ttl <= 121 for ttl in [await raw.ttl(k) for k in seqs])  # ceil(120.5)
     assert await store.dump() == {
-        "agent-1": {"": {"m": Evidence(1, 0)}, "code": {"m": Evidence(1, 0)}},
-        "*": {"": {"m": Evidence(1, 0)}, "x": {"n": Evidence(1, 0)}},
+        "agent-1": {"": {"m": Evidence(3, 0)}, "code": {"m": Evidence(3, 0)}},
+        "*": {"": {"m": Evidence(3, 0)}, "x": {"n": Evidence(3, 0)}},
     }
     await store.close()
 

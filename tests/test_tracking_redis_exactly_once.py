@@ -2,7 +2,8 @@
 
 Outage: writes made while Redis is stopped are written when it is back, each once. Lost
 reply/request: a TCP relay (lossy_proxy) loses one pipeline of script calls or its reply.
-Buffer bound: the oldest writes are dropped and counted.
+Buffer bound: the oldest writes are dropped and counted. Error replies (OOM, NOSCRIPT) and
+the memory the sequence keys take.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import pytest
 import redis
 import redis.asyncio
 from lossy_proxy import LossyProxy
+from redis.crc import key_slot
 from redis_server import RedisServer
 
 from policies.redis_codec import make_client
+from proxy.tracking import lua
 from proxy.tracking.backend import WorkflowRaw
 from proxy.tracking.records import DecisionRecord, Tracked
 from proxy.tracking.redis_backend import RedisTracking
@@ -181,20 +184,73 @@ async def test_lost_request_is_written_by_the_resend(
     await tracking.close()
 
 
-async def test_tokens_live_in_the_calls_slots_with_the_ttl(make: Make, own_redis_server: RedisServer) -> None:
-    tracking = make(own_redis_server.url, token_ttl_s=120.0)
+async def test_seq_keys_live_in_the_calls_slots_with_the_ttl(
+    make: Make, own_redis_server: RedisServer
+) -> None:
+    tracking = make(own_redis_server.url, seq_ttl_s=120.0)
+    await tracking.write(tracked(1))
+    keys = ["mm:wf:{wf-1}", "mm:{agent-1}:stats", "mm:req:r1", "mm:stats:agents", "mm:wfs"]
+    with redis.Redis.from_url(own_redis_server.url) as direct:
+        seqs = direct.keys("mm:seq:*")
+        ttls = {direct.ttl(k) for k in seqs}
+    assert sorted(key_slot(k) for k in seqs) == sorted({key_slot(k.encode()) for k in keys})
+    assert all(110 < ttl <= 120 for ttl in ttls)
+    await tracking.close()
+
+
+async def test_seq_keys_do_not_grow_with_writes(make: Make, own_redis_server: RedisServer) -> None:
+    tracking = make(own_redis_server.url)
+    for i in range(500):
+        await tracking.write(tracked(i, decision=False))
+    tracking2 = make(own_redis_server.url)  # a second writer: its own keys
+    await tracking2.write_many([tracked(i, decision=False) for i in range(500, 600)])
+    with redis.Redis.from_url(own_redis_server.url) as direct:
+        seqs = list(direct.scan_iter(match="mm:seq:*"))
+        size = direct.dbsize()
+    keys = ("mm:wf:{wf-1}", "mm:{agent-1}:stats", "mm:stats:agents", "mm:wfs")
+    slots = {key_slot(k.encode()) for k in keys}
+    assert len(seqs) == 2 * len(slots)  # per writer and slot written, not per write (1500 calls)
+    assert size == len(seqs) + 6  # stats, agents, recent x 2, workflow and its list
+    assert (await tracking.stats([AGENT]))[AGENT]["m|calls"] == 600.0
+    await tracking.close()
+    await tracking2.close()
+
+
+async def test_error_reply_is_not_applied_and_is_resent(make: Make, own_redis_server: RedisServer) -> None:
+    tracking = make(own_redis_server.url)
     await tracking.write(tracked(1))
     with redis.Redis.from_url(own_redis_server.url) as direct:
-        tokens = sorted(k.decode().rsplit(":", 1)[0] for k in direct.keys("*applied*"))
-        ttls = {direct.ttl(k) for k in direct.keys("*applied*")}
-    assert tokens == [
-        "mm:wf:{wf-1}:applied",
-        "mm:{agent-1}:stats:applied",
-        "{mm:req:r1}:applied",
-        "{mm:stats:agents}:applied",
-        "{mm:wfs}:applied",
-    ]
-    assert all(110 < ttl <= 120 for ttl in ttls)
+        direct.config_set("maxmemory", 1)  # every script now answers OOM before writing
+        await tracking.write(tracked(2))
+        assert tracking.pending == 4 and tracking.writer.failed_writes == 4
+        direct.config_set("maxmemory", 0)
+    await tracking.write(tracked(3))  # sent with them, under new seqs
+    assert (tracking.pending, tracking.writer.replayed_writes, tracking.dropped_updates) == (0, 0, 0)
+    stats, workflow, records = await stored(make, own_redis_server)
+    assert stats["m|calls"] == 3.0 and records == ["r1", "r2", "r3"]
+    assert workflow is not None and workflow.counts["requests"] == 3.0
+    await tracking.close()
+
+
+async def test_call_after_one_redis_did_not_run_in_its_slot_waits_for_it(
+    make: Make, own_redis_server: RedisServer
+) -> None:
+    """Two calls in one slot, the first NOSCRIPT: the second must not be applied ahead of it
+    (its higher seq would make the first one's rerun look already applied)."""
+    tracking = make(own_redis_server.url)
+    writer = tracking.writer
+    with redis.Redis.from_url(own_redis_server.url) as direct:
+        direct.script_flush()
+        direct.script_load(lua.PUT.text)  # SADD is missing, PUT is not
+        await writer.write(
+            [
+                lua.Call(lua.SADD, ("mm:{t}:set",), ("a",)),
+                lua.Call(lua.PUT, ("mm:{t}:hash",), (int(DAY * 1000), b'{"k": "v"}')),
+            ]
+        )
+        assert (writer.pending, writer.replayed_writes, writer.failed_writes) == (0, 0, 0)
+        assert direct.smembers("mm:{t}:set") == {b"a"}
+        assert direct.hgetall("mm:{t}:hash") == {b"k": b"v"}
     await tracking.close()
 
 
@@ -218,11 +274,11 @@ async def test_buffer_full_drops_oldest_and_counts(
 
 def clocked(make: Make, url: str, clock: list[float]) -> RedisTracking:
     """RedisTracking whose writer (own client, closed by ``close_clocked``) runs on ``clock``
-    with a token TTL of 10 s."""
+    with a seq TTL of 10 s."""
     tracking = make(url)
     client = make_client(url, socket_timeout=0.3, connect_timeout=0.3)
     tracking.writer = TrackingWriter(
-        client, retry_interval_s=0.05, token_ttl_s=10.0, monotonic=lambda: clock[0]
+        client, retry_interval_s=0.05, seq_ttl_s=10.0, monotonic=lambda: clock[0]
     )
     return tracking
 
@@ -232,7 +288,7 @@ async def close_clocked(tracking: RedisTracking) -> None:
     await tracking.writer._client.aclose()
 
 
-async def test_in_doubt_write_older_than_token_ttl_is_dropped_not_resent(
+async def test_in_doubt_write_older_than_seq_ttl_is_dropped_not_resent(
     make: Make, relay: LossyProxy, own_redis_server: RedisServer
 ) -> None:
     clock = [1000.0]
@@ -240,7 +296,7 @@ async def test_in_doubt_write_older_than_token_ttl_is_dropped_not_resent(
     await tracking.write(tracked(1, workflow=None, decision=False))
     relay.lose("reply")
     await tracking.write(tracked(2, workflow=None, decision=False))
-    clock[0] += 9.1  # past 0.9 x TTL: its token may be gone, a resend could count twice
+    clock[0] += 9.1  # past 0.9 x TTL: its seq key may be gone, a resend could count twice
     assert await tracking.writer.flush() is True
     assert (tracking.pending, tracking.dropped_updates, tracking.writer.replayed_writes) == (0, 1, 0)
     assert (await stored(make, own_redis_server))[0]["m|calls"] == 2.0
@@ -260,6 +316,6 @@ async def test_long_outage_expires_only_the_writes_sent_into_it(
     clock[0] += 9.0
     own_redis_server.start()
     assert await tracking.writer.flush() is True
-    assert tracking.dropped_updates == 1  # write 2 (its token could have expired); 3 never sent
+    assert tracking.dropped_updates == 1  # write 2 (its seq key could have expired); 3 never sent
     assert (await stored(make, own_redis_server))[0] == {"m|calls": 2.0, "m|lat_sum": 0.25 + 0.75}
     await close_clocked(tracking)

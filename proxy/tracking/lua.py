@@ -3,15 +3,18 @@
 Field/value maps travel as one JSON object of strings (decoded with cjson): far fewer
 arguments for redis-py to pack than one per field, and values stay exact decimal strings.
 
-The write scripts (AGENT, PUT, WORKFLOW, RECENT, SADD) are guarded by an idempotency token
-(see ``once``): on the wire KEYS[1] is the token key and ARGV[1] its TTL in seconds; the
-bodies below see KEYS and ARGV without them. FINISH and SWAP_APPLIED are unguarded.
+The write scripts (AGENT, PUT, WORKFLOW, RECENT, SADD) are guarded by the writer's sequence
+number (see ``once`` and policies.sequence): on the wire KEYS[1] is the writer's seq key in
+the call's slot and ARGV[1..3] seq, prev and TTL; the bodies below see KEYS and ARGV without
+them. FINISH and SWAP_APPLIED are unguarded.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+
+from policies.sequence import SEQ_GUARD
 
 
 class Script:
@@ -24,20 +27,18 @@ class Script:
         self.sha = hashlib.sha1(text.encode()).hexdigest()
 
 
-TOKEN_GUARD = """
--- KEYS[1] idempotency token (same Cluster slot as the other keys), ARGV[1] its TTL (s).
--- Already set: this call was applied before (its reply was lost): change nothing, -1.
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
-local KEYS, ARGV = {unpack(KEYS, 2)}, {unpack(ARGV, 2)}
+GUARD = (
+    SEQ_GUARD
+    + """
+local KEYS, ARGV = {unpack(KEYS, 2)}, {unpack(ARGV, 4)}
 """
-ALREADY_APPLIED = -1
-"""What a guarded script returns when its token was already set."""
+)
 
 
 def once(body: str) -> Script:
-    """``body`` run at most once per token: TOKEN_GUARD first (the token is its first write,
-    so an OOM/READONLY rejection leaves nothing half done)."""
-    return Script(TOKEN_GUARD + body)
+    """``body`` run at most once per (writer, seq): GUARD first (recording the seq is its
+    first write, so an OOM/READONLY rejection leaves nothing half done)."""
+    return Script(GUARD + body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,14 @@
-"""Tracking writes waiting for Redis: script calls, each under its own idempotency token.
+"""Tracking writes waiting for Redis: script calls, numbered when first sent.
 
-A write is *fresh* until it is first sent; from then on it is *in doubt* until Redis
-acknowledges it (its reply may have been lost after Redis applied it), and it is only ever
-resent whole under the same token. Writes are never merged, so the token is chosen when the
-write is made; ``sent_at`` records when Redis could first have seen it (its token's TTL
-cannot have started earlier).
+A write is *fresh* until it is sent: it then gets the writer's next sequence number (see
+policies.sequence). If its reply is lost it is *in doubt* (Redis may have applied it) and is
+only ever resent whole under the same seq, before any fresh write. A write Redis answered as
+not applied (an error reply) loses its seq and is fresh again. ``sent_at`` records when
+Redis could first have seen it under its seq.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,29 +18,20 @@ from proxy.tracking.lua import Call
 
 @dataclass(slots=True)
 class Write:
-    """One script call and its token; ``sent_at`` (monotonic) is None until first sent."""
+    """One script call; ``seq`` and ``sent_at`` (monotonic) are None while it is fresh."""
 
     call: Call
-    token: str
+    seq: int | None = None
     sent_at: float | None = None
+
+    def unsent(self) -> None:
+        """Redis answered that this write was not applied: fresh again."""
+        self.seq = self.sent_at = None
 
 
 def writes(calls: Iterable[Call]) -> list[Write]:
-    """Fresh writes for ``calls``, each with a new random token."""
-    return [Write(call, uuid.uuid4().hex) for call in calls]
-
-
-def token_key(key: str, token: str) -> str:
-    """A key in ``key``'s Redis Cluster slot that marks write ``token`` applied.
-
-    Keys with a hash tag keep it (``p:{a}:stats`` -> ``p:{a}:stats:applied:<token>``); a key
-    without one becomes the tag (``p:wfs`` -> ``{p:wfs}:applied:<token>``, same slot).
-    """
-    start = key.find("{")
-    end = key.find("}", start + 1) if start >= 0 else -1
-    if end > start + 1:
-        return f"{key}:applied:{token}"
-    return f"{{{key}}}:applied:{token}"
+    """Fresh writes for ``calls``."""
+    return [Write(call) for call in calls]
 
 
 class Outbox:
@@ -80,9 +70,11 @@ class Outbox:
         return items
 
     def put_back(self, items: Sequence[Write]) -> int:
-        """Return unacknowledged writes (oldest first) ahead of newer ones; drops counted."""
-        self._doubt.extendleft(reversed([w for w in items if w.sent_at is not None]))
-        self._fresh.extendleft(reversed([w for w in items if w.sent_at is None]))
+        """Return unacknowledged writes ahead of newer ones (in-doubt ones in seq order, fresh
+        ones oldest first); drops counted."""
+        doubt = sorted((w for w in items if w.seq is not None), key=lambda w: w.seq or 0)
+        self._doubt.extendleft(reversed(doubt))
+        self._fresh.extendleft(reversed([w for w in items if w.seq is None]))
         return self._trim()
 
     def _trim(self) -> int:

@@ -16,9 +16,10 @@ Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every wr
 tag: the agent's stats + its recent-workflows entry; the workflow; the global recent index;
 the decision record (plus the agents-set SADD at most once a minute per agent and process).
 Writes go through a TrackingWriter (proxy.tracking.redis_writer): every script call carries
-an idempotency token, so each is applied exactly once even when a reply is lost and the
-call resent; during an outage calls are buffered (bounded, oldest dropped and counted in
-``dropped_updates``) and resent by the retry task ``start()`` runs. ``close`` flushes.
+the writer's id and sequence number (policies.sequence), so each is applied exactly once
+even when a reply is lost and the call resent; during an outage calls are buffered
+(bounded, oldest dropped and counted in ``dropped_updates``) and resent by the retry task
+``start()`` runs. ``close`` flushes.
 Reads and ``finish``/``swap_applied`` go straight to Redis and raise when it is down.
 """
 
@@ -33,7 +34,7 @@ import orjson
 import redis.asyncio
 
 from policies.keys import encode_scope
-from policies.redis_store import TOKEN_TTL_S
+from policies.sequence import SEQ_TTL_S
 from proxy.tracking import lua
 from proxy.tracking.backend import (
     META_FIELDS,
@@ -54,7 +55,7 @@ REGISTRY_CACHE_LIMIT = 10_000
 class RedisTracking:
     """TrackingBackend on a redis-py asyncio client (the store's; not closed here).
 
-    ``buffer_limit``, ``retry_interval_s`` and ``token_ttl_s`` configure its TrackingWriter.
+    ``buffer_limit``, ``retry_interval_s`` and ``seq_ttl_s`` configure its TrackingWriter.
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class RedisTracking:
         decision_ttl_s: float,
         buffer_limit: int = 10_000,
         retry_interval_s: float = 1.0,
-        token_ttl_s: float = TOKEN_TTL_S,
+        seq_ttl_s: float = SEQ_TTL_S,
     ) -> None:
         self._client = client
         self._prefix = prefix
@@ -78,12 +79,16 @@ class RedisTracking:
         self._swap = client.register_script(lua.SWAP_APPLIED.text)
         self._registered: dict[str, float] = {}
         self.writer = TrackingWriter(
-            client, buffer_limit=buffer_limit, retry_interval_s=retry_interval_s, token_ttl_s=token_ttl_s
+            client,
+            buffer_limit=buffer_limit,
+            retry_interval_s=retry_interval_s,
+            prefix=prefix,
+            seq_ttl_s=seq_ttl_s,
         )
 
     @property
     def dropped_updates(self) -> int:
-        """Script calls dropped unwritten (buffer full, or in doubt past the token TTL)."""
+        """Script calls dropped unwritten (buffer full, or in doubt past the seq TTL)."""
         return self.writer.dropped_updates
 
     @property

@@ -1,23 +1,26 @@
 """TrackingWriter: tracking script calls written to Redis exactly once, through outages.
 
-Every call carries an idempotency token that its script sets first (``lua.once``, no extra
-round trip), so a call resent after a lost reply changes nothing the second time (counted in
-``replayed_writes``). Writes wait in a bounded Outbox (``buffer_limit`` calls; the oldest are
-dropped and counted in ``dropped_updates``) until Redis acknowledges them: ``write`` sends at
-once unless Redis is down, and the retry task ``start()`` runs, or the next ``write``, resends
-the rest. After a failure, nothing goes to the network for ``retry_interval_s``.
+Every call carries the writer's id and a sequence number that its script checks and records
+first (``lua.once``, no extra round trip), so a call resent after a lost reply changes
+nothing the second time (counted in ``replayed_writes``); the contract and its memory cost
+(one small key per writer and Cluster slot written) are in policies.sequence. Writes wait
+in a bounded Outbox (``buffer_limit`` calls; the oldest are dropped and counted in
+``dropped_updates``) until Redis acknowledges them: ``write`` sends at once unless Redis is
+down, and the retry task ``start()`` runs, or the next ``write``, resends the rest. After a
+failure, nothing goes to the network for ``retry_interval_s``.
 
-In-doubt writes (sent, unacknowledged) are resent before fresh ones are sent, and fresh ones
-only once Redis answered, so an outage puts in doubt at most the calls that were in flight.
-An in-doubt write older than TOKEN_MARGIN x ``token_ttl_s`` is dropped and counted instead
-of resent (its token may have expired: a resend could count twice).
+One pipeline at a time (a lock). In-doubt writes (reply lost) are resent first, under their
+seqs, and fresh ones are numbered and sent only once Redis answered, so an outage puts in
+doubt at most the calls that were in flight. An in-doubt write older than SEQ_MARGIN x
+``seq_ttl_s`` (default 1 day) is dropped and counted instead of resent (its seq key may have
+expired: a resend could count twice). A write Redis answered with an error was not applied:
+it is kept, fresh again, and resent under a new seq.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,10 +29,10 @@ import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
 from policies.periodic import Periodic
-from policies.redis_store import TOKEN_MARGIN, TOKEN_TTL_S
+from policies.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, SEQ_TTL_S, Sequencer
 from policies.store_errors import WarnLimiter
-from proxy.tracking.lua import ALREADY_APPLIED, Call
-from proxy.tracking.outbox import Outbox, Write, token_key, writes
+from proxy.tracking.lua import Call
+from proxy.tracking.outbox import Outbox, Write, writes
 
 log = logging.getLogger("model_manager.tracking")
 
@@ -47,15 +50,15 @@ class TrackingWriter:
         *,
         buffer_limit: int = 10_000,
         retry_interval_s: float = 1.0,
-        token_ttl_s: float = TOKEN_TTL_S,
+        prefix: str = "mm",
+        seq_ttl_s: float = SEQ_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not token_ttl_s >= 1:
-            raise ValueError(f"token TTL must be >= 1 s, got {token_ttl_s}")
+        """``prefix`` is the key prefix of the writer's seq keys."""
         self._client = client
+        self._seq = Sequencer(prefix, seq_ttl_s)
         self._outbox = Outbox(buffer_limit)
         self._retry_s = retry_interval_s
-        self._ttl = math.ceil(token_ttl_s)
         self._monotonic = monotonic
         self._down_until = 0.0
         self._lock = asyncio.Lock()
@@ -88,8 +91,7 @@ class TrackingWriter:
 
     # -- writes ----------------------------------------------------------------------
     async def write(self, calls: Sequence[Call]) -> None:
-        """Buffer ``calls`` under new tokens and send them unless Redis is down;
-        never raises."""
+        """Buffer ``calls`` and send them unless Redis is down; never raises."""
         self._note_drops(self._outbox.add(writes(calls)))
         if not self._down():
             await self.flush()
@@ -106,21 +108,23 @@ class TrackingWriter:
             return not self.pending
 
     def _unexpired(self, items: list[Write]) -> list[Write]:
-        """In-doubt writes whose token surely still lives; older ones dropped and counted."""
-        oldest = self._monotonic() - TOKEN_MARGIN * self._ttl
+        """In-doubt writes whose seq key surely still lives; older ones dropped and counted."""
+        oldest = self._monotonic() - SEQ_MARGIN * self._seq.ttl_s
         kept = [w for w in items if w.sent_at is not None and w.sent_at > oldest]
         if len(kept) < len(items):
             self._outbox.dropped += len(items) - len(kept)
-            self._note_drops(len(items) - len(kept), "in-doubt tracking writes older than the token TTL")
+            self._note_drops(len(items) - len(kept), "in-doubt tracking writes older than the seq TTL")
         return kept
 
     async def _send(self, items: list[Write]) -> tuple[list[Write], bool]:
-        """Run ``items`` in one pipeline; the unacknowledged ones and whether Redis answered."""
+        """Run ``items`` in one pipeline (fresh ones numbered now, in order); the
+        unacknowledged ones and whether Redis answered."""
         if not items:
             return [], True
         now = self._monotonic()
         for item in items:
-            item.sent_at = now if item.sent_at is None else item.sent_at
+            if item.seq is None:
+                item.seq, item.sent_at = self._seq.number(), now
         try:
             results = await self._run(items)
         except NOT_ANSWERED as exc:
@@ -130,35 +134,40 @@ class TrackingWriter:
         return self._unacknowledged(items, results), True
 
     def _unacknowledged(self, items: list[Write], results: list[Any]) -> list[Write]:
+        """Writes Redis answered as not applied, made fresh again; counts the rest."""
         kept = []
         for item, result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 self.failed_writes += 1
                 self._warn.warn("reply", "tracking write failed, kept to resend: %r", result)
-                kept.append(item)
             elif result == ALREADY_APPLIED:
                 self.replayed_writes += 1
+            if isinstance(result, Exception) or result == NOT_APPLIED:
+                item.unsent()
+                kept.append(item)
         return kept
 
     async def _run(self, items: list[Write]) -> list[Any]:
         """EVALSHA every write in one pipeline; scripts Redis lacks (restart, SCRIPT FLUSH)
-        are loaded and only those writes run again."""
+        are loaded and the writes left unapplied (NOSCRIPT, and NOT_APPLIED after it) run
+        again under the same seqs."""
         results = await self._evalsha(items)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:
-            for text in {items[i].call.script.text for i in missing}:
+        if any(isinstance(r, NoScriptError) for r in results):
+            lacking = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            for text in {items[i].call.script.text for i in lacking}:
                 await self._client.script_load(text)
+            missing = [i for i, r in enumerate(results) if i in lacking or r == NOT_APPLIED]
             again = await self._evalsha([items[i] for i in missing])
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         return results
 
     async def _evalsha(self, items: list[Write]) -> list[Any]:
+        guards = self._seq.guards((item.call.keys[0], item.seq or 0) for item in items)
         async with self._client.pipeline(transaction=False) as pipe:
-            for item in items:
-                call = item.call
-                token = token_key(call.keys[0], item.token)
-                pipe.evalsha(call.script.sha, 1 + len(call.keys), token, *call.keys, self._ttl, *call.args)
+            for item, guard in zip(items, guards, strict=True):
+                call, (seq_key, *seq_args) = item.call, guard
+                pipe.evalsha(call.script.sha, 1 + len(call.keys), seq_key, *call.keys, *seq_args, *call.args)
             return await pipe.execute(raise_on_error=False)
 
     # -- outage bookkeeping ----------------------------------------------------------
