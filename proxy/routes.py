@@ -12,6 +12,7 @@ from starlette.routing import Route
 from proxy.body import read_body, until_disconnect
 from proxy.errors import ProxyError, error_response
 from proxy.pipeline import handle_chat
+from proxy.ready_counters import write_counters
 from proxy.request import parse_chat_request
 from proxy.services import Services
 from proxy.sse_response import Reply
@@ -60,8 +61,13 @@ async def ready(request: Request) -> Response:
         "store_reachable": store_ok,
         "models": len(services.config.arms),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
+        "writes": write_counters(services.store, _tracking_backend(services), services.learner),
     }
     return json_response(payload, 200 if store_ok else 503)
+
+
+def _tracking_backend(services: Services) -> object | None:
+    return services.tracker.backend if services.tracker is not None else None
 
 
 def routes() -> list[Route]:

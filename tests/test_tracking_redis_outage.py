@@ -48,8 +48,18 @@ def test_requests_during_outage_are_tracked_once_after_recovery(
             proxy.wait_recorded(5)
             assert tracking.pending > 0
             assert_error(proxy.get("/v1/stats?agent=agent-o"), 503, "tracking_unavailable")
+            down = proxy.get("/ready")
+            writes = down.json()["writes"]
+            assert down.status_code == 503 and down.json()["status"] == "degraded"
+            assert writes["tracking"] == {"pending": tracking.pending, "dropped_updates": 0}
+            assert writes["learner"] == {"submitted": 5, "recorded": 5}
+            assert writes["store"]["pending"] == store.pending
             own_redis_server.start()
             wait_for(lambda: tracking.pending == 0)  # the retry task, no new request needed
+            wait_for(lambda: store.pending == 0)
+            up = proxy.get("/ready").json()
+            assert up["status"] == "ready" and up["writes"]["tracking"]["pending"] == 0
+            assert up["writes"]["store"]["pending"] == 0
         row = proxy.get("/v1/stats?agent=agent-o").json()["agents"][0]["models"][0]
         workflow = proxy.get("/v1/workflows/wf-o").json()
         assert tracking.dropped_updates == 0
