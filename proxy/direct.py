@@ -17,7 +17,7 @@ import orjson
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
-from proxy.http_pool import pooled_session
+from proxy.http_pool import Call, call_timeout, pooled_session, read_body, redact, stream_cut, transport_error
 from proxy.sse import DONE_DATA, event_data, sse_events
 from proxy.wire import WireTarget
 
@@ -64,42 +64,21 @@ class DirectUpstream:
             await stream.aclose()
             if isinstance(exc, UpstreamError | asyncio.CancelledError):
                 raise
-            raise _transport_error(exc, target) from exc
+            raise transport_error(exc, target.secrets) from exc
         return stream
 
     def _post(self, target: WireTarget, body: dict[str, Any], *, stream: bool, timeout: float) -> Any:
         if self._session is None:
             raise RuntimeError("DirectUpstream used before start()")
         data = orjson.dumps({**body, "model": target.model, "stream": stream})
-        limits = aiohttp.ClientTimeout(
-            total=None if stream else timeout, sock_connect=timeout, sock_read=timeout
-        )
-        return _Call(self._session.post(target.url, data=data, headers=target.headers, timeout=limits))
-
-
-class _Call:
-    """``async with`` around a request that maps transport errors to UpstreamError."""
-
-    def __init__(self, request: Any) -> None:
-        self._request = request
-        self._response: aiohttp.ClientResponse | None = None
-
-    async def __aenter__(self) -> aiohttp.ClientResponse:
-        try:
-            self._response = await self._request
-        except Exception as exc:
-            raise _transport_error(exc, None) from exc
-        return self._response
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._response is not None:
-            self._response.release()
+        limits = call_timeout(timeout, stream=stream)
+        return Call(self._session.post(target.url, data=data, headers=target.headers, timeout=limits))
 
 
 class DirectStream:
     """An upstream SSE stream relayed event by event."""
 
-    def __init__(self, target: WireTarget, call: _Call, wants_usage: bool) -> None:
+    def __init__(self, target: WireTarget, call: Call, wants_usage: bool) -> None:
         self._target, self._call = target, call
         self._wants_usage = wants_usage
         self._response: aiohttp.ClientResponse | None = None
@@ -126,9 +105,9 @@ class DirectStream:
         except UpstreamError:
             raise
         except Exception as exc:
-            raise _cut(_transport_error(exc, self._target).message) from exc
+            raise stream_cut(transport_error(exc, self._target.secrets).message) from exc
         if not self._done:
-            raise _cut("upstream stream ended without [DONE]")
+            raise stream_cut("upstream stream ended without [DONE]")
         yield DONE
 
     async def _relayed(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -144,7 +123,7 @@ class DirectStream:
 
     def _keep(self, payload: Any) -> bool:
         if isinstance(payload, dict) and "error" in payload:
-            raise _cut(f"upstream error event: {_error_text(payload)[:300]}")
+            raise stream_cut(f"upstream error event: {_error_text(payload)[:300]}")
         self.summary.add_payload(payload)
         return bool(payload.get("choices")) or self._wants_usage if isinstance(payload, dict) else True
 
@@ -155,13 +134,10 @@ class DirectStream:
 
 async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout: float | None) -> bytes:
     """The body of a 200 response; UpstreamError for any other status."""
-    try:
-        raw = await response.read()
-    except Exception as exc:
-        raise _transport_error(exc, target) from exc
+    raw = await read_body(response, target.secrets)
     if response.status == 200:
         return raw
-    text = _redact(raw.decode("utf-8", "replace"), target)
+    text = redact(raw.decode("utf-8", "replace"), target.secrets)
     raise UpstreamError(
         kind_for_status(response.status, text),
         f"upstream HTTP {response.status}: {_error_text(_parse_quietly(raw)) or text}"[:500],
@@ -183,7 +159,7 @@ def _parse_event(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise _cut("upstream sent an event that is not JSON") from None
+        raise stream_cut("upstream sent an event that is not JSON") from None
 
 
 def _parse_quietly(raw: bytes) -> Any:
@@ -211,19 +187,3 @@ def _with_usage(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
 
 
-def _transport_error(exc: BaseException, target: WireTarget | None) -> UpstreamError:
-    if isinstance(exc, UpstreamError):
-        return exc
-    kind = FailureKind.TIMEOUT if isinstance(exc, asyncio.TimeoutError) else FailureKind.CONNECTION
-    message = f"{type(exc).__name__}: {exc}"
-    return UpstreamError(kind, _redact(message, target)[:500])
-
-
-def _cut(message: str) -> UpstreamError:
-    return UpstreamError(FailureKind.STREAM_CUT, message)
-
-
-def _redact(message: str, target: WireTarget | None) -> str:
-    for secret in target.secrets if target is not None else ():
-        message = message.replace(secret, "[redacted]")
-    return message

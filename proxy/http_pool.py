@@ -1,8 +1,14 @@
-"""The pooled HTTP client sessions the upstream paths send requests with."""
+"""The pooled HTTP client both upstream paths send with, and its transport-error mapping."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
 import aiohttp
+
+from proxy.failures import FailureKind, UpstreamError
 
 
 def pooled_session() -> aiohttp.ClientSession:
@@ -12,3 +18,55 @@ def pooled_session() -> aiohttp.ClientSession:
     """
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
     return aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+
+def call_timeout(timeout: float, *, stream: bool) -> aiohttp.ClientTimeout:
+    """``timeout`` for connecting and for each read; for the whole call only when not streaming."""
+    return aiohttp.ClientTimeout(total=None if stream else timeout, sock_connect=timeout, sock_read=timeout)
+
+
+def transport_error(exc: BaseException, secrets: Sequence[str] = ()) -> UpstreamError:
+    """A timeout or connection failure as an UpstreamError, ``secrets`` redacted (kept as is
+    when it already is one)."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    kind = FailureKind.TIMEOUT if isinstance(exc, asyncio.TimeoutError) else FailureKind.CONNECTION
+    return UpstreamError(kind, redact(f"{type(exc).__name__}: {exc}", secrets)[:500])
+
+
+def redact(message: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        message = message.replace(secret, "[redacted]")
+    return message
+
+
+def stream_cut(message: str) -> UpstreamError:
+    return UpstreamError(FailureKind.STREAM_CUT, message)
+
+
+async def read_body(response: aiohttp.ClientResponse, secrets: Sequence[str] = ()) -> bytes:
+    """The whole response body; raises UpstreamError on a transport failure."""
+    try:
+        return await response.read()
+    except Exception as exc:
+        raise transport_error(exc, secrets) from exc
+
+
+class Call:
+    """``async with`` around a request that maps transport errors to UpstreamError and
+    releases the response on exit."""
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+        self.response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        try:
+            self.response = await self._request
+        except Exception as exc:
+            raise transport_error(exc) from exc
+        return self.response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.response is not None:
+            self.response.release()

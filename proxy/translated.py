@@ -19,7 +19,7 @@ from proxy.chunk_frames import ChunkFramer
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError
-from proxy.http_pool import pooled_session
+from proxy.http_pool import Call, call_timeout, pooled_session, read_body, stream_cut, transport_error
 from proxy.sse import DONE_DATA, event_data, sse_events
 from proxy.translation import Prepared, Translator, carries
 
@@ -52,7 +52,7 @@ class TranslatedUpstream:
         translator = self._translators[arm.name]
         prepared = translator.prepare(body, stream=False)
         async with self._post(translator, prepared, stream=False, timeout=timeout) as response:
-            raw = await _read(response)
+            raw = await read_body(response)
             if response.status != 200:
                 raise translator.failure(response.status, raw, response.headers)
         payload = translator.completion(prepared, raw, response.headers)
@@ -77,42 +77,20 @@ class TranslatedUpstream:
             await stream.aclose()
             if isinstance(exc, UpstreamError | asyncio.CancelledError):
                 raise
-            raise _transport_error(exc) from exc
+            raise transport_error(exc) from exc
         return stream
 
-    def _post(self, translator: Translator, prepared: Prepared, *, stream: bool, timeout: float) -> _Call:
+    def _post(self, translator: Translator, prepared: Prepared, *, stream: bool, timeout: float) -> Call:
         if self._session is None:
             raise RuntimeError("TranslatedUpstream used before start()")
-        limits = aiohttp.ClientTimeout(
-            total=None if stream else timeout, sock_connect=timeout, sock_read=timeout
-        )
-        url, headers = translator.route.url, prepared.headers
-        return _Call(self._session.post(url, data=prepared.data, headers=headers, timeout=limits))
-
-
-class _Call:
-    """``async with`` around a request that maps transport errors to UpstreamError."""
-
-    def __init__(self, request: Any) -> None:
-        self._request = request
-        self.response: aiohttp.ClientResponse | None = None
-
-    async def __aenter__(self) -> aiohttp.ClientResponse:
-        try:
-            self.response = await self._request
-        except Exception as exc:
-            raise _transport_error(exc) from exc
-        return self.response
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self.response is not None:
-            self.response.release()
+        url, headers, limits = translator.route.url, prepared.headers, call_timeout(timeout, stream=stream)
+        return Call(self._session.post(url, data=prepared.data, headers=headers, timeout=limits))
 
 
 class TranslatedStream:
     """A provider's event stream relayed as OpenAI chunk frames."""
 
-    def __init__(self, translator: Translator, prepared: Prepared, call: _Call, framer: ChunkFramer) -> None:
+    def __init__(self, translator: Translator, prepared: Prepared, call: Call, framer: ChunkFramer) -> None:
         self._translator, self._prepared, self._call = translator, prepared, call
         self._framer = framer
         self._frames: AsyncIterator[bytes] | None = None
@@ -122,7 +100,7 @@ class TranslatedStream:
     async def open(self) -> None:
         response = await self._call.__aenter__()
         if response.status != 200:
-            raise self._translator.failure(response.status, await _read(response), response.headers)
+            raise self._translator.failure(response.status, await read_body(response), response.headers)
         self._frames = self._relayed(sse_events(response.content.iter_any()))
         try:
             self.first = await anext(self._frames)
@@ -137,9 +115,9 @@ class TranslatedStream:
         except UpstreamError:
             raise
         except Exception as exc:
-            raise _cut(_transport_error(exc).message) from exc
+            raise stream_cut(transport_error(exc).message) from exc
         if not self._framer.finished:
-            raise _cut("upstream stream ended before its finish reason")
+            raise stream_cut("upstream stream ended before its finish reason")
         for frame in self._framer.final():
             yield frame
         yield DONE
@@ -160,7 +138,7 @@ class TranslatedStream:
         try:
             return parser.chunk_parser(orjson.loads(data))
         except orjson.JSONDecodeError:
-            raise _cut("upstream sent an event that is not JSON") from None
+            raise stream_cut("upstream sent an event that is not JSON") from None
         except Exception as exc:
             raise self._translator.exception(exc, mid_stream=bool(self.first)) from exc
 
@@ -169,19 +147,3 @@ class TranslatedStream:
             self._call.response.close()
 
 
-async def _read(response: aiohttp.ClientResponse) -> bytes:
-    try:
-        return await response.read()
-    except Exception as exc:
-        raise _transport_error(exc) from exc
-
-
-def _transport_error(exc: BaseException) -> UpstreamError:
-    if isinstance(exc, UpstreamError):
-        return exc
-    kind = FailureKind.TIMEOUT if isinstance(exc, asyncio.TimeoutError) else FailureKind.CONNECTION
-    return UpstreamError(kind, f"{type(exc).__name__}: {exc}"[:500])
-
-
-def _cut(message: str) -> UpstreamError:
-    return UpstreamError(FailureKind.STREAM_CUT, message)
