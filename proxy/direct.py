@@ -7,7 +7,6 @@ Errors map to the same FailureKinds as the litellm path.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -17,7 +16,17 @@ import orjson
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
-from proxy.http_pool import Call, call_timeout, pooled_session, read_body, redact, stream_cut, transport_error
+from proxy.http_pool import (
+    Call,
+    call_timeout,
+    first_event,
+    open_within,
+    pooled_session,
+    read_body,
+    redact,
+    stream_cut,
+    transport_error,
+)
 from proxy.sse import DONE_DATA, event_data, sse_events
 from proxy.wire import WireTarget
 
@@ -57,14 +66,7 @@ class DirectUpstream:
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         context = self._post(target, _with_usage(body), stream=True, timeout=timeout)
         stream = DirectStream(target, context, wants_usage)
-        try:
-            async with asyncio.timeout(first_chunk_timeout):  # no extra task, unlike wait_for
-                await stream.open()
-        except BaseException as exc:
-            await stream.aclose()
-            if isinstance(exc, UpstreamError | asyncio.CancelledError):
-                raise
-            raise transport_error(exc, target.secrets) from exc
+        await open_within(stream, first_chunk_timeout, target.secrets)
         return stream
 
     def _post(self, target: WireTarget, body: dict[str, Any], *, stream: bool, timeout: float) -> Any:
@@ -92,10 +94,7 @@ class DirectStream:
         if self._response.status != 200:
             await _read_ok(self._response, self._target, None)
         self._events = self._relayed(sse_events(self._response.content.iter_any()))
-        try:
-            self.first = await anext(self._events)
-        except StopAsyncIteration:
-            raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk") from None
+        self.first = await first_event(self._events)
 
     async def events(self) -> AsyncIterator[bytes]:
         assert self._events is not None

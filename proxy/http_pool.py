@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -70,3 +70,30 @@ class Call:
     async def __aexit__(self, *exc_info: object) -> None:
         if self.response is not None:
             self.response.release()
+
+
+class Openable(Protocol):
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def open_within(stream: Openable, first_chunk_timeout: float, secrets: Sequence[str] = ()) -> None:
+    """``stream.open()`` within ``first_chunk_timeout``; on any failure the stream is closed and
+    the failure raised as UpstreamError (cancellation passes through)."""
+    try:
+        async with asyncio.timeout(first_chunk_timeout):  # no extra task, unlike wait_for
+            await stream.open()
+    except BaseException as exc:
+        await stream.aclose()
+        if isinstance(exc, UpstreamError | asyncio.CancelledError):
+            raise
+        raise transport_error(exc, secrets) from exc
+
+
+async def first_event(events: AsyncIterator[bytes]) -> bytes:
+    """The first item of ``events``; UpstreamError(BAD_RESPONSE) if there is none."""
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk") from None

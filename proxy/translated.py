@@ -7,7 +7,6 @@ verified (translation.carries); the Forwarder sends everything else through acom
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -18,8 +17,17 @@ import orjson
 from proxy.chunk_frames import ChunkFramer
 from proxy.completion import Completion, Summary
 from proxy.config import Arm
-from proxy.failures import FailureKind, UpstreamError
-from proxy.http_pool import Call, call_timeout, pooled_session, read_body, stream_cut, transport_error
+from proxy.failures import UpstreamError
+from proxy.http_pool import (
+    Call,
+    call_timeout,
+    first_event,
+    open_within,
+    pooled_session,
+    read_body,
+    stream_cut,
+    transport_error,
+)
 from proxy.sse import DONE_DATA, event_data, sse_events
 from proxy.translation import Prepared, Translator, carries
 
@@ -70,14 +78,7 @@ class TranslatedUpstream:
         framer = ChunkFramer(model=translator.route.model, created=int(time.time()), wants_usage=wants_usage)
         call = self._post(translator, prepared, stream=True, timeout=timeout)
         stream = TranslatedStream(translator, prepared, call, framer)
-        try:
-            async with asyncio.timeout(first_chunk_timeout):
-                await stream.open()
-        except BaseException as exc:
-            await stream.aclose()
-            if isinstance(exc, UpstreamError | asyncio.CancelledError):
-                raise
-            raise transport_error(exc) from exc
+        await open_within(stream, first_chunk_timeout)
         return stream
 
     def _post(self, translator: Translator, prepared: Prepared, *, stream: bool, timeout: float) -> Call:
@@ -102,10 +103,7 @@ class TranslatedStream:
         if response.status != 200:
             raise self._translator.failure(response.status, await read_body(response), response.headers)
         self._frames = self._relayed(sse_events(response.content.iter_any()))
-        try:
-            self.first = await anext(self._frames)
-        except StopAsyncIteration:
-            raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk") from None
+        self.first = await first_event(self._frames)
 
     async def events(self) -> AsyncIterator[bytes]:
         assert self._frames is not None
