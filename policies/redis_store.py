@@ -37,6 +37,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from policies import decay, keys, pending, redis_dump
 from policies.base import Delta, Evidence, Snapshot, Table
+from policies.breaker import Breaker
 from policies.pending import Batch, Pending, PendingBuffer
 from policies.periodic import Periodic
 from policies.read_cache import FreshReads, ReadCache
@@ -75,14 +76,13 @@ class RedisStore:
         self._buffer = PendingBuffer(buffer_limit)
         self._cache = ReadCache(cache_limit)
         self._fresh = FreshReads(fresh_s, monotonic)
-        self._retry_s = retry_interval_s
         self._monotonic = monotonic
         self._seq = Sequencer(self._prefix, seq_ttl_s)
         self._script = ApplyScript(client, self._prefix, self._seq)
-        self._down_until = 0.0
         self._lock = asyncio.Lock()
         self._retry = Periodic(retry_interval_s, self._flush_if_pending, "redis-store-retry")
         self._warn = WarnLimiter()
+        self._breaker = Breaker(retry_interval_s, self._warn, "Redis unavailable")
         self.corrupt_reads = self.repaired_cells = self.rejected_deltas = 0
         self.unavailable_reads = self.failed_reads = self.replayed_batches = 0
 
@@ -146,14 +146,14 @@ class RedisStore:
         fresh = self._fresh.get(tables, models)
         if fresh is not None:
             return fresh
-        if self._down():
+        if self._breaker.open:
             return self._cached(tables, models, None)
         try:
             replies = await self._read(tables, models)
         except UNAVAILABLE as exc:
-            self._trip(exc)
+            self._breaker.trip(exc)
             return self._cached(tables, models, exc)
-        self._down_until = 0.0
+        self._breaker.reset()
         return self._fresh.put(tables, models, self._decode(tables, models, replies))
 
     async def _read(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
@@ -214,7 +214,7 @@ class RedisStore:
         if not items:
             return
         self._note_drops(self._buffer.extend(items))
-        if not self._down():
+        if not self._breaker.open:
             await self.flush()
 
     async def flush(self) -> bool:
@@ -268,9 +268,9 @@ class RedisStore:
         try:
             results = await self._script.run(batches, now, self._half_life)
         except UNAVAILABLE as exc:
-            self._trip(exc)
+            self._breaker.trip(exc)
             return batches, False
-        self._down_until = 0.0
+        self._breaker.reset()
         unapplied: list[Batch] = []
         for batch, result in zip(batches, results, strict=True):
             if isinstance(result, Exception):
@@ -286,13 +286,6 @@ class RedisStore:
         return [], True
 
     # -- outage bookkeeping ----------------------------------------------------------
-    def _down(self) -> bool:
-        return time.monotonic() < self._down_until
-
-    def _trip(self, exc: BaseException) -> None:
-        self._down_until = time.monotonic() + self._retry_s
-        self._warn.warn("down", "Redis unavailable: %r", exc)
-
     async def _flush_if_pending(self) -> None:
         if len(self._buffer):
             await self.flush()

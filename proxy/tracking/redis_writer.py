@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
+from policies.breaker import Breaker
 from policies.periodic import Periodic
 from policies.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, SEQ_TTL_S, Sequencer, slot_tags
 from policies.store_errors import WarnLimiter
@@ -58,12 +59,13 @@ class TrackingWriter:
         self._client = client
         self._seq = Sequencer(prefix, seq_ttl_s)
         self._outbox = Outbox(buffer_limit)
-        self._retry_s = retry_interval_s
         self._monotonic = monotonic
-        self._down_until = 0.0
         self._lock = asyncio.Lock()
         self._retry = Periodic(retry_interval_s, self._flush_if_pending, "tracking-retry")
         self._warn = WarnLimiter()
+        self._breaker = Breaker(
+            retry_interval_s, self._warn, "Redis unavailable for tracking writes (kept to resend)", monotonic
+        )
         self.replayed_writes = self.failed_writes = 0
 
     @property
@@ -96,7 +98,7 @@ class TrackingWriter:
     async def write(self, calls: Sequence[Call]) -> None:
         """Buffer ``calls`` and send them unless Redis is down; never raises."""
         self._note_drops(self._outbox.add(writes(calls)))
-        if not self._down():
+        if not self._breaker.open:
             await self.flush()
 
     async def flush(self) -> bool:
@@ -131,9 +133,10 @@ class TrackingWriter:
         try:
             results = await self._run(items)
         except NOT_ANSWERED as exc:
-            self._trip(exc)
+            self.failed_writes += 1
+            self._breaker.trip(exc)
             return items, False
-        self._down_until = 0.0
+        self._breaker.reset()
         return self._unacknowledged(items, results), True
 
     def _unacknowledged(self, items: list[Write], results: list[Any]) -> list[Write]:
@@ -174,14 +177,6 @@ class TrackingWriter:
             return await pipe.execute(raise_on_error=False)
 
     # -- outage bookkeeping ----------------------------------------------------------
-    def _down(self) -> bool:
-        return self._monotonic() < self._down_until
-
-    def _trip(self, exc: BaseException) -> None:
-        self.failed_writes += 1
-        self._down_until = self._monotonic() + self._retry_s
-        self._warn.warn("down", "Redis unavailable for tracking writes (kept to resend): %r", exc)
-
     def _note_drops(self, dropped: int, what: str = "oldest tracking writes (buffer full)") -> None:
         if dropped:
             total = self.dropped_updates
