@@ -70,6 +70,26 @@ def reward(observation: Observation, weights: RewardWeights) -> float:
     return min(max(parts / weights.total, 0.0), 1.0)
 
 
+def logged_reward(
+    quality: float, latency_s: float | None, cost_usd: float | None, weights: RewardWeights
+) -> float | None:
+    """The reward of a logged successful call whose latency may be unknown.
+
+    With the latency known this is ``reward``; without it the latency term is left out
+    and the others keep their relative weights. None when nothing else is weighted
+    (the log says nothing this agent scores).
+    """
+    if latency_s is not None:
+        return reward(Observation(True, quality, latency_s, None, cost_usd), weights)
+    known = weights.quality + weights.cost
+    if known <= 0.0:
+        return None
+    parts = weights.quality * _unit(quality) + weights.cost * _cost_score(
+        cost_usd, weights.cost_target_usd
+    )
+    return min(max(parts / known, 0.0), 1.0)
+
+
 def latency_score(observation: Observation, weights: RewardWeights) -> float:
     """Mean of the TTFT and total-latency scores (total alone when TTFT is unknown)."""
     total = smooth_score(observation.latency_s, weights.latency_target_s)

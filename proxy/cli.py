@@ -4,6 +4,7 @@ model-manager serve     run the proxy
 model-manager check     validate a config file
 model-manager stats     print what the router has learned
 model-manager evaluate  replay an outcome table through a policy offline
+model-manager warm-start  teach the router logged outcomes before serving
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(run=_stats)
     _add_evaluate(sub)
+    _add_warm_start(sub)
     return parser
 
 
@@ -111,3 +113,9 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     from proxy.evaluate_cli import add_evaluate_command
 
     add_evaluate_command(sub)
+
+
+def _add_warm_start(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from proxy.warm_start_cli import add_warm_start_command
+
+    add_warm_start_command(sub)

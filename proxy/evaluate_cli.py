@@ -11,6 +11,7 @@ from policies.registry import POLICY_NAMES
 from policies.replay.data import ReplayDataError
 from policies.replay.evaluate import EvaluationOptions, Progress, run_evaluation
 from policies.replay.report import EvaluationReport, format_table, plot_learning_curves
+from policies.replay.warm import WarmStart
 
 BAR_WIDTH = 30
 
@@ -34,6 +35,15 @@ def add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="NAME=NUMBER",
         help="policy constructor option, e.g. exploration_rate=0.02 (what the proxy's config sets)",
     )
+    parser.add_argument(
+        "--warm-start", type=Path, default=None, metavar="FILE.csv",
+        help="teach the policy these logged outcomes first (same schema; any models per prompt)",
+    )
+    parser.add_argument("--warm-split", default=None, help="only warm-start rows of this split")
+    parser.add_argument(
+        "--warm-strength", type=float, default=100.0,
+        help="at most this many pseudo-observations per model and prompt context (per agent)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", type=Path, default=None, help="save the learning curve as a PNG")
     parser.set_defaults(run=run_evaluate)
@@ -53,6 +63,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             seed_base=args.seed_base,
             half_life_steps=args.half_life_steps,
             policy_options=policy_options(args.policy_option),
+            warm_start=_warm_start(args),
         )
         report = run_evaluation(options, progress=_progress_bar(args.json))
     except (ReplayDataError, ValueError) as exc:
@@ -60,6 +71,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     _print(report, as_json=args.json)
     return _plot(report, args.plot)
+
+
+def _warm_start(args: argparse.Namespace) -> WarmStart | None:
+    if args.warm_start is None:
+        if args.warm_split is not None:
+            raise ValueError("--warm-split needs --warm-start FILE.csv")
+        return None
+    return WarmStart(args.warm_start, split=args.warm_split, strength=args.warm_strength)
 
 
 def policy_options(items: list[str]) -> dict[str, float]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,18 +59,26 @@ def load_table(
     path: Path, *, agent_column: str | None = "task", split: str | None = None
 ) -> OutcomeTable:
     """The outcomes in ``path``; agent from ``agent_column`` (None: one agent "default")."""
+    with csv_rows(path) as rows:
+        builders = _read(path, rows, agent_column, split)
+    if not builders:
+        raise ReplayDataError(f"{path}: no rows" + (f" in split {split!r}" if split else ""))
+    return _assemble(path, builders)
+
+
+@contextmanager
+def csv_rows(path: Path) -> Iterator[csv.DictReader[str]]:
+    """The rows of ``path`` as dicts; ReplayDataError for a file that cannot be opened or
+    is not UTF-8 CSV (also when raised while the caller reads)."""
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as error:
         raise ReplayDataError(f"{path}: cannot open: {error.strerror or error}") from error
     with handle:
         try:
-            builders = _read(path, csv.DictReader(handle), agent_column, split)
+            yield csv.DictReader(handle)
         except (UnicodeDecodeError, csv.Error) as error:
             raise ReplayDataError(f"{path}: not a readable UTF-8 CSV file: {error}") from error
-    if not builders:
-        raise ReplayDataError(f"{path}: no rows" + (f" in split {split!r}" if split else ""))
-    return _assemble(path, builders)
 
 
 def _read(
@@ -78,11 +87,11 @@ def _read(
     if not rows.fieldnames:
         raise ReplayDataError(f"{path}: empty file (no header row)")
     needed = (*REQUIRED, *(c for c in (agent_column,) if c), *(("split",) if split else ()))
-    _check_columns(path, rows.fieldnames, needed)
+    check_columns(path, rows.fieldnames, needed)
     return _collect(path, rows, agent_column, split)
 
 
-def _check_columns(path: Path, found: Iterable[str], needed: Iterable[str]) -> None:
+def check_columns(path: Path, found: Iterable[str], needed: Iterable[str]) -> None:
     missing = [column for column in needed if column not in set(found)]
     if missing:
         raise ReplayDataError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -110,11 +119,11 @@ def _add_row(path: Path, line: int, row: Mapping[str, str | None], builder: _Bui
     if model in builder.quality:
         raise ReplayDataError(f"{path}: line {line}: second row for prompt "
                               f"{row['prompt_id']!r} and model {model!r}")
-    builder.quality[model] = _number(path, line, "quality", row.get("quality"), required=True)
-    builder.cost[model] = _number(path, line, "cost_usd", row.get("cost_usd"), required=False)
+    builder.quality[model] = number(path, line, "quality", row.get("quality"), required=True)
+    builder.cost[model] = number(path, line, "cost_usd", row.get("cost_usd"), required=False)
 
 
-def _number(path: Path, line: int, column: str, text: str | None, *, required: bool) -> float:
+def number(path: Path, line: int, column: str, text: str | None, *, required: bool) -> float:
     if not text or not text.strip():
         if required:
             raise ReplayDataError(f"{path}: line {line}: empty {column}")

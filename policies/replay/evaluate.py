@@ -4,6 +4,8 @@ Per seed: draw ``steps`` prompts uniformly with replacement (seeded), and for ea
 one ask the policy to rank the table's models for (agent, context of the prompt),
 read the chosen model's outcome from the table, and teach it
 ``reward = clip(quality - cost_weight * cost_usd, 0, 1)`` through the store.
+With a warm start, logged outcomes (another split or file) are first taught to the
+store, capped per model and (agent, context) cell (policies.warm_start), before the first request.
 The store's clock is virtual: one second per request, so ``half_life_steps``
 is a half-life counted in requests. Baselines are exact (see hindsight.py).
 """
@@ -20,13 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.base import DecisionRequest, Policy
+from policies.base import DecisionRequest, Delta, Policy
 from policies.features import extract_context
 from policies.memory_store import MemoryStore
 from policies.registry import build_policy
 from policies.replay.data import OutcomeTable, load_table
 from policies.replay.hindsight import Figures, Outcomes, hindsight
+from policies.replay.logs import LoggedRow
 from policies.replay.report import EvaluationReport, SeedResult
+from policies.replay.warm import WarmStart, load_warm_rows, warm_outcomes
+from policies.warm_start import warm_deltas
 
 Progress = Callable[[int, int], None]
 """Called with (requests done, requests in all) as the replay advances."""
@@ -49,6 +54,7 @@ class EvaluationOptions:
     policy_options: Mapping[str, Any] = field(default_factory=dict)
     half_life_steps: float | None = None
     curve_blocks: int = 20
+    warm_start: WarmStart | None = None
 
     def __post_init__(self) -> None:
         """Raise ValueError for steps, seeds or curve_blocks < 1, or a bad cost weight."""
@@ -62,25 +68,40 @@ class EvaluationOptions:
 def run_evaluation(
     options: EvaluationOptions, *, progress: Progress | None = None
 ) -> EvaluationReport:
-    """Load ``options.data`` and replay it (raises ReplayDataError for a bad file)."""
+    """Load ``options.data`` (and the warm-start file) and replay it (raises
+    ReplayDataError for a bad file, or warm-start rows among the replayed prompts)."""
     table = load_table(options.data, agent_column=options.agent_column, split=options.split)
-    return evaluate(table, options, progress=progress)
+    warm: list[LoggedRow] = []
+    if options.warm_start is not None:
+        warm = load_warm_rows(
+            options.warm_start, agent_column=options.agent_column, evaluated=table, data=options.data
+        )
+    return evaluate(table, options, warm_rows=warm, progress=progress)
 
 
 def evaluate(
-    table: OutcomeTable, options: EvaluationOptions, *, progress: Progress | None = None
+    table: OutcomeTable,
+    options: EvaluationOptions,
+    *,
+    warm_rows: Sequence[LoggedRow] = (),
+    progress: Progress | None = None,
 ) -> EvaluationReport:
-    """Replay ``table`` once per seed and average (raises ValueError for a bad policy)."""
-    build_policy(options.policy, **options.policy_options)
+    """Replay ``table`` once per seed and average (raises ValueError for a bad policy).
+
+    ``warm_rows`` are taught first when ``options.warm_start`` is set."""
+    policy = build_policy(options.policy, **options.policy_options)
     outcomes = outcomes_of(table, options.cost_weight)
     requests = _requests(table)
+    warm = _warm(policy, warm_rows, table.models, options)
     started = time.perf_counter()
     seeds = [
-        _run_seed(outcomes, requests, options, seed, _offset(progress, index, options))
+        _run_seed(
+            outcomes, requests, options, seed, warm=warm, progress=_offset(progress, index, options)
+        )
         for index, seed in enumerate(range(options.seed_base, options.seed_base + options.seeds))
     ]
     return EvaluationReport(
-        options_summary=_summary(options, table),
+        options_summary=_summary(options, table, warm_rows, warm),
         seeds=tuple(seeds),
         elapsed_s=time.perf_counter() - started,
     )
@@ -100,6 +121,16 @@ def outcomes_of(table: OutcomeTable, cost_weight: float) -> Outcomes:
     )
 
 
+def _warm(
+    policy: Policy, rows: Sequence[LoggedRow], models: Sequence[str], options: EvaluationOptions
+) -> tuple[Delta, ...]:
+    """The warm-start deltas (none without a warm start)."""
+    if options.warm_start is None:
+        return ()
+    learnt = warm_outcomes(rows, models, options.cost_weight)
+    return warm_deltas(policy, learnt, strength=options.warm_start.strength)
+
+
 def _requests(table: OutcomeTable) -> list[DecisionRequest]:
     """One decision request per prompt: its agent, its context key, every model."""
     return [
@@ -114,13 +145,15 @@ def _run_seed(
     requests: Sequence[DecisionRequest],
     options: EvaluationOptions,
     seed: int,
+    *,
+    warm: Sequence[Delta],
     progress: Progress | None,
 ) -> SeedResult:
     sample = random.Random(f"{seed}:requests").choices(range(len(requests)), k=options.steps)
     policy = build_policy(options.policy, **options.policy_options)
     picks = asyncio.run(
         _replay(policy, requests=requests, outcomes=outcomes, sample=sample, seed=seed,
-                options=options, progress=progress)
+                options=options, warm=warm, progress=progress)
     )
     return _seed_result(outcomes, sample, picks, options.curve_blocks)
 
@@ -143,11 +176,14 @@ async def _replay(
     sample: Sequence[int],
     seed: int,
     options: EvaluationOptions,
+    warm: Sequence[Delta] = (),
     progress: Progress | None,
 ) -> list[int]:
-    """The model index picked for each sampled request, learning as it goes."""
+    """The model index picked for each sampled request, learning as it goes (after
+    ``warm`` was applied)."""
     clock = _VirtualClock()
     store = MemoryStore(half_life_s=options.half_life_steps, clock=clock)
+    await store.apply(warm)
     rng = random.Random(f"{seed}:policy")
     index_of = {model: m for m, model in enumerate(outcomes.models)}
     picks = []
@@ -194,7 +230,12 @@ def _offset(progress: Progress | None, index: int, options: EvaluationOptions) -
     return lambda done, _steps: progress(base + done, total)
 
 
-def _summary(options: EvaluationOptions, table: OutcomeTable) -> dict[str, Any]:
+def _summary(
+    options: EvaluationOptions,
+    table: OutcomeTable,
+    warm_rows: Sequence[LoggedRow],
+    warm: Sequence[Delta],
+) -> dict[str, Any]:
     return {
         "data": str(options.data),
         "policy": options.policy,
@@ -209,6 +250,26 @@ def _summary(options: EvaluationOptions, table: OutcomeTable) -> dict[str, Any]:
         "prompts": len(table.prompts),
         "models": list(table.models),
         "agents": sorted({p.agent for p in table.prompts}),
+        "warm_start": _warm_summary(options.warm_start, warm_rows, table.models, warm),
+    }
+
+
+def _warm_summary(
+    warm_start: WarmStart | None,
+    rows: Sequence[LoggedRow],
+    models: Sequence[str],
+    warm: Sequence[Delta],
+) -> dict[str, Any] | None:
+    if warm_start is None:
+        return None
+    known = set(models)
+    return {
+        "data": str(warm_start.data),
+        "split": warm_start.split,
+        "strength": warm_start.strength,
+        "rows": sum(1 for row in rows if row.model in known),
+        "rows_of_other_models": sum(1 for row in rows if row.model not in known),
+        "cells": len(warm),
     }
 
 

@@ -120,6 +120,11 @@ def format_table(report: EvaluationReport) -> str:
         f"requests x {o['seeds']} seeds, {report.elapsed_s:.1f} s)",
         f"{'':24}{'reward':>9}{'quality':>9}{'cost $':>11}",
     ]
+    warm = o.get("warm_start")
+    if warm:
+        lines.insert(1, f"warm start: {warm['rows']} logged rows of {warm['data']} (split "
+                        f"{warm['split'] or 'all'}), at most {warm['strength']:g} per model and "
+                        "prompt context")
     rows = (("policy", report.policy), *report.baselines())
     lines += [f"{n:24}{f.reward:9.4f}{f.quality:9.4f}{f.cost:11.6f}" for n, f in rows]
     lines.append(
