@@ -15,11 +15,20 @@ def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
     - ``auto``, no model, or (with ``router.model_field: route``) a name that is not a
       multi-model group: every model the agent may use.
     - a group name: the group's models the agent may use.
+
+    A configured model without credentials (``config.unavailable``) is 503
+    ``model_unavailable`` when named, pinned, or when it leaves the agent no model.
     """
     agent = config.agent(request.agent)
     if agent.pin is not None:
+        if agent.pin in config.unavailable:
+            raise _unavailable(agent.pin)
         return (agent.pin,)
-    allowed = agent.models or tuple(config.arms)
+    allowed = agent.models if agent.models is not None else tuple(config.arms)
+    if not allowed:
+        raise ProxyError(
+            503, "model_unavailable", f"agent {request.agent!r} has no available model (see GET /ready)"
+        )
     group = _pinned(config, request.model) if request.pinned else _group(config, request.model)
     if group is None:
         return allowed
@@ -41,7 +50,7 @@ def _group(config: Config, model: str | None) -> tuple[str, ...] | None:
     group = config.groups.get(model) or ((model,) if model in config.arms else None)
     if config.router.model_field == "respect":
         if group is None:
-            raise _unknown(model)
+            raise _unknown(config, model)
         return group
     return group if group is not None and len(group) > 1 else None
 
@@ -53,13 +62,25 @@ def _pinned(config: Config, model: str | None) -> tuple[str, ...]:
         return (model,)
     if model in config.groups:
         return config.groups[model]
-    raise _unknown(model)
+    raise _unknown(config, model)
 
 
-def _unknown(model: str) -> ProxyError:
+def _unknown(config: Config, model: str) -> ProxyError:
+    if model in config.unavailable:
+        return _unavailable(model)
     return ProxyError(
         404,
         "model_not_found",
         f"model {model!r} is not registered (see GET /v1/models)",
+        param="model",
+    )
+
+
+def _unavailable(model: str) -> ProxyError:
+    return ProxyError(
+        503,
+        "model_unavailable",
+        f"model {model!r} is configured but unavailable: its credentials are not set "
+        "(see GET /ready)",
         param="model",
     )

@@ -72,7 +72,9 @@ def _check(args: argparse.Namespace) -> int:
 
     Router(config)
     print(f"{args.config}: ok ({len(config.arms)} models, {len(config.agents)} agents)")
-    return 0
+    for name, reason in config.unavailable.items():
+        print(f"unavailable: {name}: {reason}")
+    return 1 if args.strict and config.unavailable else 0
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -94,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     check = sub.add_parser("check", help="validate a config file")
     _config_arg(check)
+    check.add_argument(
+        "--strict", action="store_true", help="exit 1 when a model is unavailable (credentials unset)"
+    )
     check.set_defaults(run=_check)
     stats = sub.add_parser("stats", help="print learned posteriors per agent and model")
     _config_arg(stats)

@@ -1,6 +1,9 @@
 """config.yaml -> frozen, validated settings.
 
-The ``model_list`` keeps LiteLLM proxy's shape so an existing LiteLLM config drops in;
+The ``model_list`` keeps LiteLLM proxy's shape so an existing LiteLLM config drops in.
+A model whose ``litellm_params`` name an unset ``os.environ/`` variable is unavailable:
+left out of routing and listed in ``Config.unavailable`` with the reason (the proxy starts
+with the others; ``check --strict`` fails on it). When no model is available, ConfigError.
 ``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator`` are ours
 (``agents`` and ``router`` are read in proxy.config_routing).
 Every problem raises ConfigError whose message starts with the key path.
@@ -19,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from proxy.config_reader import ConfigError, Section
+from proxy.config_reader import ConfigError, MissingEnvironment, Section
 from proxy.config_routing import AgentSettings, RouterSettings, expand, parse_agents, parse_router
 from proxy.names import AUTO, is_valid_name
 
@@ -88,6 +91,8 @@ class Config:
     redis: RedisSettings = RedisSettings()
     simulator: Mapping[str, Mapping[str, Any]] | None = None
     source: str = "<memory>"
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    """Models (and groups with no available model) left out, with the reason."""
 
     def agent(self, name: str) -> AgentSettings:
         return self.agents.get(name) or AgentSettings()
@@ -113,17 +118,18 @@ def load_config(path: str | Path) -> Config:
 def parse_config(data: object, *, source: str = "<memory>") -> Config:
     """Validate an already-parsed YAML document."""
     top = Section("", data)
-    arms = _arms(top)
-    groups = _groups(top, arms)
+    arms, lost = _arms(top)
+    groups, unavailable = _groups(top, arms, lost)
     config = Config(
         arms=arms,
         groups=groups,
-        agents=parse_agents(top.section("agents"), arms, groups),
-        router=parse_router(top.section("router"), arms),
+        agents=parse_agents(top.section("agents"), arms, groups, unavailable),
+        router=parse_router(top.section("router"), arms, unavailable),
         server=_server(top.section("server"), top.section("general_settings")),
         redis=_redis(top.section("redis")),
         simulator=_simulator(top.section("simulator")),
         source=source,
+        unavailable=unavailable,
     )
     for name in LITELLM_SECTIONS:
         if top.raw(name) is not None:
@@ -132,7 +138,8 @@ def parse_config(data: object, *, source: str = "<memory>") -> Config:
     return config
 
 
-def _arms(top: Section) -> Mapping[str, Arm]:
+def _arms(top: Section) -> tuple[Mapping[str, Arm], Mapping[str, _Unavailable]]:
+    """The available models by name, and the unavailable ones."""
     entries = top.raw("model_list")
     if not isinstance(entries, list) or not entries:
         raise ConfigError("model_list: must be a non-empty list of models")
@@ -140,26 +147,43 @@ def _arms(top: Section) -> Mapping[str, Arm]:
     names = Counter(section.required_string("model_name") for section in sections)
     seen: Counter[str] = Counter()
     arms: dict[str, Arm] = {}
+    unavailable: dict[str, _Unavailable] = {}
     for section in sections:
         arm = _arm(section, names, seen)
-        if arm.name in arms:
+        if arm.name in arms or arm.name in unavailable:
             raise ConfigError(f"{section.path}: duplicate model name {arm.name!r}")
-        arms[arm.name] = arm
-    return MappingProxyType(arms)
+        if isinstance(arm, Arm):
+            arms[arm.name] = arm
+        else:
+            unavailable[arm.name] = arm
+            log.warning("model %r is unavailable (left out of routing): %s", arm.name, arm.reason)
+    if not arms:
+        reasons = "; ".join(lost.reason for lost in unavailable.values())
+        raise ConfigError(f"model_list: no model is available ({reasons})")
+    return MappingProxyType(arms), MappingProxyType(unavailable)
 
 
-def _arm(section: Section, names: Counter[str], seen: Counter[str]) -> Arm:
+@dataclass(frozen=True, slots=True)
+class _Unavailable:
+    name: str
+    group: str
+    reason: str
+
+
+def _arm(section: Section, names: Counter[str], seen: Counter[str]) -> Arm | _Unavailable:
     group = section.required_string("model_name")
-    params = _litellm_params(section.section("litellm_params"))
-    info = section.section("model_info")
-    info_items = dict(info.items())
+    info_items = dict(section.section("model_info").items())
     name = info_items.get("id") or group
-    if names[group] > 1 and "id" not in info_items:
-        seen[group] += 1
-        name = f"{group}#{seen[group]}"
     if not isinstance(name, str) or not is_valid_name(name) or name == AUTO:
         raise ConfigError(f"{section.path}.model_name: {name!r} is not a valid model name")
-    section.raw("model_info")
+    if names[group] > 1 and "id" not in info_items:
+        seen[group] += 1
+        name = f"{group}#{seen[group]}"  # deployments sharing a name: "gpt#1", "gpt#2", ...
+    try:
+        params = _litellm_params(section.section("litellm_params"))
+    except MissingEnvironment as missing:
+        section.finish()
+        return _Unavailable(name, group, str(missing))
     section.finish()
     return Arm(name, group, MappingProxyType(params), MappingProxyType(info_items))
 
@@ -171,16 +195,30 @@ def _litellm_params(section: Section) -> dict[str, Any]:
     return params
 
 
-def _groups(top: Section, arms: Mapping[str, Arm]) -> Mapping[str, tuple[str, ...]]:
+def _groups(
+    top: Section, arms: Mapping[str, Arm], lost: Mapping[str, _Unavailable]
+) -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, str]]:
+    """Groups of available models (one per shared model_name, and the custom ones, an
+    unavailable member left out), and every unavailable name with the reason: models, and
+    groups left with no available model."""
     groups: dict[str, list[str]] = {}
     for arm in arms.values():
         groups.setdefault(arm.group, []).append(arm.name)
+    unavailable = {name: item.reason for name, item in lost.items()}
+    for item in lost.values():
+        if item.group not in groups and item.group not in arms:
+            unavailable.setdefault(item.group, item.reason)
     custom = top.section("groups")
     for name, _ in custom.items():
         members = custom.string_list(name) or ()
-        groups[name] = list(expand(custom.key_path(name), members, arms, groups))
+        found = expand(custom.key_path(name), members, arms, groups, unavailable)
+        if found:
+            groups[name] = found
+        else:
+            unavailable[name] = f"groups.{name}: no member is available"
     custom.finish()
-    return MappingProxyType({name: tuple(members) for name, members in groups.items()})
+    frozen = {name: tuple(members) for name, members in groups.items()}
+    return MappingProxyType(frozen), MappingProxyType(unavailable)
 
 
 def _server(section: Section, general: Section) -> ServerSettings:

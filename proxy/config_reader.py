@@ -14,6 +14,10 @@ class ConfigError(ValueError):
     """A configuration problem; the message starts with the key path."""
 
 
+class MissingEnvironment(ConfigError):
+    """An ``os.environ/NAME`` value whose variable is not set."""
+
+
 class Section:
     """One mapping of the config file; every key read is marked, the rest are unknown."""
 
@@ -114,7 +118,7 @@ def resolve_env(path: str, value: Any) -> Any:
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX) :]
         if name not in os.environ:
-            raise ConfigError(f"{path}: environment variable {name} is not set")
+            raise MissingEnvironment(f"{path}: environment variable {name} is not set")
         return os.environ[name]
     return value
 

@@ -46,11 +46,18 @@ class RouterSettings:
 
 
 def expand(
-    path: str, names: tuple[str, ...], arms: Collection[str], groups: Mapping[str, list[str]]
+    path: str,
+    names: tuple[str, ...],
+    arms: Collection[str],
+    groups: Mapping[str, list[str]],
+    unavailable: Collection[str] = (),
 ) -> list[str]:
-    """Arm names for a list that may name arms or groups, in order, without repeats."""
+    """Arm names for a list that may name arms or groups, in order, without repeats;
+    names in ``unavailable`` (configured, but missing credentials) are left out."""
     result: list[str] = []
     for name in names:
+        if name in unavailable:
+            continue
         found = [name] if name in arms else groups.get(name)
         if not found:
             raise ConfigError(f"{path}: {name!r} is not a registered model or group")
@@ -59,24 +66,33 @@ def expand(
 
 
 def parse_agents(
-    section: Section, arms: Collection[str], groups: Mapping[str, tuple[str, ...]]
+    section: Section,
+    arms: Collection[str],
+    groups: Mapping[str, tuple[str, ...]],
+    unavailable: Collection[str] = (),
 ) -> Mapping[str, AgentSettings]:
-    """The ``agents`` section; ``arms`` are the registered model names."""
+    """The ``agents`` section; ``arms`` are the available model names, ``unavailable``
+    the configured ones left out (an agent's list skips them; an empty result means the
+    agent has no model now, a pin to one stays and fails at request time)."""
     group_lists = {name: list(members) for name, members in groups.items()}
     agents = {}
     for name, _ in section.items():
         if not is_valid_name(name):
             raise ConfigError(f"{section.key_path(name)}: not a valid agent name")
-        agents[name] = _agent(section.section(name), arms, group_lists)
+        agents[name] = _agent(section.section(name), arms, group_lists, unavailable)
     section.finish()
     return MappingProxyType(agents)
 
 
-def _agent(section: Section, arms: Collection[str], groups: Mapping[str, list[str]]) -> AgentSettings:
+def _agent(
+    section: Section, arms: Collection[str], groups: Mapping[str, list[str]], unavailable: Collection[str]
+) -> AgentSettings:
     listed = section.string_list("models")
-    models = tuple(expand(section.key_path("models"), listed, arms, groups)) if listed else None
+    models = None
+    if listed:
+        models = tuple(expand(section.key_path("models"), listed, arms, groups, unavailable))
     pin = section.string("pin")
-    if pin is not None and pin not in arms:
+    if pin is not None and pin not in arms and pin not in unavailable:
         raise ConfigError(f"{section.key_path('pin')}: {pin!r} is not a registered model")
     settings = AgentSettings(
         models=models,
@@ -101,8 +117,11 @@ def _numbers(section: Section) -> Mapping[str, float]:
     return MappingProxyType(values)
 
 
-def parse_router(section: Section, arms: Collection[str]) -> RouterSettings:
-    """The ``router`` section; ``arms`` are the registered model names."""
+def parse_router(
+    section: Section, arms: Collection[str], unavailable: Collection[str] = ()
+) -> RouterSettings:
+    """The ``router`` section; ``arms`` are the available model names (priors of the
+    ``unavailable`` ones are ignored)."""
     defaults = RouterSettings()
     half_life = (
         section.optional_number("half_life_s") if section.has("half_life_s") else (defaults.half_life_s)
@@ -120,7 +139,7 @@ def parse_router(section: Section, arms: Collection[str]) -> RouterSettings:
         decision_ttl_s=section.positive("decision_ttl_s", defaults.decision_ttl_s),
         direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
         direct_translation=section.boolean("direct_translation", defaults.direct_translation),
-        priors=_priors(section.section("priors"), arms),
+        priors=_priors(section.section("priors"), arms, unavailable),
         policy_options=dict(section.section("policy_options").items()),
         reward=_numbers(section.section("reward")),
         quality=dict(section.section("quality").items()),
@@ -129,9 +148,13 @@ def parse_router(section: Section, arms: Collection[str]) -> RouterSettings:
     return settings
 
 
-def _priors(section: Section, arms: Collection[str]) -> Mapping[str, tuple[float, float]]:
+def _priors(
+    section: Section, arms: Collection[str], unavailable: Collection[str]
+) -> Mapping[str, tuple[float, float]]:
     priors = {}
     for name, _ in list(section.items()):
+        if name in unavailable:
+            continue
         if name not in arms:
             raise ConfigError(f"{section.key_path(name)}: {name!r} is not a registered model")
         cell = section.section(name)

@@ -60,6 +60,7 @@ async def ready(request: Request) -> Response:
         "store": type(services.store).__name__,
         "store_reachable": store_ok,
         "models": len(services.config.arms),
+        "unavailable_models": dict(services.config.unavailable),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
         "writes": write_counters(services.store, _tracking_backend(services), services.learner),
     }

@@ -51,7 +51,8 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "unknown agent key": (with_change(("agents", "a", "modles"), ["m1"]), "agents.a.modles: unknown key"),
     "missing env var": (
         with_change(("model_list", 0, "litellm_params", "api_key"), "os.environ/MM_TEST_NOPE_VAR"),
-        "model_list[0].litellm_params.api_key: environment variable MM_TEST_NOPE_VAR is not set",
+        "model_list: no model is available (model_list[0].litellm_params.api_key: "
+        "environment variable MM_TEST_NOPE_VAR is not set)",
     ),
     "agent names unregistered model": (
         with_change(("agents", "a", "models"), ["ghost"]),

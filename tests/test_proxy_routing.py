@@ -8,7 +8,14 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-from proxy_harness import MESSAGES, ProxyFactory, RunningProxy, basic_config, module_proxy_factory
+from proxy_harness import (
+    MESSAGES,
+    ProxyFactory,
+    RunningProxy,
+    basic_config,
+    model_entry,
+    module_proxy_factory,
+)
 from servers import FakeUpstream
 
 __all__ = ["module_proxy_factory"]
@@ -113,3 +120,20 @@ def test_health_and_ready(routed: RunningProxy) -> None:
     payload = ready.json()
     assert payload["status"] == "ready" and payload["store_reachable"] is True
     assert payload["models"] == len(MODELS)
+
+
+def test_deployments_sharing_a_model_name_form_a_group(
+    module_proxy_factory: ProxyFactory, _fake_upstream_session: FakeUpstream
+) -> None:
+    """LiteLLM's load-balancing shape: two entries named "gpt", no ids -> gpt#1, gpt#2."""
+    upstream = _fake_upstream_session
+    config: dict[str, Any] = basic_config(upstream, ("m1",))
+    config["model_list"] += [model_entry("gpt", upstream.url, f"gpt-{x}") for x in ("a", "b")]
+    proxy = module_proxy_factory(config)
+    with proxy.client(agent="lb") as client:
+        assert [m.id for m in client.models.list()] == ["m1", "gpt#1", "gpt#2", "gpt", "auto"]
+        raw = client.chat.completions.with_raw_response.create(model="gpt", messages=MESSAGES)
+    outcome, _ = proxy.outcomes(1)[0]
+    assert outcome.decision_request.candidates == ("gpt#1", "gpt#2")
+    assert raw.headers["x-model-manager-model"] == "gpt#1"  # fixed policy: config order
+    assert raw.parse().model == "gpt-a" == upstream.bodies()[-1]["model"]  # upstream's name, relayed
