@@ -1,7 +1,9 @@
 """MemoryStore: the embedded PosteriorStore, in process memory, saved to a state file.
 
 Same semantics as RedisStore (decay on read and write, clamp at 0, corrupt cells read
-as empty), but state is single-process: replicas do not share it.
+as empty), but state is single-process: replicas do not share it. One process owns a state
+file (policies.state_lock): another store on the same file (a second ``--workers``
+process, a CLI while the proxy runs) reads it at start but never writes it, and says so.
 
 Lifecycle: state is restored from ``state_file`` in the constructor (so offline use needs
 no event loop). ``await start()`` logs the single-process notice and, with a state file,
@@ -23,6 +25,7 @@ from policies import decay, state_file
 from policies.base import Delta, Evidence, Snapshot, Table
 from policies.periodic import Periodic
 from policies.state_file import Cell, Cells
+from policies.state_lock import StateLock
 from policies.store_errors import LOG, WarnLimiter
 
 EMPTY = Evidence()
@@ -43,6 +46,13 @@ class MemoryStore:
         self._half_life = decay.check_half_life(half_life_s)
         self._clock = clock
         self._path = state_file
+        self._lock = None if state_file is None else StateLock(state_file)
+        self._owner = self._lock is not None and self._lock.acquire()
+        if state_file is not None and not self._owner:
+            LOG.warning(
+                "state file %s is owned by another running process: this one reads it but will "
+                "not save (use Redis to share learning across processes)", state_file,
+            )
         self._warn = WarnLimiter()
         self._saver = Periodic(save_interval_s, self._save_if_dirty, "memory-store-save")
         self._dirty = False
@@ -52,8 +62,8 @@ class MemoryStore:
 
     @property
     def state_file(self) -> Path | None:
-        """Where the state is saved (None: not persisted)."""
-        return self._path
+        """Where the state is saved (None: not persisted, or another process owns the file)."""
+        return self._path if self._owner else None
 
     # -- PosteriorStore ------------------------------------------------------------
     async def load(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
@@ -71,23 +81,27 @@ class MemoryStore:
     async def close(self) -> None:
         """Stop the save task and save (errors logged, never raised)."""
         await self._saver.stop()
-        if self._path is not None and self._dirty:
+        if self._owner and self._dirty:
             await self.save()
+        if self._lock is not None:
+            self._lock.release()
+            self._owner = False
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Log the single-process notice; start periodic saving if there is a state file."""
-        where = f"saved to {self._path}" if self._path else "not persisted"
+        where = f"saved to {self._path}" if self._owner else "not persisted"
         LOG.info(
             "posterior store: in-process memory, single-process (not shared across replicas), %s",
             where,
         )
-        if self._path is not None:
+        if self._owner:
             self._saver.start()
 
     async def save(self) -> bool:
-        """Write the state file now (off the event loop); whether it succeeded."""
-        if self._path is None:
+        """Write the state file now (off the event loop); whether it succeeded (False
+        without a state file or when another process owns it)."""
+        if self._path is None or not self._owner:
             return False
         rows = state_file.to_rows(self._cells)
         self._dirty = False
@@ -163,6 +177,9 @@ class MemoryStore:
         try:
             cells, bad = state_file.read(self._path)
         except (state_file.CorruptStateFile, OSError, ValueError) as exc:
+            if not self._owner:
+                LOG.warning("state file %s unusable (%s); starting empty", self._path, exc)
+                return {}
             moved = state_file.move_aside(self._path, time.time())
             LOG.warning("state file %s unusable (%s); moved to %s; starting empty", self._path, exc, moved)
             return {}

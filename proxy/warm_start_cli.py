@@ -11,8 +11,8 @@ The evidence goes to Redis or to the embedded state file, and decays with
 
 Rows naming a model that is not in config, or an invalid agent name, are skipped and
 counted. Evidence is added: importing a file twice counts it twice (``--dry-run`` shows
-what would be written). With the embedded store, stop the proxy first: it would overwrite
-the state file with its own copy.
+what would be written). With the embedded store, a running proxy owns the state file
+(policies.state_lock): warm-start refuses to write it until the proxy stops.
 """
 
 from __future__ import annotations
@@ -135,6 +135,10 @@ async def _write(config: Config, deltas: Sequence[Delta]) -> int:
 
 async def _write_to(store: Store, deltas: Sequence[Delta]) -> int:
     if isinstance(store, MemoryStore):
+        if store.state_file is None:
+            print("warm-start: the state file is owned by a running proxy; stop it first "
+                  "(it would overwrite what is written here), or use Redis", file=sys.stderr)
+            return 1
         await store.apply(deltas)
         if not await store.save():
             print(f"warm-start: could not write {store.state_file}", file=sys.stderr)

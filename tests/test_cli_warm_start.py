@@ -3,6 +3,7 @@ and to a real redis-server, and a real proxy routing from that evidence at once.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,20 @@ def test_strength_caps_the_evidence(
     table = Table("support")
     found = MemoryStore(state_file=state).load_now([table], ["m2"])[table]["m2"]
     assert found.total == pytest.approx(10.0)
+
+
+def test_a_running_proxy_owns_the_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_upstream: FakeUpstream
+) -> None:
+    state = tmp_path / "state.json"
+    config = embedded_config(tmp_path, fake_upstream, state)
+    running = MemoryStore(state_file=state)  # what a serving proxy holds
+    code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
+    assert code == 1 and "owned by a running proxy" in out
+    assert not state.exists()
+    asyncio.run(running.close())
+    code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
+    assert code == 0 and state.exists(), out
 
 
 @pytest.mark.parametrize(("args", "message"), [

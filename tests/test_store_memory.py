@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -13,6 +15,7 @@ import pytest
 from policies import state_file
 from policies.base import POOLED, Delta, Evidence, Table
 from policies.memory_store import MemoryStore
+from policies.state_lock import StateLock
 
 try:
     from store_helpers import FakeClock
@@ -122,7 +125,7 @@ async def test_failed_save_keeps_old_file_and_leaves_no_temp(
     await store.apply([Delta(AGENT, "m", 5.0, 0.0)])
     assert await store.save() is False
     assert path.read_bytes() == before
-    assert names(tmp_path) == ["state.json"]
+    assert names(tmp_path) == ["state.json", "state.json.lock"]  # no temp file left
     monkeypatch.undo()
     await store.close()  # still dirty: the final save writes the new value
     assert (await MemoryStore(state_file=path).load([AGENT], ["m"]))[AGENT]["m"] == Evidence(6, 0)
@@ -154,3 +157,43 @@ def test_sync_api_for_offline_use() -> None:
         store.apply_now([Delta(AGENT, "m", 1.0, 0.0)])
     clock.now = 2.0
     assert store.load_now([AGENT], ["m"])[AGENT]["m"] == Evidence(1.0, 0.0)
+
+
+async def test_one_owner_per_state_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A second store on the same file (another worker, a CLI) reads it but never writes it."""
+    path = tmp_path / "state.json"
+    owner = MemoryStore(state_file=path)
+    await owner.apply([Delta(AGENT, "m", 1.0, 0.0)])
+    assert await owner.save() is True
+    second = MemoryStore(state_file=path)
+    assert "owned by another running process" in caplog.text
+    assert (await second.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(1, 0)  # read at start
+    assert second.state_file is None and owner.state_file == path
+    await second.apply([Delta(AGENT, "m", 50.0, 0.0)])
+    assert await second.save() is False
+    await second.close()
+    await owner.apply([Delta(AGENT, "m", 1.0, 0.0)])
+    await owner.close()
+    reopened = MemoryStore(state_file=path)
+    assert reopened.state_file == path  # the owner closed: the file is free again
+    assert (await reopened.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(2, 0)
+    await reopened.close()
+
+
+def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
+    """A killed owner leaves no stale lock (flock is released by the kernel)."""
+    path = tmp_path / "state.json"
+    code = (
+        "import sys, time; from pathlib import Path; from policies.state_lock import StateLock; "
+        f"assert StateLock(Path({str(path)!r})).acquire(); print('locked', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        assert StateLock(path).acquire() is False
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    lock = StateLock(path)
+    assert lock.acquire() is True
+    lock.release()
