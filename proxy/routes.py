@@ -62,12 +62,12 @@ async def ready(request: Request) -> Response:
         "models": len(services.config.arms),
         "unavailable_models": dict(services.config.unavailable),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
-        "writes": write_counters(services.store, _tracking_backend(services), services.learner),
+        "writes": write_counters(services.store, tracking_backend(services), services.learner),
     }
     return json_response(payload, 200 if store_ok else 503)
 
 
-def _tracking_backend(services: Services) -> object | None:
+def tracking_backend(services: Services) -> object | None:
     return services.tracker.backend if services.tracker is not None else None
 
 

@@ -5,6 +5,7 @@
 - ``GET /v1/workflows/{id}``: one workflow's summary (404 if unknown or expired)
 - ``POST /v1/workflows/{id}/finish`` ``{"outcome": "success", "score": 0.8}``: mark finished
 - ``POST /v1/feedback`` ``{"request_id"|"workflow_id": ..., "score": 0..1}``: explicit feedback
+- ``GET /metrics``: the same counters, and this process's, for Prometheus (proxy.metrics)
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from starlette.routing import Route
 
 from proxy.body import read_body
 from proxy.errors import ProxyError, error_response
-from proxy.routes import json_response, services_of
+from proxy.metrics import CONTENT_TYPE, render
+from proxy.ready_counters import write_counters
+from proxy.routes import json_response, services_of, tracking_backend
+from proxy.services import Services
 from proxy.tracking import inputs
 from proxy.tracking.backend import UNAVAILABLE
 from proxy.tracking.tracker import DEFAULT_LIST_LIMIT, Tracker
@@ -59,6 +63,27 @@ def _outage(request: Request, exc: BaseException) -> ProxyError:
 async def stats(request: Request, tracker: Tracker) -> Response:
     agent = inputs.check_agent(request.query_params.get("agent"))
     return json_response(await tracker.stats(agent))
+
+
+async def metrics(request: Request, tracker: Tracker) -> Response:
+    services = services_of(request)
+    counts, means = await tracker.metrics_input()
+    text = render(counts, means, process_counters(services))
+    return Response(text, media_type=CONTENT_TYPE)
+
+
+def process_counters(services: Services) -> dict[str, int]:
+    """This process's counters: requests, store read outages, and /ready's write counters
+    (``pending`` is a level, every other one a running total)."""
+    found = {
+        "requests_total": services.counters.requests,
+        "store_unavailable_reads_total": services.counters.store_unavailable_reads,
+    }
+    writes = write_counters(services.store, tracking_backend(services), services.learner)
+    for part, values in writes.items():
+        for name, value in values.items():
+            found[f"{part}_{name}" if name == "pending" else f"{part}_{name}_total"] = value
+    return found
 
 
 async def list_workflows(request: Request, tracker: Tracker) -> Response:
@@ -111,8 +136,9 @@ def tracking_routes() -> list[Route]:
         ("/workflows/{workflow_id:path}", get_workflow, "GET"),
         ("/feedback", post_feedback, "POST"),
     ]
-    return [
+    versioned = [
         Route(prefix + path, _tracked(handler), methods=[method])
         for prefix in ("/v1", "")
         for path, handler, method in table
     ]
+    return [*versioned, Route("/metrics", _tracked(metrics), methods=["GET"])]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from policies.base import ALL_PROMPTS, PosteriorStore, Table
+from policies.base import ALL_PROMPTS, Beta, PosteriorStore, Table
 from policies.quality import assess_quality
 from policies.store_errors import StoreUnavailable
 from proxy.config import Config
@@ -80,6 +80,31 @@ class Tracker:
         except StoreUnavailable:
             evidence = {}
         return summaries.agent_stats(agent, counts, evidence, self._config.router.priors)
+
+    async def metrics_input(self) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """(raw stats counters per agent, posterior mean per agent and model) for /metrics.
+
+        Posterior means come from one store read of every agent's table; models with neither
+        stats nor evidence are left out, and so are the means while the store is down."""
+        agents = await self.backend.agents()
+        counts = await self.backend.stats(agents)
+        per_agent = {a: {f.split("|", 1)[0] for f in counts.get(a, {})} for a in agents}
+        models = sorted(set().union(*per_agent.values()) | set(self._config.arms)) if agents else []
+        tables = [Table(agent, ALL_PROMPTS) for agent in agents]
+        try:
+            snapshot = await self._store.load(tables, models) if tables else {}
+        except StoreUnavailable:
+            return counts, {}
+        priors = self._config.router.priors
+        means = {
+            agent: {
+                model: Beta(*priors.get(model, (1.0, 1.0))).plus(evidence).mean
+                for model, evidence in snapshot.get(Table(agent, ALL_PROMPTS), {}).items()
+                if evidence.total > 0 or model in per_agent[agent]
+            }
+            for agent in agents
+        }
+        return counts, means
 
     async def workflow(self, workflow_id: str) -> dict[str, Any] | None:
         """The workflow summary, or None if unknown or expired."""
