@@ -174,6 +174,9 @@ def _arm(section: Section, names: Counter[str], seen: Counter[str]) -> Arm | _Un
     group = section.required_string("model_name")
     info_items = dict(section.section("model_info").items())
     name = info_items.get("id") or group
+    if "*" in group:
+        raise ConfigError(f"{section.path}.model_name: wildcard deployments ({group!r}) are not "
+                          "supported: the router chooses among models registered by name")
     if not isinstance(name, str) or not is_valid_name(name) or name == AUTO:
         raise ConfigError(f"{section.path}.model_name: {name!r} is not a valid model name")
     if names[group] > 1 and "id" not in info_items:

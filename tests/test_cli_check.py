@@ -85,6 +85,10 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
         "model_list[0].litellm_params.model: is required",
     ),
     "empty model list": (with_change(("model_list",), []), "model_list: must be a non-empty list"),
+    "wildcard deployment": (
+        with_change(("model_list", 0, "model_name"), "*"),
+        "model_list[0].model_name: wildcard deployments ('*') are not supported",
+    ),
     "section not a mapping": (with_change(("router",), [1, 2]), "router: must be a mapping"),
 }
 
