@@ -48,11 +48,6 @@ class MemoryStore:
         self._path = state_file
         self._lock = None if state_file is None else StateLock(state_file)
         self._owner = self._lock is not None and self._lock.acquire()
-        if state_file is not None and not self._owner:
-            LOG.warning(
-                "state file %s is owned by another running process: this one reads it but will "
-                "not save (use Redis to share learning across processes)", state_file,
-            )
         self._warn = WarnLimiter()
         self._saver = Periodic(save_interval_s, self._save_if_dirty, "memory-store-save")
         self._dirty = False
@@ -90,6 +85,11 @@ class MemoryStore:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Log the single-process notice; start periodic saving if there is a state file."""
+        if self._path is not None and not self._owner:
+            LOG.warning(
+                "state file %s is owned by another running process: this one read it at start "
+                "but will not save (use Redis to share learning across processes)", self._path,
+            )
         where = f"saved to {self._path}" if self._owner else "not persisted"
         LOG.info(
             "posterior store: in-process memory, single-process (not shared across replicas), %s",
