@@ -30,7 +30,7 @@ from policies.replay.data import OutcomeTable, load_table
 from policies.replay.hindsight import Figures, Outcomes, hindsight
 from policies.replay.logs import LoggedRow
 from policies.replay.report import EvaluationReport, SeedResult
-from policies.replay.warm import WarmStart, load_warm_rows, warm_outcomes
+from policies.replay.warm import WarmStart, load_warm_rows, warm_outcomes, warm_summary
 from policies.warm_start import warm_deltas
 
 Progress = Callable[[int, int], None]
@@ -250,26 +250,7 @@ def _summary(
         "prompts": len(table.prompts),
         "models": list(table.models),
         "agents": sorted({p.agent for p in table.prompts}),
-        "warm_start": _warm_summary(options.warm_start, warm_rows, table.models, warm),
-    }
-
-
-def _warm_summary(
-    warm_start: WarmStart | None,
-    rows: Sequence[LoggedRow],
-    models: Sequence[str],
-    warm: Sequence[Delta],
-) -> dict[str, Any] | None:
-    if warm_start is None:
-        return None
-    known = set(models)
-    return {
-        "data": str(warm_start.data),
-        "split": warm_start.split,
-        "strength": warm_start.strength,
-        "rows": sum(1 for row in rows if row.model in known),
-        "rows_of_other_models": sum(1 for row in rows if row.model not in known),
-        "cells": len(warm),
+        "warm_start": warm_summary(options.warm_start, warm_rows, table.models, len(warm)),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from policies.replay.data import OutcomeTable, ReplayDataError
 from policies.replay.logs import LoggedRow, load_logged
@@ -53,6 +54,23 @@ def warm_outcomes(
         for row in rows
         if row.model in known
     ]
+
+
+def warm_summary(
+    warm_start: WarmStart | None, rows: Sequence[LoggedRow], models: Sequence[str], cells: int
+) -> dict[str, Any] | None:
+    """The report's ``warm_start`` entry (None without a warm start)."""
+    if warm_start is None:
+        return None
+    known = set(models)
+    return {
+        "data": str(warm_start.data),
+        "split": warm_start.split,
+        "strength": warm_start.strength,
+        "rows": sum(1 for row in rows if row.model in known),
+        "rows_of_other_models": sum(1 for row in rows if row.model not in known),
+        "cells": cells,
+    }
 
 
 def _reward(row: LoggedRow, cost_weight: float) -> float:
