@@ -10,7 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy.body import read_body, until_disconnect
+from proxy.config import Config
 from proxy.errors import ProxyError, error_response
+from proxy.names import AUTO
 from proxy.pipeline import handle_chat
 from proxy.ready_counters import write_counters
 from proxy.request import parse_chat_request
@@ -39,13 +41,29 @@ async def chat_completions(request: Request) -> Reply:
 
 
 async def list_models(request: Request) -> Response:
-    config = services_of(request).config
     created = int(time.time())
-    data = [
-        {"id": name, "object": "model", "created": created, "owned_by": "model-manager"}
-        for name in (*config.arms, *(g for g in config.groups if g not in config.arms), "auto")
-    ]
+    data = [_model_object(name, created) for name in _model_ids(services_of(request).config)]
     return json_response({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> Response:
+    """``GET /v1/models/{id}``: one listed model, or 404 ``model_not_found`` (OpenAI's shape)."""
+    config = services_of(request).config
+    model = request.path_params["model"]
+    if model in _model_ids(config):
+        return json_response(_model_object(model, int(time.time())))
+    unavailable = model in config.unavailable
+    why = "is configured but unavailable (see GET /ready)" if unavailable else "does not exist"
+    return error_response(ProxyError(404, "model_not_found", f"model {model!r} {why}", param="model"))
+
+
+def _model_ids(config: Config) -> tuple[str, ...]:
+    """Models, then groups that are not model names, then ``auto``: what /v1/models lists."""
+    return (*config.arms, *(g for g in config.groups if g not in config.arms), AUTO)
+
+
+def _model_object(model: str, created: int) -> dict[str, object]:
+    return {"id": model, "object": "model", "created": created, "owned_by": "model-manager"}
 
 
 async def health(request: Request) -> Response:
@@ -77,6 +95,8 @@ def routes() -> list[Route]:
         Route("/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+        Route("/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]

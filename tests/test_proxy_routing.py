@@ -94,6 +94,17 @@ def test_models_lists_models_groups_and_auto(routed: RunningProxy) -> None:
     assert ids == [*MODELS, "pair", "outside", "auto"]
 
 
+def test_retrieve_one_model_with_the_sdk(routed: RunningProxy) -> None:
+    with routed.client() as client:
+        for model in ("m3", "pair", "auto"):
+            found = client.models.retrieve(model)
+            assert (found.id, found.object) == (model, "model")
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.models.retrieve("gpt-9")
+    body = caught.value.body
+    assert isinstance(body, dict) and body["code"] == "model_not_found" and "gpt-9" in body["message"]
+
+
 def test_too_small_context_is_skipped(proxy_factory_small: RunningProxy, fake_upstream: FakeUpstream) -> None:
     long_prompt: list[ChatCompletionMessageParam] = [{"role": "user", "content": "word " * 400}]
     with proxy_factory_small.client() as client:

@@ -100,6 +100,9 @@ def test_the_proxy_serves_the_rest_and_answers_503_for_the_missing_one(
     ))
     listed = {m.id for m in proxy.client().models.list()}
     assert "m2" not in listed and {"m1", "m3"} <= listed
+    with proxy.client() as client, pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("m2")
+    assert "configured but unavailable" in str(missing.value.body)
     ready = httpx.get(f"{proxy.base_url.removesuffix('/v1')}/ready", timeout=5).json()
     assert ready["models"] == 2 and set(ready["unavailable_models"]) == {"m2"}
     with proxy.client(agent="any") as client:
