@@ -29,6 +29,7 @@ from proxy.services import Services, Upstream
 from proxy.store_factory import build_store
 from proxy.tracking import build_tracker
 from proxy.tracking_routes import tracking_routes
+from proxy.usage_limits import UsageLimits
 
 log = logging.getLogger("model_manager")
 
@@ -83,6 +84,8 @@ def _services(
     )
     tracker = build_tracker(config, router, store, clock)
     learner.batch_hooks.append(tracker.hook_many)
+    limits = UsageLimits()
+    learner.hooks.append(limits.learned)
     return Services(
         config=config,
         router=router,
@@ -92,6 +95,7 @@ def _services(
         rng=rng,
         clock=clock,
         cooldowns=Cooldowns(),
+        limits=limits,
         tracker=tracker,
     )
 

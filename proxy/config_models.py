@@ -2,8 +2,10 @@
 
 Entries keep LiteLLM proxy's shape. An entry's name is ``model_info.id``, else its
 ``model_name``; entries sharing a ``model_name`` without ids become ``name#1``, ``name#2``...
-and a group ``name``. A model whose ``litellm_params`` name an unset ``os.environ/``
-variable is unavailable: left out, with the reason (ConfigError when none is left).
+and a group ``name``. LiteLLM's ``rpm`` / ``tpm`` are kept on the Arm (proxy.usage_limits);
+its other router-only params (``weight``, ``order``, ...) are dropped. A model whose
+``litellm_params`` name an unset ``os.environ/`` variable is unavailable: left out, with
+the reason (ConfigError when none is left).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class Arm:
     group: str
     params: Mapping[str, Any]
     info: Mapping[str, Any]
+    rpm: int | None = None
+    """Requests per minute this deployment may take (LiteLLM's ``rpm``), per process."""
+    tpm: int | None = None
+    """Tokens per minute (LiteLLM's ``tpm``), per process."""
 
     @property
     def litellm_model(self) -> str:
@@ -87,13 +93,15 @@ def _arm(section: Section, names: Counter[str], seen: Counter[str]) -> Arm | _Un
     if names[group] > 1 and "id" not in info_items:
         seen[group] += 1
         name = f"{group}#{seen[group]}"  # deployments sharing a name: "gpt#1", "gpt#2", ...
+    litellm = section.section("litellm_params")
     try:
-        params = _litellm_params(section.section("litellm_params"))
+        params = _litellm_params(litellm)
     except MissingEnvironment as missing:
         section.finish()
         return _Unavailable(name, group, str(missing))
     section.finish()
-    return Arm(name, group, MappingProxyType(params), MappingProxyType(info_items))
+    rpm, tpm = _limit(litellm, "rpm"), _limit(litellm, "tpm")
+    return Arm(name, group, MappingProxyType(params), MappingProxyType(info_items), rpm, tpm)
 
 
 def _litellm_params(section: Section) -> dict[str, Any]:
@@ -101,6 +109,11 @@ def _litellm_params(section: Section) -> dict[str, Any]:
     if not isinstance(params.get("model"), str) or not params["model"]:
         raise ConfigError(f"{section.key_path('model')}: is required (e.g. openai/gpt-4o)")
     return params
+
+
+def _limit(section: Section, key: str) -> int | None:
+    """A positive integer ``rpm``/``tpm``, or None when absent."""
+    return section.integer(key, 0, low=1) if section.has(key) else None
 
 
 def parse_groups(

@@ -81,13 +81,15 @@ async def _read(services: Services, policy: Policy, request: DecisionRequest) ->
 
 
 def plan(services: Services, request: ChatRequest, decision: Decision) -> Iterator[Arm]:
-    """Arms to try in order: not resting after a 429, large enough for the prompt."""
+    """Arms to try in order: not resting after a 429, not at their rpm/tpm, large enough
+    for the prompt. Each arm yielded is counted as sent (proxy.usage_limits)."""
     tokens = _estimated_tokens(request)
     tried = 0
     for name in decision.ranking:
         arm = services.config.arms[name]
-        if services.cooldowns.resting(name) or _too_small(arm, tokens):
+        if services.cooldowns.resting(name) or services.limits.full(arm) or _too_small(arm, tokens):
             continue
+        services.limits.sent(arm, tokens)
         yield arm
         tried += 1
         if tried >= services.config.router.max_attempts:

@@ -43,7 +43,7 @@ def all_failed(outcome: Outcome) -> ProxyError:
         return ProxyError(
             503,
             "no_model_available",
-            "no candidate model could be tried (resting after rate limits, "
+            "no candidate model could be tried (resting after a 429, at its rpm/tpm limit, "
             "too small for the prompt, or out of time)",
         )
     reasons = "; ".join(f"{a.model}: {a.failure} ({a.message})" for a in outcome.attempts)

@@ -13,6 +13,7 @@ from proxy.config import Arm, Config
 from proxy.cooldowns import Cooldowns
 from proxy.learning import Learner
 from proxy.router import Router
+from proxy.usage_limits import UsageLimits
 
 if TYPE_CHECKING:
     from proxy.tracking.tracker import Tracker
@@ -46,6 +47,7 @@ class Services:
     rng: random.Random
     clock: Callable[[], float]
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
+    limits: UsageLimits = field(default_factory=UsageLimits)
     counters: Counters = field(default_factory=Counters)
     tracker: Tracker | None = None
     """Stats, workflows and feedback (proxy.tracking); set in the lifespan."""

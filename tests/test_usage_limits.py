@@ -1,0 +1,104 @@
+"""LiteLLM's per-deployment ``rpm`` / ``tpm``: parsed, counted over a sliding minute, and a
+model at its limit is skipped (the next-ranked model answers) on a real proxy."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import openai
+import pytest
+from proxy_harness import MESSAGES, ProxyFactory, basic_config, proxy_factory
+from servers import FakeUpstream
+
+from policies.base import Decision, DecisionRequest
+from proxy.completion import Summary, Usage
+from proxy.config import ConfigError, parse_config
+from proxy.outcome import Attempt, Outcome, Status
+from proxy.usage_limits import UsageLimits
+
+__all__ = ["proxy_factory"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def limited(fake_upstream: FakeUpstream, **limits: dict[str, int]) -> dict[str, Any]:
+    """m1 and m2 on the fake upstream, fixed policy (m1 first), ``limits`` per model."""
+    config = basic_config(fake_upstream, ("m1", "m2"))
+    for entry in config["model_list"]:
+        entry["litellm_params"].update(limits.get(entry["model_name"], {}))
+    return config
+
+
+def test_limits_are_parsed_and_not_forwarded(fake_upstream: FakeUpstream) -> None:
+    config = parse_config(limited(fake_upstream, m1={"rpm": 60, "tpm": 9000}))
+    m1, m2 = config.arms["m1"], config.arms["m2"]
+    assert (m1.rpm, m1.tpm, m2.rpm, m2.tpm) == (60, 9000, None, None)
+    assert "rpm" not in m1.params and "tpm" not in m1.params
+
+
+@pytest.mark.parametrize("value", [0, -5, "fast", 1.5])
+def test_bad_limits_name_the_key(fake_upstream: FakeUpstream, value: object) -> None:
+    with pytest.raises(ConfigError, match=r"model_list\[0\]\.litellm_params\.rpm: must be"):
+        parse_config(limited(fake_upstream, m1={"rpm": value}))  # type: ignore[dict-item]
+
+
+def outcome_answered_by(model: str, completion_tokens: int) -> Outcome:
+    request = DecisionRequest("a", "", (model,))
+    outcome = Outcome("r", request, Decision((model,)), {}, workflow=None, started_at=0.0)
+    outcome.attempts.append(Attempt(model, None, 0.1))
+    outcome.status = Status.SUCCESS
+    outcome.summary = Summary(usage=Usage(prompt_tokens=0, completion_tokens=completion_tokens))
+    return outcome
+
+
+def test_requests_and_tokens_over_a_sliding_minute(fake_upstream: FakeUpstream) -> None:
+    arms = parse_config(limited(fake_upstream, m1={"rpm": 2}, m2={"tpm": 100})).arms
+    clock = Clock()
+    limits = UsageLimits(clock)
+    limits.sent(arms["m1"], 10)
+    clock.now += 30
+    limits.sent(arms["m1"], 10)
+    assert limits.full(arms["m1"])
+    clock.now += 30.5  # the first request left the window
+    assert not limits.full(arms["m1"])
+    limits.sent(arms["m2"], 60)
+    assert not limits.full(arms["m2"])
+    asyncio.run(limits.learned(outcome_answered_by("m2", 40), {}))  # completion tokens count too
+    assert limits.full(arms["m2"])
+    clock.now += 61
+    assert not limits.full(arms["m2"])
+
+
+def test_a_model_at_its_rpm_is_skipped_and_the_next_one_answers(
+    proxy_factory: ProxyFactory, fake_upstream: FakeUpstream
+) -> None:
+    proxy = proxy_factory(limited(fake_upstream, m1={"rpm": 2}))
+    with proxy.client() as client:
+        served = [
+            client.chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
+            .headers["x-model-manager-model"]
+            for _ in range(4)
+        ]
+    assert served == ["m1", "m1", "m2", "m2"]
+    assert [body["model"] for body in fake_upstream.bodies()] == served  # m1 was not even called
+
+
+def test_when_every_model_is_at_its_limit_the_answer_is_503(
+    proxy_factory: ProxyFactory, fake_upstream: FakeUpstream
+) -> None:
+    proxy = proxy_factory(limited(fake_upstream, m1={"rpm": 1}, m2={"rpm": 1}))
+    with proxy.client() as client:
+        for _ in range(2):
+            client.chat.completions.create(model="auto", messages=MESSAGES)
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(model="auto", messages=MESSAGES)
+    assert caught.value.status_code == 503
+    body = caught.value.body
+    assert isinstance(body, dict) and body["code"] == "no_model_available" and "rpm/tpm" in body["message"]
