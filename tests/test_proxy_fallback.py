@@ -109,6 +109,28 @@ def test_timeout_of_a_slow_model_falls_back(
     assert_fell_back(proxy, create(proxy), FailureKind.TIMEOUT)
 
 
+def test_the_overall_deadline_bounds_every_attempt(
+    proxy_factory: ProxyFactory, fake_upstream: FakeUpstream, path: str
+) -> None:
+    """attempt_timeout 0.6 s, deadline 1 s, three slow models: the first attempt gets 0.6 s,
+    the second the 0.4 s left, and no third is made."""
+    config = basic_config(
+        fake_upstream, ("m1", "m2", "m3"), path=path,
+        router={"attempt_timeout_s": 0.6, "deadline_s": 1.0, "max_attempts": 3},
+    )
+    proxy = proxy_factory(config)
+    for model in ("m1", "m2", "m3"):
+        fake_upstream.set_profile(model, latency_ms=5000)
+    with proxy.client() as client, pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="auto", messages=MESSAGES)
+    assert caught.value.status_code == 502
+    outcome, _ = proxy.last()
+    assert [a.model for a in outcome.attempts] == ["m1", "m2"]
+    first, second = (a.latency_s for a in outcome.attempts)
+    assert first > 0.5 and second < first  # the second got only what the deadline left
+    assert first + second < 3.0  # loose: timeouts fired, the 5 s answers were not awaited
+
+
 def test_connection_refused_falls_back(
     proxy_factory: ProxyFactory, fake_upstream: FakeUpstream, path: str
 ) -> None:
