@@ -80,6 +80,7 @@ def tracking_calls(request_id: str) -> dict[str, Callable[[Proxy], httpx.Respons
         "finish": lambda p: p.post("/v1/workflows/wf-u/finish", {"outcome": "success"}),
         "request feedback": lambda p: p.post("/v1/feedback", {"request_id": request_id, "score": 0.5}),
         "workflow feedback": lambda p: p.post("/v1/feedback", {"workflow_id": "wf-u", "score": 0.5}),
+        "metrics": lambda p: p.get("/metrics"),
     }
 
 
