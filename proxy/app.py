@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from policies.base import PosteriorStore
+from policies.redis_store import RedisStore
 from proxy.auth import MasterKeyMiddleware
 from proxy.completion import Usage
 from proxy.config import Config
@@ -30,6 +31,7 @@ from proxy.store_factory import build_store
 from proxy.tracking import build_tracker
 from proxy.tracking_routes import tracking_routes
 from proxy.usage_limits import UsageLimits
+from proxy.usage_sync import SharedUsage
 
 log = logging.getLogger("model_manager")
 
@@ -48,14 +50,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = _services(config, router, store=store, upstream=upstream, rng=rng, clock=clock)
-        await _start(services.store, services.upstream, services.tracker)
+        await _start(services.store, services.upstream, services.tracker, services.limits)
         app.state.services = services
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield
         finally:
             await services.learner.drain()
-            await _close(services.upstream, services.tracker, services.store)
+            await _close(services.upstream, services.tracker, services.limits, services.store)
 
     return Starlette(
         routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
@@ -84,7 +86,7 @@ def _services(
     )
     tracker = build_tracker(config, router, store, clock)
     learner.batch_hooks.append(tracker.hook_many)
-    limits = UsageLimits()
+    limits = UsageLimits(shared=_shared_usage(config, store))
     learner.hooks.append(limits.learned)
     return Services(
         config=config,
@@ -111,6 +113,16 @@ def _pricing(config: Config, upstream: Upstream) -> CostFn:
         return result
 
     return by_name
+
+
+def _shared_usage(config: Config, store: PosteriorStore) -> SharedUsage | None:
+    """Cross-process rpm/tpm counts when there is Redis and some model has a limit."""
+    limited = [name for name, arm in config.arms.items() if arm.rpm is not None or arm.tpm is not None]
+    if not limited or not isinstance(store, RedisStore):
+        return None
+    return SharedUsage(
+        store.client, limited, prefix=config.redis.prefix, interval_s=config.redis.usage_sync_s
+    )
 
 
 async def _start(*resources: object) -> None:

@@ -57,6 +57,7 @@ class RedisSettings:
     prefix: str = "mm"
     timeout_s: float = 0.5
     read_cache_s: float = 0.05
+    usage_sync_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ def _redis(section: Section) -> RedisSettings:
         prefix=section.string("prefix", defaults.prefix) or defaults.prefix,
         timeout_s=section.positive("timeout_s", defaults.timeout_s),
         read_cache_s=section.number("read_cache_s", defaults.read_cache_s, high=10.0),
+        usage_sync_s=section.number("usage_sync_s", defaults.usage_sync_s, low=0.01, high=60.0),
     )
     section.finish()
     return settings

@@ -1,10 +1,11 @@
 """Requests and tokens per minute sent to each model, against its deployment's ``rpm``/``tpm``.
 
-Counted per process over a sliding 60 s window, like LiteLLM's router without Redis: with N
-replicas, give each deployment its limit divided by N. An attempt counts one request and
-the prompt's estimated tokens when it is sent; the answer's completion tokens are added
-when the outcome is learned. A model at either limit is skipped like one resting after a
-429 (the next-ranked model answers); models without limits cost nothing here.
+Counted over a sliding 60 s window: by this process alone, or, with Redis, by every process
+(proxy.usage_sync, synchronised every ``redis.usage_sync_s`` off the request path; this
+process's own window while Redis fails). An attempt counts one request and the prompt's
+estimated tokens when it is sent; the answer's completion tokens are added when the outcome
+is learned. A model at either limit is skipped like one resting after a 429 (the
+next-ranked model answers); models without limits cost nothing here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from proxy.config import Arm
 from proxy.outcome import Outcome
+from proxy.usage_sync import SharedUsage
 
 WINDOW_S = 60.0
 
@@ -42,8 +44,11 @@ class _Window:
 class UsageLimits:
     """Per-model minute windows of requests and tokens (only for models with limits)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, shared: SharedUsage | None = None
+    ) -> None:
         self._clock = clock
+        self._shared = shared
         self._requests: dict[str, _Window] = {}
         self._tokens: dict[str, _Window] = {}
         self._tpm_models: set[str] = set()
@@ -53,25 +58,49 @@ class UsageLimits:
         if arm.rpm is None and arm.tpm is None:
             return False
         now = self._clock()
-        if arm.rpm is not None and self._window(self._requests, arm.name).current(now) >= arm.rpm:
+        if arm.rpm is not None and self._used(self._requests, arm.name, "requests", now) >= arm.rpm:
             return True
-        return arm.tpm is not None and self._window(self._tokens, arm.name).current(now) >= arm.tpm
+        return arm.tpm is not None and self._used(self._tokens, arm.name, "tokens", now) >= arm.tpm
+
+    def _used(self, windows: dict[str, _Window], model: str, kind: str, now: float) -> float:
+        """Every process's usage when the shared estimate is fresh, else this process's."""
+        if self._shared is not None:
+            shared = self._shared.estimate(model, kind)
+            if shared is not None:
+                return shared
+        return self._window(windows, model).current(now)
 
     def sent(self, arm: Arm, prompt_tokens: int) -> None:
         """Count an attempt sent to ``arm`` with about ``prompt_tokens`` of prompt."""
         now = self._clock()
         if arm.rpm is not None:
             self._window(self._requests, arm.name).add(now, 1)
+            self._share(arm.name, "requests", 1)
         if arm.tpm is not None:
             self._tpm_models.add(arm.name)
             self._window(self._tokens, arm.name).add(now, max(prompt_tokens, 0))
+            self._share(arm.name, "tokens", max(prompt_tokens, 0))
 
     async def learned(self, outcome: Outcome, rewards: dict[str, float]) -> None:
         """Learner hook: add the answer's completion tokens to its model's token window."""
         model, summary = outcome.model, outcome.summary
         if model in self._tpm_models and summary is not None:
-            tokens = summary.usage.completion_tokens
-            self._window(self._tokens, model).add(self._clock(), max(int(tokens or 0), 0))
+            tokens = max(int(summary.usage.completion_tokens or 0), 0)
+            self._window(self._tokens, model).add(self._clock(), tokens)
+            self._share(model, "tokens", tokens)
+
+    async def start(self) -> None:
+        """Start syncing with the other processes (with Redis)."""
+        if self._shared is not None:
+            await self._shared.start()
+
+    async def close(self) -> None:
+        if self._shared is not None:
+            await self._shared.close()
+
+    def _share(self, model: str, kind: str, amount: int) -> None:
+        if self._shared is not None:
+            self._shared.add(model, kind, amount)
 
     @staticmethod
     def _window(windows: dict[str, _Window], model: str) -> _Window:

@@ -4,18 +4,26 @@ model at its limit is skipped (the next-ranked model answers) on a real proxy.""
 from __future__ import annotations
 
 import asyncio
+import random
+import time
+from contextlib import ExitStack
 from typing import Any
 
 import openai
 import pytest
+import redis.asyncio
 from proxy_harness import MESSAGES, ProxyFactory, basic_config, proxy_factory
-from servers import FakeUpstream
+from redis_server import RedisServer, free_port
+from servers import FakeUpstream, UvicornThread
 
 from policies.base import Decision, DecisionRequest
+from policies.redis_store import RedisStore
+from proxy.app import create_app
 from proxy.completion import Summary, Usage
 from proxy.config import ConfigError, parse_config
 from proxy.outcome import Attempt, Outcome, Status
 from proxy.usage_limits import UsageLimits
+from proxy.usage_sync import SharedUsage
 
 __all__ = ["proxy_factory"]
 
@@ -102,3 +110,64 @@ def test_when_every_model_is_at_its_limit_the_answer_is_503(
     assert caught.value.status_code == 503
     body = caught.value.body
     assert isinstance(body, dict) and body["code"] == "no_model_available" and "rpm/tpm" in body["message"]
+
+
+# -- shared through Redis ---------------------------------------------------------------------
+
+async def test_shared_usage_adds_every_process_counts(redis_server: RedisServer) -> None:
+    clock = Clock()
+    clock.now = 60 * 1000 + 15.0  # 15 s into a minute
+    clients = [redis.asyncio.Redis.from_url(redis_server.url) for _ in range(2)]
+    one, two = (SharedUsage(c, ["m1"], interval_s=1.0, clock=clock) for c in clients)
+    one.add("m1", "requests", 3)
+    two.add("m1", "requests", 2)
+    assert one.estimate("m1", "requests") is None  # no sync yet: the caller counts alone
+    await one.sync()
+    await two.sync()
+    await one.sync()
+    assert one.estimate("m1", "requests") == 5 and two.estimate("m1", "requests") == 5
+    one.add("m1", "requests", 1)
+    assert one.estimate("m1", "requests") == 6  # its own sends since the sync count at once
+    clock.now += 60.0  # the next minute, 15 s in: the previous minute weighs 45/60
+    await one.sync()  # the 1 is flushed into this minute
+    assert one.estimate("m1", "requests") == pytest.approx(1 + 5 * 0.75)
+    clock.now += 10.0  # 10 s without a sync: stale, not used
+    assert one.estimate("m1", "requests") is None
+    for client in clients:
+        await client.aclose()
+
+
+async def test_a_failed_sync_keeps_the_counts_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    client = redis.asyncio.Redis(port=free_port(), socket_connect_timeout=0.2)
+    shared = SharedUsage(client, ["m1"])
+    shared.add("m1", "requests", 2)
+    await shared.sync()
+    assert shared.failed_syncs == 1 and shared.estimate("m1", "requests") is None
+    assert "usage sync failed" in caplog.text
+    await client.aclose()
+
+
+def test_replicas_on_one_redis_share_the_rpm(fake_upstream: FakeUpstream, redis_server: RedisServer) -> None:
+    """m1 allows 4 requests a minute over all replicas: 2 through each of two proxies use
+    them up, and the next request on either goes to m2."""
+    config = limited(fake_upstream, m1={"rpm": 4})
+    config["redis"] = {"usage_sync_s": 0.05}
+    parsed = parse_config(config)
+    with ExitStack() as stack:
+        urls = []
+        for seed in range(2):
+            store = RedisStore.from_url(redis_server.url, socket_timeout=2.0)
+            app = create_app(parsed, store=store, rng=random.Random(seed))
+            urls.append(stack.enter_context(UvicornThread(app)).url)
+        clients = [
+            stack.enter_context(openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0))
+            for url in urls
+        ]
+
+        def served(client: openai.OpenAI) -> str:
+            raw = client.chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
+            return raw.headers["x-model-manager-model"]
+
+        assert [served(c) for c in clients for _ in range(2)] == ["m1"] * 4
+        time.sleep(0.5)  # several syncs
+        assert [served(c) for c in clients] == ["m2", "m2"]  # alone, each would still allow 2
