@@ -10,8 +10,9 @@ The evidence goes to Redis or to the embedded state file, and decays with
 ``router.half_life_s`` like live evidence.
 
 Rows naming a model that is not in config, or an invalid agent name, are skipped and
-counted. Evidence is added: importing a file twice counts it twice (``--dry-run`` shows
-what would be written). With the embedded store, a running proxy owns the state file
+counted. Evidence is added, so each import is recorded (proxy.warm_ledger) and the same
+file with the same options is refused a second time unless ``--force``; ``--dry-run``
+shows what would be written. With the embedded store, a running proxy owns the state file
 (policies.state_lock): warm-start refuses to write it until the proxy stops.
 """
 
@@ -26,8 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
 from policies.base import Delta
 from policies.memory_store import MemoryStore
+from policies.redis_store import RedisStore
 from policies.replay.data import ReplayDataError
 from policies.replay.logs import LoggedRow, load_logged
 from policies.reward import logged_reward
@@ -37,6 +41,7 @@ from proxy.config import Config, load_config
 from proxy.names import is_valid_name
 from proxy.router import Router
 from proxy.store_factory import build_store
+from proxy.warm_ledger import FileLedger, Ledger, RedisLedger, fingerprint
 
 CHUNK = 1_000
 """Deltas per write: well under the Redis store's buffer limit."""
@@ -64,6 +69,7 @@ def add_warm_start_command(sub: argparse._SubParsersAction[argparse.ArgumentPars
         help="at most this many pseudo-observations per model and (agent, prompt context) (default 100)",
     )
     parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    parser.add_argument("--force", action="store_true", help="import even if this log was imported before")
     parser.set_defaults(run=run_warm_start)
 
 
@@ -74,13 +80,14 @@ def run_warm_start(args: argparse.Namespace) -> int:
     try:
         rows = load_logged(args.data, agent_column=agent_column, split=args.split)
         deltas, scored = plan(config, rows, strength=args.strength)
-    except (ReplayDataError, ValueError) as exc:
+        key = fingerprint(args.data, agent_column=agent_column, split=args.split, strength=args.strength)
+    except (ReplayDataError, ValueError, OSError) as exc:
         print(f"warm-start: {exc}", file=sys.stderr)
         return 2
     print(_summary(scored, deltas))
     if args.dry_run or not deltas:
         return 0
-    return asyncio.run(_write(config, deltas))
+    return asyncio.run(_write(config, deltas, Import(key, args.data, args.force)))
 
 
 def plan(config: Config, rows: Sequence[LoggedRow], *, strength: float) -> tuple[list[Delta], Scored]:
@@ -121,16 +128,50 @@ def _summary(scored: Scored, deltas: Sequence[Delta]) -> str:
     )
 
 
-async def _write(config: Config, deltas: Sequence[Delta]) -> int:
+@dataclass(frozen=True, slots=True)
+class Import:
+    """This import's fingerprint, its file, and whether a repeat is wanted."""
+
+    key: str
+    source: Path
+    force: bool
+
+
+async def _write(config: Config, deltas: Sequence[Delta], this: Import) -> int:
     store = build_store(config, time.time)
     try:
-        code = await _write_to(store, deltas)
+        code = await _write_once(store, deltas, this)
     finally:
         await store.close()
     if code and not isinstance(store, MemoryStore):
         print(f"warm-start: {store.pending} cell(s) left unwritten; check `model-manager stats` "
               "before importing again (written cells would count twice)", file=sys.stderr)
     return code
+
+
+async def _write_once(store: Store, deltas: Sequence[Delta], this: Import) -> int:
+    """Write unless this import was recorded before (and not forced); record it after."""
+    ledger = _ledger(store)
+    try:
+        earlier = None if ledger is None or this.force else await ledger.seen(this.key)
+    except (RedisError, OSError) as exc:
+        print(f"warm-start: Redis does not answer ({exc}); nothing written", file=sys.stderr)
+        return 1
+    if earlier is not None:
+        print(f"warm-start: this log was already imported with these options ({earlier}); "
+              "nothing written (--force imports it again)", file=sys.stderr)
+        return 1
+    code = await _write_to(store, deltas)
+    if code == 0 and ledger is not None:
+        await ledger.record(this.key, this.source)
+    return code
+
+
+def _ledger(store: Store) -> Ledger | None:
+    if isinstance(store, RedisStore):
+        return RedisLedger(store.client, store.prefix)
+    path = store.state_file
+    return None if path is None else FileLedger(path)
 
 
 async def _write_to(store: Store, deltas: Sequence[Delta]) -> int:

@@ -108,6 +108,23 @@ def test_a_running_proxy_owns_the_state_file(
     assert code == 0 and state.exists(), out
 
 
+def test_the_same_log_is_not_imported_twice_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_upstream: FakeUpstream
+) -> None:
+    state = tmp_path / "state.json"
+    config = embedded_config(tmp_path, fake_upstream, state)
+    log = write_log(tmp_path / "log.csv")
+    args = ("--config", str(config), "--data", str(log))
+    assert warm_start(capsys, *args)[0] == 0
+    code, out = warm_start(capsys, *args)
+    assert code == 1 and "already imported with these options" in out and str(log) in out
+    assert warm_start(capsys, *args, "--strength", "20")[0] == 0  # other options: another import
+    assert warm_start(capsys, *args, "--force")[0] == 0
+    table = Table("support")
+    found = MemoryStore(state_file=state).load_now([table], ["m2"])[table]["m2"]
+    assert found.total == pytest.approx(50 + 20 + 50)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("--data", "absent.csv"), "cannot open"),
     (("--strength", "0"), "strength must be > 0"),
@@ -153,8 +170,11 @@ def test_a_proxy_on_warm_started_redis_routes_to_the_logged_best_model_from_the_
         raw.flushall()
 
     config = write_config(tmp_path / "c.yaml", {**proxy_config, "redis": {"url": redis_server.url}})
-    code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
+    log = str(write_log(tmp_path / "l.csv"))
+    code, out = warm_start(capsys, "--config", str(config), "--data", log)
     assert code == 0 and "written to Redis" in out, out
+    code, out = warm_start(capsys, "--config", str(config), "--data", log)
+    assert code == 1 and "already imported" in out  # recorded in Redis, not counted twice
     warm = start_proxy(proxy_config)
     with warm.client("support") as client:
         warm_models = [chat(client)[1] for _ in range(10)]
