@@ -183,3 +183,19 @@ def test_a_proxy_on_warm_started_redis_routes_to_the_logged_best_model_from_the_
     rows = {row["model"]: row for row in orjson.loads(capsys.readouterr().out)}
     assert code == 0
     assert rows["m2"]["alpha"] >= 51.0 and rows["m1"]["beta"] >= 1 + 50 * 0.75
+
+
+def test_the_shipped_example_log_seeds_the_shipped_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's warm-start example: every row is usable with config.yaml's models."""
+    repo = Path(__file__).resolve().parent.parent
+    shipped = yaml.safe_load((repo / "config.yaml").read_text(encoding="utf-8"))
+    shipped.setdefault("server", {})["state_file"] = str(tmp_path / "state.json")
+    config = write_config(tmp_path / "c.yaml", shipped)
+    code, out = warm_start(capsys, "--config", str(config), "--data", str(repo / "examples" / "demo-log.csv"))
+    assert code == 0, out
+    assert "72 rows for 2 agent(s) (demo, support)" in out and "skipped: 0 unknown model, 0 bad" in out
+    table = Table("demo")
+    found = MemoryStore(state_file=tmp_path / "state.json").load_now([table], ["sim-fast", "sim-smart"])
+    assert found[table]["sim-smart"].total == pytest.approx(12.0)
