@@ -163,7 +163,11 @@ async def _write_once(store: Store, deltas: Sequence[Delta], this: Import) -> in
         return 1
     code = await _write_to(store, deltas)
     if code == 0 and ledger is not None:
-        await ledger.record(this.key, this.source)
+        try:
+            await ledger.record(this.key, this.source)
+        except (RedisError, OSError) as exc:
+            print(f"warm-start: written, but the import could not be recorded ({exc}): "
+                  "a repeat would not be refused", file=sys.stderr)
     return code
 
 

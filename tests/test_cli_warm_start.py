@@ -125,6 +125,17 @@ def test_the_same_log_is_not_imported_twice_unless_forced(
     assert found.total == pytest.approx(50 + 20 + 50)
 
 
+def test_an_unrecordable_import_is_still_written_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_upstream: FakeUpstream
+) -> None:
+    state = tmp_path / "state.json"
+    config = embedded_config(tmp_path, fake_upstream, state)
+    (tmp_path / "state.json.warm-starts.json").mkdir()  # a directory: the record cannot be written
+    code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
+    assert code == 0 and "could not be recorded" in out
+    assert state.exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("--data", "absent.csv"), "cannot open"),
     (("--strength", "0"), "strength must be > 0"),
