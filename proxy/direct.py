@@ -18,10 +18,9 @@ from proxy.config import Arm
 from proxy.failures import FailureKind, UpstreamError, kind_for_status
 from proxy.http_pool import (
     Call,
-    call_timeout,
+    PooledClient,
     first_event,
     open_within,
-    pooled_session,
     read_body,
     redact,
     stream_cut,
@@ -38,17 +37,16 @@ class DirectUpstream:
 
     def __init__(self, targets: Mapping[str, WireTarget]) -> None:
         self._targets = dict(targets)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = PooledClient("DirectUpstream")
 
     def serves(self, arm: Arm) -> bool:
         return arm.name in self._targets
 
     async def start(self) -> None:
-        self._session = pooled_session()
+        await self._client.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._client.close()
 
     async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
         target = self._targets[arm.name]
@@ -69,12 +67,9 @@ class DirectUpstream:
         await open_within(stream, first_chunk_timeout, target.secrets)
         return stream
 
-    def _post(self, target: WireTarget, body: dict[str, Any], *, stream: bool, timeout: float) -> Any:
-        if self._session is None:
-            raise RuntimeError("DirectUpstream used before start()")
+    def _post(self, target: WireTarget, body: dict[str, Any], *, stream: bool, timeout: float) -> Call:
         data = orjson.dumps({**body, "model": target.model, "stream": stream})
-        limits = call_timeout(timeout, stream=stream)
-        return Call(self._session.post(target.url, data=data, headers=target.headers, timeout=limits))
+        return self._client.post(target.url, data, target.headers, timeout=timeout, stream=stream)
 
 
 class DirectStream:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -18,6 +18,32 @@ def pooled_session() -> aiohttp.ClientSession:
     """
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
     return aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+
+class PooledClient:
+    """One pooled session (``pooled_session``), open between ``start`` and ``close``."""
+
+    __slots__ = ("_owner", "_session")
+
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = pooled_session()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def post(
+        self, url: str, data: bytes, headers: Mapping[str, str], *, timeout: float, stream: bool
+    ) -> Call:
+        """A POST not yet sent (``async with`` it); RuntimeError before ``start``."""
+        if self._session is None:
+            raise RuntimeError(f"{self._owner} used before start()")
+        limits = call_timeout(timeout, stream=stream)
+        return Call(self._session.post(url, data=data, headers=headers, timeout=limits))
 
 
 def call_timeout(timeout: float, *, stream: bool) -> aiohttp.ClientTimeout:

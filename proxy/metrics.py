@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from proxy.tracking.records import BUCKETS_S, SEP
+from proxy.tracking.records import BUCKETS_S
+from proxy.tracking.summaries import split_counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "model_manager_"
@@ -70,7 +71,7 @@ def render(
     """The exposition text: per (agent, model) families, then this process's counters."""
     out = Exposition()
     for agent in sorted(agent_counts):
-        for model, metrics in sorted(_per_model(agent_counts[agent]).items()):
+        for (model,), metrics in sorted(split_counts(agent_counts[agent], 2).items()):
             _model_families(out, metrics, {"agent": agent, "model": model})
     out.declare("posterior_mean", "gauge", "Posterior mean reward of the agent's table, prior included.")
     for agent in sorted(posterior_means):
@@ -82,15 +83,6 @@ def render(
                     f"This process: {name.replace('_', ' ')}.")
         out.sample(family, value, {})
     return out.text()
-
-
-def _per_model(counts: Counts) -> dict[str, dict[str, float]]:
-    models: dict[str, dict[str, float]] = {}
-    for field, value in counts.items():
-        model, sep, metric = field.partition(SEP)
-        if sep:
-            models.setdefault(model, {})[metric] = value
-    return models
 
 
 def _model_families(out: Exposition, metrics: Counts, labels: Mapping[str, str]) -> None:

@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from proxy.chunk_frames import ChunkFramer
@@ -20,10 +19,9 @@ from proxy.config import Arm
 from proxy.failures import UpstreamError
 from proxy.http_pool import (
     Call,
-    call_timeout,
+    PooledClient,
     first_event,
     open_within,
-    pooled_session,
     read_body,
     stream_cut,
     transport_error,
@@ -39,7 +37,7 @@ class TranslatedUpstream:
 
     def __init__(self) -> None:
         self._translators: dict[str, Translator] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._client = PooledClient("TranslatedUpstream")
 
     def add(self, translators: Mapping[str, Translator]) -> None:
         """Serve these arms (by name) from now on."""
@@ -49,11 +47,10 @@ class TranslatedUpstream:
         return arm.name in self._translators and carries(body)
 
     async def start(self) -> None:
-        self._session = pooled_session()
+        await self._client.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._client.close()
 
     async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
         """One non-streaming call; raises UpstreamError."""
@@ -82,10 +79,8 @@ class TranslatedUpstream:
         return stream
 
     def _post(self, translator: Translator, prepared: Prepared, *, stream: bool, timeout: float) -> Call:
-        if self._session is None:
-            raise RuntimeError("TranslatedUpstream used before start()")
-        url, headers, limits = translator.route.url, prepared.headers, call_timeout(timeout, stream=stream)
-        return Call(self._session.post(url, data=prepared.data, headers=headers, timeout=limits))
+        url = translator.route.url
+        return self._client.post(url, prepared.data, prepared.headers, timeout=timeout, stream=stream)
 
 
 class TranslatedStream:

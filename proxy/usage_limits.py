@@ -72,6 +72,8 @@ class UsageLimits:
 
     def sent(self, arm: Arm, prompt_tokens: int) -> None:
         """Count an attempt sent to ``arm`` with about ``prompt_tokens`` of prompt."""
+        if arm.rpm is None and arm.tpm is None:
+            return
         now = self._clock()
         if arm.rpm is not None:
             self._window(self._requests, arm.name).add(now, 1)

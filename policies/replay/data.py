@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,17 +84,30 @@ def csv_rows(path: Path) -> Iterator[csv.DictReader[str]]:
 def _read(
     path: Path, rows: csv.DictReader[str], agent_column: str | None, split: str | None
 ) -> dict[str, _Builder]:
-    if not rows.fieldnames:
-        raise ReplayDataError(f"{path}: empty file (no header row)")
-    needed = (*REQUIRED, *(c for c in (agent_column,) if c), *(("split",) if split else ()))
-    check_columns(path, rows.fieldnames, needed)
+    check_header(path, rows, agent_column, split)
     return _collect(path, rows, agent_column, split)
 
 
-def check_columns(path: Path, found: Iterable[str], needed: Iterable[str]) -> None:
-    missing = [column for column in needed if column not in set(found)]
+def check_header(
+    path: Path, rows: csv.DictReader[str], agent_column: str | None, split: str | None
+) -> None:
+    """ReplayDataError for a file without a header, or without a column the read needs."""
+    if not rows.fieldnames:
+        raise ReplayDataError(f"{path}: empty file (no header row)")
+    needed = (*REQUIRED, *(c for c in (agent_column,) if c), *(("split",) if split else ()))
+    missing = [column for column in needed if column not in set(rows.fieldnames)]
     if missing:
         raise ReplayDataError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def agent_of(row: Mapping[str, str | None], agent_column: str | None) -> str:
+    """The row's agent: its ``agent_column`` value, "default" when empty or without a column."""
+    return (row.get(agent_column) or DEFAULT_AGENT) if agent_column else DEFAULT_AGENT
+
+
+def replay_reward(quality: float, cost: float, cost_weight: float) -> float:
+    """What a replay scores an outcome: ``clip(quality - cost_weight * cost, 0, 1)``."""
+    return min(max(quality - cost_weight * cost, 0.0), 1.0)
 
 
 def _collect(
@@ -105,7 +118,7 @@ def _collect(
         if split is not None and row.get("split") != split:
             continue
         key = row["prompt_id"] or ""
-        agent = (row.get(agent_column) or DEFAULT_AGENT) if agent_column else DEFAULT_AGENT
+        agent = agent_of(row, agent_column)
         task = row.get("task") or agent
         builder = builders.setdefault(key, _Builder(agent, task, row["prompt"] or "", {}, {}))
         _add_row(path, line, row, builder)

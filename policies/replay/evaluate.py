@@ -26,7 +26,7 @@ from policies.base import DecisionRequest, Delta, Policy
 from policies.features import extract_context
 from policies.memory_store import MemoryStore
 from policies.registry import build_policy
-from policies.replay.data import OutcomeTable, load_table
+from policies.replay.data import OutcomeTable, load_table, replay_reward
 from policies.replay.hindsight import Figures, Outcomes, hindsight
 from policies.replay.logs import LoggedRow
 from policies.replay.report import EvaluationReport, SeedResult
@@ -111,7 +111,7 @@ def outcomes_of(table: OutcomeTable, cost_weight: float) -> Outcomes:
     """Per prompt per model: reward = clip(quality - cost_weight * cost, 0, 1)."""
     prompts = table.prompts
     return Outcomes(
-        reward=[[_clip(q - cost_weight * c) for q, c in zip(p.quality, p.cost, strict=True)]
+        reward=[[replay_reward(q, c, cost_weight) for q, c in zip(p.quality, p.cost, strict=True)]
                 for p in prompts],
         quality=[p.quality for p in prompts],
         cost=[p.cost for p in prompts],
@@ -252,7 +252,3 @@ def _summary(
         "agents": sorted({p.agent for p in table.prompts}),
         "warm_start": warm_summary(options.warm_start, warm_rows, table.models, len(warm)),
     }
-
-
-def _clip(value: float) -> float:
-    return min(max(value, 0.0), 1.0)

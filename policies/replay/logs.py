@@ -13,14 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from policies.replay.data import (
-    DEFAULT_AGENT,
-    REQUIRED,
-    ReplayDataError,
-    check_columns,
-    csv_rows,
-    number,
-)
+from policies.replay.data import ReplayDataError, agent_of, check_header, csv_rows, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +44,7 @@ def load_logged(
 def _rows(
     path: Path, reader: csv.DictReader[str], agent_column: str | None, split: str | None
 ) -> Iterator[LoggedRow]:
-    if not reader.fieldnames:
-        raise ReplayDataError(f"{path}: empty file (no header row)")
-    needed = (*REQUIRED, *(c for c in (agent_column,) if c), *(("split",) if split else ()))
-    check_columns(path, reader.fieldnames, needed)
+    check_header(path, reader, agent_column, split)
     for line, row in enumerate(reader, start=2):
         if split is not None and row.get("split") != split:
             continue
@@ -63,7 +53,7 @@ def _rows(
             raise ReplayDataError(f"{path}: line {line}: empty model name")
         yield LoggedRow(
             prompt_id=row["prompt_id"] or "",
-            agent=(row.get(agent_column) or DEFAULT_AGENT) if agent_column else DEFAULT_AGENT,
+            agent=agent_of(row, agent_column),
             prompt=row["prompt"] or "",
             model=model,
             quality=number(path, line, "quality", row.get("quality"), required=True),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policies.replay.data import OutcomeTable, ReplayDataError
+from policies.replay.data import OutcomeTable, ReplayDataError, replay_reward
 from policies.replay.logs import LoggedRow, load_logged
 from policies.warm_start import LoggedOutcome
 
@@ -50,7 +50,9 @@ def warm_outcomes(
     ``clip(quality - cost_weight * cost, 0, 1)`` (unknown cost counts as 0)."""
     known = set(models)
     return [
-        LoggedOutcome(row.agent, row.prompt, row.model, _reward(row, cost_weight))
+        LoggedOutcome(
+            row.agent, row.prompt, row.model, replay_reward(row.quality, row.cost_usd or 0.0, cost_weight)
+        )
         for row in rows
         if row.model in known
     ]
@@ -71,11 +73,6 @@ def warm_summary(
         "rows_of_other_models": sum(1 for row in rows if row.model not in known),
         "cells": cells,
     }
-
-
-def _reward(row: LoggedRow, cost_weight: float) -> float:
-    value = row.quality - cost_weight * (row.cost_usd or 0.0)
-    return min(max(value, 0.0), 1.0)
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -35,6 +35,11 @@ def split_counts(counts: Counts, parts: int) -> dict[tuple[str, ...], dict[str, 
     return grouped
 
 
+def models_in(counts: Counts) -> set[str]:
+    """The models named by an agent's ``model|metric`` stats fields."""
+    return {name.split(SEP, 1)[0] for name in counts}
+
+
 def percentile(metrics: Mapping[str, float], prefix: str, p: float) -> float | None:
     """Upper bucket edge at rank ``p`` of the ``<prefix>.<i>`` histogram (None: no data/overflow)."""
     counts = [metrics.get(f"{prefix}.{i}", 0.0) for i in range(len(BUCKETS_S) + 1)]

@@ -72,7 +72,7 @@ class Tracker:
         return {"object": "stats", "agents": rows}
 
     async def _agent_stats(self, agent: str, counts: dict[str, float]) -> dict[str, Any]:
-        models = sorted({name.split("|", 1)[0] for name in counts} | set(self._config.arms))
+        models = sorted(summaries.models_in(counts) | set(self._config.arms))
         table = Table(agent, ALL_PROMPTS)
         try:
             snapshot = await self._store.load([table], models)
@@ -88,7 +88,7 @@ class Tracker:
         stats nor evidence are left out, and so are the means while the store is down."""
         agents = await self.backend.agents()
         counts = await self.backend.stats(agents)
-        per_agent = {a: {f.split("|", 1)[0] for f in counts.get(a, {})} for a in agents}
+        per_agent = {a: summaries.models_in(counts.get(a, {})) for a in agents}
         models = sorted(set().union(*per_agent.values()) | set(self._config.arms)) if agents else []
         tables = [Table(agent, ALL_PROMPTS) for agent in agents]
         try:
