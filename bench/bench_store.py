@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from policies.base import POOLED, Delta, PosteriorStore, Table
-from policies.memory_store import MemoryStore
-from policies.redis_codec import make_client
-from policies.redis_store import RedisStore
+from storage.embedded.store import MemoryStore
+from storage.redis.codec import make_client
+from storage.redis.store import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisServer
+from support.redis_server import RedisServer
 
 TABLES = [Table("agent-1"), Table("agent-1", "code"), Table(POOLED, "code")]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet", "llama3:8b"]

@@ -21,18 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from policies.base import PosteriorStore
-from policies.memory_store import MemoryStore
-from policies.redis_store import RedisStore
-from proxy.completion import Summary, Usage
-from proxy.config import parse_config
-from proxy.failures import FailureKind
-from proxy.learning import Learner
-from proxy.outcome import Attempt, Outcome, Status
-from proxy.router import Router
+from proxy.config.settings import parse_config
+from proxy.forwarding.base import FailureKind, Summary, Usage
+from proxy.pipeline.learning import Learner
+from proxy.pipeline.outcome import Attempt, Outcome, Status
+from proxy.pipeline.router import Router
 from proxy.tracking import build_tracker
+from storage.embedded.store import MemoryStore
+from storage.redis.store import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisServer
+from support.redis_server import RedisServer
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet")
 REPEATS = 5

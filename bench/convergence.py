@@ -38,14 +38,14 @@ import redis
 from openai.types.chat import ChatCompletionMessageParam
 
 from proxy.app import create_app
-from proxy.config import parse_config
-from proxy.outcome import Outcome
-from proxy.services import Services
-from proxy.simulator import create_simulator_app
+from proxy.config.settings import parse_config
+from proxy.pipeline.outcome import Outcome
+from proxy.pipeline.services import Services
+from proxy.simulator.app import create_simulator_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisServer
-from servers import FakeUpstream, UvicornThread
+from support.redis_server import RedisServer
+from support.servers import FakeUpstream, UvicornThread
 
 BEST = {"A": "a-one", "B": "b-two"}
 MODELS = {"A": ("a-one", "a-two"), "B": ("b-one", "b-two")}
@@ -163,7 +163,7 @@ def main() -> None:
     started = time.perf_counter()
     # Learning waits for pricing, which waits for litellm's import (a thread started with the
     # app, seconds on these machines): import it now so every run measures warm learning.
-    importlib.import_module("proxy.upstream")
+    importlib.import_module("proxy.forwarding.litellm_upstream")
     with (
         no_delay(UvicornThread(create_simulator_app(seed=0))) as sim,
         RedisServer(Path(tempfile.mkdtemp(prefix="bench-conv-redis-"))) as server,

@@ -26,14 +26,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from policies.base import POOLED, DecisionRequest, Delta, PosteriorStore, Snapshot, Table
-from policies.memory_store import MemoryStore
-from policies.redis_codec import make_client
-from policies.redis_store import RedisStore
 from policies.registry import build_policy
 from policies.thompson import ThompsonPolicy
+from storage.embedded.store import MemoryStore
+from storage.redis.codec import make_client
+from storage.redis.store import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from redis_server import RedisServer
+from support.redis_server import RedisServer
 
 AGENT, CONTEXT = "support-bot", "code"
 HALF_LIFE_S = 86_400.0  # the router default

@@ -17,21 +17,21 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from policies.base import PosteriorStore
-from policies.redis_store import RedisStore
-from proxy.auth import MasterKeyMiddleware
-from proxy.completion import Usage
-from proxy.config import Config
-from proxy.cooldowns import Cooldowns
-from proxy.errors import ProxyError, error_response
-from proxy.learning import CostFn, Learner, no_cost
-from proxy.router import Router
-from proxy.routes import routes
-from proxy.services import Services, Upstream
+from proxy.config.settings import Config
+from proxy.forwarding.base import Upstream, Usage
+from proxy.http.auth import MasterKeyMiddleware
+from proxy.http.routes import routes
+from proxy.http.tracking_routes import tracking_routes
+from proxy.pipeline.cooldowns import Cooldowns
+from proxy.pipeline.learning import CostFn, Learner, no_cost
+from proxy.pipeline.router import Router
+from proxy.pipeline.services import Services
+from proxy.pipeline.usage_limits import UsageLimits
 from proxy.store_factory import build_store
 from proxy.tracking import build_tracker
-from proxy.tracking_routes import tracking_routes
-from proxy.usage_limits import UsageLimits
-from proxy.usage_sync import SharedUsage
+from proxy.wire.errors import ProxyError, error_response
+from storage.redis.store import RedisStore
+from storage.redis.usage_sync import SharedUsage
 
 log = logging.getLogger("model_manager")
 
@@ -50,14 +50,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = _services(config, router, store=store, upstream=upstream, rng=rng, clock=clock)
-        await _start(services.store, services.upstream, services.tracker, services.limits)
+        tracker = build_tracker(config, router, services.store, clock)
+        services.learner.batch_hooks.append(tracker.hook_many)
+        await _start(services.store, services.upstream, tracker, services.limits)
         app.state.services = services
+        app.state.tracker = tracker
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield
         finally:
             await services.learner.drain()
-            await _close(services.upstream, services.tracker, services.limits, services.store)
+            await _close(services.upstream, tracker, services.limits, services.store)
 
     return Starlette(
         routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
@@ -76,7 +79,7 @@ def _services(
     rng: random.Random | None,
     clock: Callable[[], float],
 ) -> Services:
-    from proxy.forwarder import Forwarder  # litellm is imported at start, not at import
+    from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
 
     store = store or build_store(config, clock)
     rng = rng or random.Random()
@@ -84,8 +87,6 @@ def _services(
     learner = Learner(
         router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
     )
-    tracker = build_tracker(config, router, store, clock)
-    learner.batch_hooks.append(tracker.hook_many)
     limits = UsageLimits(shared=_shared_usage(config, store))
     learner.hooks.append(limits.learned)
     return Services(
@@ -98,7 +99,6 @@ def _services(
         clock=clock,
         cooldowns=Cooldowns(),
         limits=limits,
-        tracker=tracker,
     )
 
 
@@ -148,8 +148,8 @@ def _middleware(config: Config) -> list[Middleware]:
 def _simulator_mount(config: Config) -> list[Mount]:
     if config.simulator is None:
         return []
-    from proxy.simulator import create_simulator_app
-    from proxy.simulator_profile import SimProfile
+    from proxy.simulator.app import create_simulator_app
+    from proxy.simulator.profile import SimProfile
 
     profiles = {name: SimProfile(**fields) for name, fields in config.simulator.items()}
     return [Mount("/simulator", app=create_simulator_app(profiles))]

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from policies.store_factory import Store, make_store
-from proxy.config import Config
+from proxy.config.settings import Config
+from storage.factory import Store, make_store
 
 log = logging.getLogger("model_manager.store")
 

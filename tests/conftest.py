@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_server import RedisServer
-from servers import FakeUpstream, UvicornThread
+from support.redis_server import RedisServer
+from support.servers import FakeUpstream, UvicornThread
 
-from proxy.simulator import create_simulator_app
+from proxy.simulator.app import create_simulator_app
 
 
 @pytest.fixture(scope="session")

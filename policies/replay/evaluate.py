@@ -1,4 +1,4 @@
-"""Replay sampled requests through a real policy and the real MemoryStore.
+"""Replay sampled requests through a real policy and the in-memory evidence tables.
 
 Per seed: draw ``steps`` prompts uniformly with replacement (seeded), and for each
 one ask the policy to rank the table's models for (agent, context of the prompt),
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from policies.base import DecisionRequest, Delta, Policy
+from policies.evidence_tables import EvidenceTables
 from policies.features import extract_context
-from policies.memory_store import MemoryStore
 from policies.registry import build_policy
 from policies.replay.data import OutcomeTable, load_table, replay_reward
 from policies.replay.hindsight import Figures, Outcomes, hindsight
@@ -182,7 +182,7 @@ async def _replay(
     """The model index picked for each sampled request, learning as it goes (after
     ``warm`` was applied)."""
     clock = _VirtualClock()
-    store = MemoryStore(half_life_s=options.half_life_steps, clock=clock)
+    store = EvidenceTables(half_life_s=options.half_life_steps, clock=clock)
     await store.apply(warm)
     rng = random.Random(f"{seed}:policy")
     index_of = {model: m for m, model in enumerate(outcomes.models)}

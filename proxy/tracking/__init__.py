@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from policies.base import PosteriorStore
-from policies.memory_store import MemoryStore
-from policies.redis_store import RedisStore
-from proxy.config import Config
-from proxy.router import Router
+from proxy.config.settings import Config
+from proxy.pipeline.router import Router
 from proxy.tracking import tracking_file
 from proxy.tracking.backend import TrackingBackend
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.redis_backend import RedisTracking
 from proxy.tracking.tracker import Tracker
+from storage.embedded.store import MemoryStore
+from storage.redis.store import RedisStore
 
 __all__ = ["Tracker", "build_tracker"]
 

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import orjson
 
-from policies import redis_codec
-from policies.store_errors import StoreUnavailable
 from proxy.tracking.records import DecisionRecord, Tracked
+from storage.errors import StoreUnavailable
+from storage.redis import codec as redis_codec
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (*redis_codec.UNAVAILABLE, StoreUnavailable)
 """What reads, ``finish`` and ``swap_applied`` (and the posterior store) raise when the

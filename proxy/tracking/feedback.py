@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from policies.base import DecisionRequest, Delta, Policy, PosteriorStore
 from policies.reward import Observation, reward
-from proxy.errors import ProxyError
-from proxy.router import Router
+from proxy.pipeline.router import Router
 from proxy.tracking.backend import TrackingBackend
 from proxy.tracking.records import DecisionRecord
+from proxy.wire.errors import ProxyError
 
 MAX_SWAPS = 8
 """Compare-and-set attempts before a feedback gives up with 409 (heavy contention)."""

@@ -6,9 +6,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from proxy.errors import ProxyError, bad_request
-from proxy.names import is_valid_name, is_valid_workflow
-from proxy.request import json_object
+from proxy.pipeline.request import json_object
+from proxy.wire.errors import ProxyError, bad_request
+from proxy.wire.names import is_valid_name, is_valid_workflow
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 MAX_LIMIT = 1000

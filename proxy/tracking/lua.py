@@ -4,7 +4,7 @@ Field/value maps travel as one JSON object of strings (decoded with cjson): far 
 arguments for redis-py to pack than one per field, and values stay exact decimal strings.
 
 The write scripts (AGENT, PUT, WORKFLOW, RECENT, SADD) are guarded by the writer's sequence
-number (see ``once`` and policies.sequence): on the wire KEYS[1] is the writer's seq key in
+number (see ``once`` and storage.redis.sequence): on the wire KEYS[1] is the writer's seq key in
 the call's slot and ARGV[1..3] seq, prev and TTL; the bodies below see KEYS and ARGV without
 them. FINISH and SWAP_APPLIED are unguarded.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from policies.sequence import SEQ_GUARD
+from storage.redis.sequence import SEQ_GUARD
 
 
 class Script:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from policies import state_file as posterior_file
 from proxy.tracking import tracking_file
 from proxy.tracking.backend import (
     RECENT_WORKFLOWS_KEPT,
@@ -29,6 +28,7 @@ from proxy.tracking.backend import (
 from proxy.tracking.memory_state import Expiring, TrackingState, detached_copy
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
 from proxy.tracking.saver import PeriodicSaver
+from storage.embedded import state_file as posterior_file
 
 log = logging.getLogger("model_manager.tracking")
 

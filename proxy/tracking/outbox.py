@@ -1,7 +1,7 @@
 """Tracking writes waiting for Redis: script calls, numbered when first sent.
 
 A write is *fresh* until it is sent: it then gets the writer's next sequence number (see
-policies.sequence). If its reply is lost it is *in doubt* (Redis may have applied it) and is
+storage.redis.sequence). If its reply is lost it is *in doubt* (Redis may have applied it) and is
 only ever resent whole under the same seq, before any fresh write. A write Redis answered as
 not applied (an error reply) loses its seq and is fresh again. ``sent_at`` records when
 Redis could first have seen it under its seq.

@@ -17,7 +17,7 @@ Per (agent, model) stats counters (field ``<model>|<metric>`` of the agent's sta
   ``quality_sum`` / ``quality_n``: heuristic quality of answers (mean = sum / n)
 - ``cancelled``: requests given up by the client while this model was being tried
 
-The ``|`` separator cannot occur in agent or model names (proxy.names).
+The ``|`` separator cannot occur in agent or model names (proxy.wire.names).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from proxy.failures import FailureKind
-from proxy.outcome import Attempt, Outcome, Status
+from proxy.forwarding.base import FailureKind
+from proxy.pipeline.outcome import Attempt, Outcome, Status
 
 SEP = "|"
 BUCKETS_S: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -1,6 +1,6 @@
 """RedisTracking: stats, workflows and decision records in Redis, shared by every replica.
 
-Keys (scope and workflow ids percent-encoded like posterior scopes, see policies.keys)::
+Keys (scope and workflow ids percent-encoded like posterior scopes, see storage.redis.keys)::
 
     {prefix}:{<agent>}:stats       hash  <model>|<metric> -> number (HINCRBYFLOAT)
     {prefix}:stats:agents          set   agents with stats
@@ -16,7 +16,7 @@ Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every wr
 tag: the agent's stats + its recent-workflows entry; the workflow; the global recent index;
 the decision record (plus the agents-set SADD at most once a minute per agent and process).
 Writes go through a TrackingWriter (proxy.tracking.redis_writer): every script call carries
-the writer's id and sequence number (policies.sequence), so each is applied exactly once
+the writer's id and sequence number (storage.redis.sequence), so each is applied exactly once
 even when a reply is lost and the call resent; during an outage calls are buffered
 (bounded, oldest dropped and counted in ``dropped_updates``) and resent by the retry task
 ``start()`` runs. ``close`` flushes.
@@ -33,8 +33,6 @@ from typing import Any, cast
 import orjson
 import redis.asyncio
 
-from policies.keys import encode_scope
-from policies.sequence import SEQ_TTL_S
 from proxy.tracking import lua
 from proxy.tracking.backend import (
     META_FIELDS,
@@ -46,6 +44,8 @@ from proxy.tracking.backend import (
 )
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
 from proxy.tracking.redis_writer import TrackingWriter
+from storage.redis.keys import encode_scope
+from storage.redis.sequence import SEQ_TTL_S
 
 log = logging.getLogger("model_manager.tracking")
 REGISTRY_REFRESH_S = 60.0

@@ -3,7 +3,7 @@
 Every call carries the writer's id and a sequence number that its script checks and records
 first (``lua.once``, no extra round trip), so a call resent after a lost reply changes
 nothing the second time (counted in ``replayed_writes``); the contract and its memory cost
-(one small key per writer and Cluster slot written) are in policies.sequence. Writes wait
+(one small key per writer and Cluster slot written) are in storage.redis.sequence. Writes wait
 in a bounded Outbox (``buffer_limit`` calls; the oldest are dropped and counted in
 ``dropped_updates``) until Redis acknowledges them: ``write`` sends at once unless Redis is
 down, and the retry task ``start()`` runs, or the next ``write``, resends the rest. After a
@@ -28,12 +28,12 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
-from policies.breaker import Breaker
-from policies.periodic import Periodic
-from policies.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, SEQ_TTL_S, Sequencer, slot_tags
-from policies.store_errors import WarnLimiter
 from proxy.tracking.lua import Call
 from proxy.tracking.outbox import Outbox, Write, writes
+from storage.errors import WarnLimiter
+from storage.periodic import Periodic
+from storage.redis.breaker import Breaker
+from storage.redis.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, SEQ_TTL_S, Sequencer, slot_tags
 
 log = logging.getLogger("model_manager.tracking")
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from policies.periodic import Periodic
-from policies.state_file import write_atomically
-from policies.store_errors import WarnLimiter
+from storage.embedded.state_file import write_atomically
+from storage.errors import WarnLimiter
+from storage.periodic import Periodic
 
 log = logging.getLogger("model_manager.tracking")
 

@@ -13,14 +13,14 @@ from typing import Any
 
 from policies.base import ALL_PROMPTS, Beta, PosteriorStore, Table
 from policies.quality import assess_quality
-from policies.store_errors import StoreUnavailable
-from proxy.config import Config
-from proxy.learning import quality_input
-from proxy.outcome import Outcome, Status
-from proxy.router import Router
+from proxy.config.settings import Config
+from proxy.pipeline.learning import quality_input
+from proxy.pipeline.outcome import Outcome, Status
+from proxy.pipeline.router import Router
 from proxy.tracking import feedback, summaries
 from proxy.tracking.backend import TrackingBackend
 from proxy.tracking.records import track
+from storage.errors import StoreUnavailable
 
 DEFAULT_LIST_LIMIT = 50
 

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from policies.state_file import CorruptStateFile
 from proxy.tracking.backend import WorkflowRaw, parse_record, record_fields
 from proxy.tracking.memory_state import Expiring, TrackingState
 from proxy.tracking.records import DecisionRecord
+from storage.embedded.state_file import CorruptStateFile
 
 FORMAT = "model-manager-tracking"
 VERSION = 1

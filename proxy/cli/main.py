@@ -1,0 +1,126 @@
+"""The command line: the only code that reads argv and the environment.
+
+model-manager serve     run the proxy
+model-manager check     validate a config file
+model-manager stats     print what the router has learned
+model-manager evaluate  replay an outcome table through a policy offline
+model-manager warm-start  teach the router logged outcomes before serving
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+
+from proxy.config.reader import ConfigError
+from proxy.config.settings import load_config
+
+CONFIG_ENV = "MODEL_MANAGER_CONFIG"
+DEFAULT_CONFIG = "config.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def app_from_env() -> Starlette:
+    """App factory for uvicorn (also with --workers): config path from MODEL_MANAGER_CONFIG."""
+    from proxy.app import create_app
+
+    return create_app(load_config(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from proxy.http.bad_http import answer as bad_http
+
+    load_config(args.config)  # fail fast, with a message, before uvicorn starts
+    os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+    uvicorn.run(
+        "proxy.cli.main:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        http=bad_http.protocol(),  # parser-level 400s are OpenAI-shaped JSON
+        access_log=args.access_log,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    from proxy.pipeline.router import Router
+
+    Router(config)
+    print(f"{args.config}: ok ({len(config.arms)} models, {len(config.agents)} agents)")
+    for name, reason in config.unavailable.items():
+        print(f"unavailable: {name}: {reason}")
+    return 1 if args.strict and config.unavailable else 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from proxy.cli.stats import print_stats
+
+    return print_stats(load_config(args.config), agent=args.agent, as_json=args.json)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-manager", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the proxy")
+    _config_arg(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4000)
+    serve.add_argument("--workers", type=int, default=1, help="processes (share state via Redis)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(run=_serve)
+    check = sub.add_parser("check", help="validate a config file")
+    _config_arg(check)
+    check.add_argument(
+        "--strict", action="store_true", help="exit 1 when a model is unavailable (credentials unset)"
+    )
+    check.set_defaults(run=_check)
+    stats = sub.add_parser("stats", help="print learned posteriors per agent and model")
+    _config_arg(stats)
+    stats.add_argument("--agent", help="only this agent")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(run=_stats)
+    _add_evaluate(sub)
+    _add_warm_start(sub)
+    return parser
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default config.yaml)")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from proxy.cli.evaluate import add_evaluate_command
+
+    add_evaluate_command(sub)
+
+
+def _add_warm_start(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from proxy.cli.warm_start import add_warm_start_command
+
+    add_warm_start_command(sub)

@@ -1,0 +1,138 @@
+"""``model-manager stats``: what the router has learned, per agent and model.
+
+One row per (agent, model): the posterior (prior + the agent table's evidence: alpha, beta,
+mean, 90% interval, ``decisions`` = evidence mass) and, under ``stats``, the counters of
+GET /v1/stats (calls, failures, fallbacks, selection share, latency/TTFT p50/p95, tokens,
+cost, mean quality). With Redis the counters are read from it; the embedded store keeps
+them in the serving process only, so there ``stats`` is null (ask the server's
+GET /v1/stats instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from policies.base import ALL_PROMPTS, POOLED, Beta, Evidence
+from policies.interval import credible_interval
+from proxy.config.settings import Config
+from proxy.store_factory import build_store
+from proxy.tracking.redis_backend import RedisTracking
+from proxy.tracking.summaries import model_stats, split_counts
+from storage.factory import Store
+from storage.redis.store import RedisStore
+
+Dump = Mapping[str, Mapping[str, Mapping[str, Evidence]]]
+
+
+def print_stats(config: Config, *, agent: str | None, as_json: bool) -> int:
+    """Print posteriors and counters from the configured store; exit 0, or 1 if there is nothing."""
+    rows = asyncio.run(_rows(config, agent))
+    if as_json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_table(rows))
+    return 0 if rows else 1
+
+
+async def _rows(config: Config, only_agent: str | None) -> list[dict[str, Any]]:
+    store = build_store(config, time.time)
+    try:
+        dump: Dump = await store.dump()
+        counts = await _counts(config, store, only_agent)
+    finally:
+        await store.close()
+    scopes = sorted(set(dump) | set(counts))
+    rows: list[dict[str, Any]] = []
+    for scope in scopes:
+        if only_agent is None or scope == only_agent:
+            evidence = dump.get(scope, {}).get(ALL_PROMPTS, {})
+            rows.extend(agent_rows(config, scope, evidence, counts.get(scope)))
+    return rows
+
+
+async def _counts(config: Config, store: Store, only_agent: str | None) -> dict[str, dict[str, float]]:
+    """Raw stats counters per agent (Redis only; {} for the embedded store)."""
+    if not isinstance(store, RedisStore):
+        return {}
+    backend = RedisTracking(
+        store.client,
+        prefix=store.prefix,
+        clock=time.time,
+        retention_s=config.server.workflow_retention_s,
+        decision_ttl_s=config.router.decision_ttl_s,
+    )
+    agents = [only_agent] if only_agent is not None else await backend.agents()
+    found = await backend.stats(agents)
+    return {agent: counts for agent, counts in found.items() if counts}
+
+
+def agent_rows(
+    config: Config, scope: str, evidence: Mapping[str, Evidence], counts: Mapping[str, float] | None
+) -> list[dict[str, Any]]:
+    """Rows of one scope: every model with evidence or counters."""
+    per_model = {owner[0]: metrics for owner, metrics in split_counts(counts or {}, 2).items()}
+    decisions = sum(m.get("decisions", 0.0) for m in per_model.values())
+    rows = []
+    for model in sorted(set(evidence) | set(per_model)):
+        row = posterior_row(config, scope, model, evidence.get(model, Evidence()))
+        row["stats"] = None if counts is None else model_stats(per_model.get(model, {}), decisions)
+        rows.append(row)
+    return rows
+
+
+def posterior_row(config: Config, scope: str, model: str, evidence: Evidence) -> dict[str, Any]:
+    """One agent x model: prior + evidence, mean and 90% interval."""
+    alpha, beta = config.router.priors.get(model, (1.0, 1.0))
+    posterior = Beta(alpha, beta).plus(evidence)
+    low, high = credible_interval(posterior)
+    return {
+        "agent": "(all agents)" if scope == POOLED else scope,
+        "model": model,
+        "alpha": round(posterior.alpha, 3),
+        "beta": round(posterior.beta, 3),
+        "mean": round(posterior.mean, 4),
+        "interval_90": [round(low, 4), round(high, 4)],
+        "decisions": round(evidence.total, 2),
+    }
+
+
+HEADER = (
+    f"{'agent':<16} {'model':<20} {'alpha':>8} {'beta':>8} {'mean':>6}  {'90% interval':<15} "
+    f"{'calls':>6} {'fail':>5} {'fb':>4} {'share':>6} {'p50 s':>6} {'p95 s':>6} "
+    f"{'tok in':>8} {'tok out':>8} {'cost $':>9} {'qual':>5}"
+)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no learned state yet"
+    lines = [HEADER, "-" * len(HEADER)]
+    lines.extend(_line(row) for row in rows)
+    return "\n".join(lines)
+
+
+def _line(row: dict[str, Any]) -> str:
+    low, high = row["interval_90"]
+    head = (
+        f"{row['agent']:<16} {row['model']:<20} {row['alpha']:>8.2f} {row['beta']:>8.2f} "
+        f"{row['mean']:>6.3f}  [{low:.3f}, {high:.3f}] "
+    )
+    stats = row.get("stats")
+    if stats is None:
+        return head + f"{'-':>6}"
+    latency = stats["latency_s"]
+    return head + (
+        f"{stats['calls']:>6} {stats['failures']:>5} {stats['fallbacks']:>4} "
+        f"{stats['selection_share']:>6.1%} {_num(latency['p50']):>6} {_num(latency['p95']):>6} "
+        f"{stats['tokens_in']:>8} {stats['tokens_out']:>8} {stats['cost_usd']:>9.4f} "
+        f"{_num(stats['quality_mean']):>5}"
+    )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

@@ -1,0 +1,164 @@
+"""The ``agents`` and ``router`` sections of config.yaml: who may use which models, and how
+requests are routed and scored. Every problem raises ConfigError naming the key path."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from proxy.config.reader import ConfigError, Section
+from proxy.wire.names import is_valid_name
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """Per-agent overrides; ``None`` means the router default."""
+
+    models: tuple[str, ...] | None = None
+    pin: str | None = None
+    exploration_rate: float | None = None
+    reward: Mapping[str, float] = field(default_factory=dict)
+    quality: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """How requests are routed and how outcomes are scored."""
+
+    policy: str = "thompson"
+    exploration_rate: float = 0.02
+    half_life_s: float | None = 86_400.0
+    max_attempts: int = 3
+    attempt_timeout_s: float = 60.0
+    first_chunk_timeout_s: float = 30.0
+    deadline_s: float = 120.0
+    model_field: str = "route"
+    propensity_samples: int = 64
+    direct_forwarding: bool = True
+    direct_translation: bool = True
+    decision_ttl_s: float = 86_400.0
+    priors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    policy_options: Mapping[str, Any] = field(default_factory=dict)
+    reward: Mapping[str, float] = field(default_factory=dict)
+    quality: Mapping[str, Any] = field(default_factory=dict)
+
+
+def expand(
+    path: str,
+    names: tuple[str, ...],
+    arms: Collection[str],
+    groups: Mapping[str, list[str]],
+    unavailable: Collection[str] = (),
+) -> list[str]:
+    """Arm names for a list that may name arms or groups, in order, without repeats;
+    names in ``unavailable`` (configured, but missing credentials) are left out."""
+    result: list[str] = []
+    for name in names:
+        if name in unavailable:
+            continue
+        found = [name] if name in arms else groups.get(name)
+        if not found:
+            raise ConfigError(f"{path}: {name!r} is not a registered model or group")
+        result.extend(item for item in found if item not in result)
+    return result
+
+
+def parse_agents(
+    section: Section,
+    arms: Collection[str],
+    groups: Mapping[str, tuple[str, ...]],
+    unavailable: Collection[str] = (),
+) -> Mapping[str, AgentSettings]:
+    """The ``agents`` section; ``arms`` are the available model names, ``unavailable``
+    the configured ones left out (an agent's list skips them; an empty result means the
+    agent has no model now, a pin to one stays and fails at request time)."""
+    group_lists = {name: list(members) for name, members in groups.items()}
+    agents = {}
+    for name, _ in section.items():
+        if not is_valid_name(name):
+            raise ConfigError(f"{section.key_path(name)}: not a valid agent name")
+        agents[name] = _agent(section.section(name), arms, group_lists, unavailable)
+    section.finish()
+    return MappingProxyType(agents)
+
+
+def _agent(
+    section: Section, arms: Collection[str], groups: Mapping[str, list[str]], unavailable: Collection[str]
+) -> AgentSettings:
+    listed = section.string_list("models")
+    models = None
+    if listed:
+        models = tuple(expand(section.key_path("models"), listed, arms, groups, unavailable))
+    pin = section.string("pin")
+    if pin is not None and pin not in arms and pin not in unavailable:
+        raise ConfigError(f"{section.key_path('pin')}: {pin!r} is not a registered model")
+    settings = AgentSettings(
+        models=models,
+        pin=pin,
+        exploration_rate=_optional_rate(section),
+        reward=_numbers(section.section("reward")),
+        quality=dict(section.section("quality").items()),
+    )
+    section.finish()
+    return settings
+
+
+def _optional_rate(section: Section) -> float | None:
+    if not section.has("exploration_rate"):
+        return None
+    return section.number("exploration_rate", 0.0, high=1.0)
+
+
+def _numbers(section: Section) -> Mapping[str, float]:
+    values = {key: section.number(key, 0.0) for key, _ in list(section.items())}
+    section.finish()
+    return MappingProxyType(values)
+
+
+def parse_router(
+    section: Section, arms: Collection[str], unavailable: Collection[str] = ()
+) -> RouterSettings:
+    """The ``router`` section; ``arms`` are the available model names (priors of the
+    ``unavailable`` ones are ignored)."""
+    defaults = RouterSettings()
+    half_life = (
+        section.optional_number("half_life_s") if section.has("half_life_s") else (defaults.half_life_s)
+    )
+    settings = RouterSettings(
+        policy=section.choice("policy", defaults.policy, ("thompson", "fixed", "uniform")),
+        exploration_rate=section.number("exploration_rate", defaults.exploration_rate, high=1.0),
+        half_life_s=half_life or None,
+        max_attempts=section.integer("max_attempts", defaults.max_attempts, low=1, high=20),
+        attempt_timeout_s=section.positive("attempt_timeout_s", defaults.attempt_timeout_s),
+        first_chunk_timeout_s=section.positive("first_chunk_timeout_s", defaults.first_chunk_timeout_s),
+        deadline_s=section.positive("deadline_s", defaults.deadline_s),
+        model_field=section.choice("model_field", defaults.model_field, ("route", "respect")),
+        propensity_samples=section.integer("propensity_samples", defaults.propensity_samples, high=100_000),
+        decision_ttl_s=section.positive("decision_ttl_s", defaults.decision_ttl_s),
+        direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
+        direct_translation=section.boolean("direct_translation", defaults.direct_translation),
+        priors=_priors(section.section("priors"), arms, unavailable),
+        policy_options=dict(section.section("policy_options").items()),
+        reward=_numbers(section.section("reward")),
+        quality=dict(section.section("quality").items()),
+    )
+    section.finish()
+    return settings
+
+
+def _priors(
+    section: Section, arms: Collection[str], unavailable: Collection[str]
+) -> Mapping[str, tuple[float, float]]:
+    priors = {}
+    for name, _ in list(section.items()):
+        if name in unavailable:
+            continue
+        if name not in arms:
+            raise ConfigError(f"{section.key_path(name)}: {name!r} is not a registered model")
+        cell = section.section(name)
+        priors[name] = (cell.number("alpha", 1.0, low=1e-3), cell.number("beta", 1.0, low=1e-3))
+        cell.finish()
+    section.finish()
+    return MappingProxyType(priors)

@@ -1,0 +1,157 @@
+"""config.yaml -> frozen, validated settings.
+
+The ``model_list`` keeps LiteLLM proxy's shape so an existing LiteLLM config drops in.
+A model whose ``litellm_params`` name an unset ``os.environ/`` variable is unavailable:
+left out of routing and listed in ``Config.unavailable`` with the reason (the proxy starts
+with the others; ``check --strict`` fails on it). When no model is available, ConfigError.
+``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator`` are ours
+(``model_list`` and ``groups`` are read in proxy.config.models, ``agents`` and ``router``
+in proxy.config.routing).
+Every problem raises ConfigError whose message starts with the key path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from proxy.config.models import Arm, parse_arms, parse_groups
+from proxy.config.reader import ConfigError, Section
+from proxy.config.routing import AgentSettings, RouterSettings, parse_agents, parse_router
+
+__all__ = [
+    "AgentSettings",
+    "Arm",
+    "Config",
+    "ConfigError",
+    "RedisSettings",
+    "RouterSettings",
+    "ServerSettings",
+    "load_config",
+    "parse_config",
+]
+
+log = logging.getLogger("model_manager.config")
+
+LITELLM_SECTIONS = ("litellm_settings", "router_settings", "environment_variables")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    master_key: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    state_file: str = "model-manager-state.json"
+    workflow_retention_s: float = 7 * 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str | None = None
+    prefix: str = "mm"
+    timeout_s: float = 0.5
+    read_cache_s: float = 0.05
+    usage_sync_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the proxy needs, validated."""
+
+    arms: Mapping[str, Arm]
+    groups: Mapping[str, tuple[str, ...]]
+    agents: Mapping[str, AgentSettings]
+    router: RouterSettings = field(default_factory=RouterSettings)
+    server: ServerSettings = ServerSettings()
+    redis: RedisSettings = RedisSettings()
+    simulator: Mapping[str, Mapping[str, Any]] | None = None
+    source: str = "<memory>"
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    """Models (and groups with no available model) left out, with the reason."""
+
+    def agent(self, name: str) -> AgentSettings:
+        return self.agents.get(name) or AgentSettings()
+
+    def redis_url(self) -> str | None:
+        """REDIS_URL from the environment wins over the file."""
+        return os.environ.get("REDIS_URL") or self.redis.url
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: object, *, source: str = "<memory>") -> Config:
+    """Validate an already-parsed YAML document."""
+    top = Section("", data)
+    arms, lost = parse_arms(top)
+    groups, unavailable = parse_groups(top, arms, lost)
+    config = Config(
+        arms=arms,
+        groups=groups,
+        agents=parse_agents(top.section("agents"), arms, groups, unavailable),
+        router=parse_router(top.section("router"), arms, unavailable),
+        server=_server(top.section("server"), top.section("general_settings")),
+        redis=_redis(top.section("redis")),
+        simulator=_simulator(top.section("simulator")),
+        source=source,
+        unavailable=unavailable,
+    )
+    for name in LITELLM_SECTIONS:
+        if top.raw(name) is not None:
+            log.info("config: LiteLLM section %r is accepted and ignored", name)
+    top.finish()
+    return config
+
+
+def _server(section: Section, general: Section) -> ServerSettings:
+    defaults = ServerSettings()
+    # LiteLLM's general_settings is accepted for drop-in configs; only master_key is used.
+    master_key = section.string("master_key") or general.string("master_key")
+    settings = ServerSettings(
+        master_key=master_key or None,
+        max_body_bytes=section.integer("max_body_bytes", defaults.max_body_bytes, low=1024),
+        state_file=section.string("state_file", defaults.state_file) or defaults.state_file,
+        workflow_retention_s=section.positive("workflow_retention_s", defaults.workflow_retention_s),
+    )
+    section.finish()
+    return settings
+
+
+def _redis(section: Section) -> RedisSettings:
+    defaults = RedisSettings()
+    settings = RedisSettings(
+        url=section.string("url"),
+        prefix=section.string("prefix", defaults.prefix) or defaults.prefix,
+        timeout_s=section.positive("timeout_s", defaults.timeout_s),
+        read_cache_s=section.number("read_cache_s", defaults.read_cache_s, high=10.0),
+        usage_sync_s=section.number("usage_sync_s", defaults.usage_sync_s, low=0.01, high=60.0),
+    )
+    section.finish()
+    return settings
+
+
+def _simulator(section: Section) -> Mapping[str, Mapping[str, Any]] | None:
+    if not section.boolean("enabled", section.has("models")):
+        section.raw("models")
+        section.finish()
+        return None
+    models = section.section("models")
+    profiles = {name: dict(models.section(name).items()) for name, _ in list(models.items())}
+    section.finish()
+    return MappingProxyType(profiles)

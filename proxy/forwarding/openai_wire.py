@@ -1,0 +1,41 @@
+"""Which deployments speak the OpenAI wire format and can be called directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.config.settings import Arm
+
+WIRE_PARAMS = frozenset({"model", "api_base", "api_key", "extra_headers"})
+OPENAI_BASE = "https://api.openai.com/v1"
+OPENAI_PREFIX = "openai/"
+
+
+@dataclass(frozen=True, slots=True)
+class WireTarget:
+    """Where and how to call one OpenAI-wire deployment."""
+
+    url: str
+    model: str
+    headers: dict[str, str]
+    secrets: tuple[str, ...]
+
+
+def openai_wire_target(arm: Arm) -> WireTarget | None:
+    """How to call ``arm`` directly: an ``openai/`` model with an api_key and no litellm-only
+    params (those, and every other provider, go through litellm); else None."""
+    params = arm.params
+    if not arm.litellm_model.startswith(OPENAI_PREFIX) or not set(params) <= WIRE_PARAMS:
+        return None
+    key = params.get("api_key")
+    if not isinstance(key, str) or not key:
+        return None
+    base = str(params.get("api_base") or OPENAI_BASE).rstrip("/")
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    headers.update(_extra_headers(params.get("extra_headers")))
+    return WireTarget(f"{base}/chat/completions", arm.litellm_model[len(OPENAI_PREFIX) :], headers, (key,))
+
+
+def _extra_headers(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -1,0 +1,195 @@
+"""Turning outcomes into learning, off the response path, exactly once per request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from policies.base import Delta, PosteriorStore
+from policies.quality import QualityInput, assess_quality
+from policies.reward import Observation, reward
+from proxy.forwarding.base import Usage
+from proxy.pipeline.outcome import Attempt, Outcome, Status
+from proxy.pipeline.router import Router
+
+log = logging.getLogger("model_manager.learning")
+
+OutcomeHook = Callable[[Outcome, dict[str, float]], Awaitable[None]]
+"""Called after learning with the outcome and each attempted model's reward."""
+
+Learned = list[tuple[Outcome, dict[str, float]]]
+BatchHook = Callable[[Learned], Awaitable[None]]
+"""Called after learning with every outcome of a batch (one write for all of them)."""
+
+MAX_BATCH = 256
+"""Outcomes learned from together: one store write and one hook call for all of them."""
+
+LINGER_S = 0.01
+"""How long the writer waits after the first queued outcome for others to join its batch:
+learning lags by at most this, and a steady stream of requests shares writes even at
+concurrency 1 (each write costs far more than the outcome it carries)."""
+
+CostFn = Callable[[str, Usage], Awaitable[float | None]]
+"""USD for a call to the named model with that usage (None when unknown)."""
+
+
+async def no_cost(model: str, usage: Usage) -> float | None:
+    return None
+
+
+class Learner:
+    """Scores outcomes, writes the policy's deltas, then runs the hooks (stats, workflows).
+
+    ``submit`` queues an outcome for one writer task, which learns from everything queued
+    so far together: under load, many outcomes share one store round trip (write-behind).
+    Outcomes are learned from in submission order.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        store: PosteriorStore,
+        rng: random.Random,
+        *,
+        propensity: bool = True,
+        cost: CostFn = no_cost,
+        linger_s: float = LINGER_S,
+    ) -> None:
+        self._router, self._store, self._rng = router, store, rng
+        self._linger_s = linger_s
+        self._cost = cost
+        self._propensity = propensity
+        self._queue: deque[Outcome] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer: asyncio.Task[None] | None = None
+        self.hooks: list[OutcomeHook] = []
+        self.batch_hooks: list[BatchHook] = []
+        self.submitted = 0
+        self.recorded = 0
+        self.failed_writes = 0
+
+    def submit(self, outcome: Outcome) -> None:
+        """Queue ``outcome`` for the writer task (started on first use); costs a deque append."""
+        self.submitted += 1
+        self._queue.append(outcome)
+        self._idle.clear()
+        self._wake.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def record(self, outcome: Outcome) -> None:
+        """Learn from ``outcome`` now; never raises (failures are logged and counted)."""
+        await self.record_batch([outcome])
+
+    async def record_batch(self, outcomes: list[Outcome]) -> None:
+        """Learn from ``outcomes`` with one store write; never raises."""
+        try:
+            learned = [(outcome, await self._rewards_of(outcome)) for outcome in outcomes]
+            await self._store.apply([d for o, r in learned for d in self._deltas(o, r)])
+            for batch_hook in self.batch_hooks:
+                await batch_hook(learned)
+            for outcome, rewards in learned:
+                for hook in self.hooks:
+                    await hook(outcome, rewards)
+        except Exception:
+            self.failed_writes += len(outcomes)
+            log.exception("could not record %d outcomes", len(outcomes))
+        self.recorded += len(outcomes)
+
+    async def _rewards_of(self, outcome: Outcome) -> dict[str, float]:
+        await self._price(outcome)
+        return self.rewards(outcome)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self._linger_s > 0:
+                await asyncio.sleep(self._linger_s)
+            self._wake.clear()
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+                await self.record_batch(batch)
+            self._idle.set()
+
+    def rewards(self, outcome: Outcome) -> dict[str, float]:
+        """Reward per attempted model: 0 for a model at fault, scored for the answer."""
+        if outcome.status is Status.CANCELLED:
+            return {}
+        self._estimate_propensity(outcome)
+        rewards: dict[str, float] = {}
+        for attempt in outcome.attempts:
+            if attempt.failure is None:
+                rewards[attempt.model] = self._score(outcome, attempt)
+            elif attempt.failure.model_at_fault:
+                rewards[attempt.model] = 0.0
+        return rewards
+
+    async def _price(self, outcome: Outcome) -> None:
+        if outcome.cost_usd is None and outcome.summary is not None and outcome.model is not None:
+            outcome.cost_usd = await self._cost(outcome.model, outcome.summary.usage)
+
+    async def drain(self) -> None:
+        """Wait until every submitted outcome is learned from, then stop the writer."""
+        if self._writer is not None and not self._writer.done():
+            await self._idle.wait()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    def _deltas(self, outcome: Outcome, rewards: dict[str, float]) -> Iterator[Delta]:
+        policy = self._router.policy_for(outcome.agent)
+        for model, value in rewards.items():
+            yield from policy.deltas(outcome.decision_request, model, value)
+
+    def _score(self, outcome: Outcome, attempt: Attempt) -> float:
+        reward_weights, quality_weights = self._router.weights_for(outcome.agent)
+        observation = Observation(
+            success=True,
+            quality=assess_quality(quality_input(outcome), quality_weights),
+            latency_s=attempt.latency_s,
+            ttft_s=attempt.ttft_s,
+            cost_usd=outcome.cost_usd,
+        )
+        return reward(observation, reward_weights)
+
+    def _estimate_propensity(self, outcome: Outcome) -> None:
+        if not self._propensity or outcome.propensity is not None:
+            return
+        policy = self._router.policy_for(outcome.agent)
+        outcome.propensity = policy.propensity(
+            outcome.decision_request, outcome.snapshot, outcome.decision.choice, self._rng
+        )
+
+
+def quality_input(outcome: Outcome) -> QualityInput:
+    """What the quality heuristic looks at for this outcome's answer."""
+    summary = outcome.summary
+    if summary is None:
+        return QualityInput(text=None, finish_reason=None)
+    return QualityInput(
+        text=summary.text,
+        finish_reason=summary.finish_reason,
+        tool_calls=tuple(summary.tool_calls),
+        wants_json=outcome.wants_json,
+        tool_schemas=outcome.tool_schemas,
+    )
+
+
+def tool_schemas(tools: Any) -> dict[str, dict[str, object]] | None:
+    """Tool name -> JSON schema of its parameters, from a request's ``tools``."""
+    if not isinstance(tools, list):
+        return None
+    schemas: dict[str, dict[str, object]] = {}
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            parameters = function.get("parameters")
+            schemas[function["name"]] = parameters if isinstance(parameters, dict) else {}
+    return schemas

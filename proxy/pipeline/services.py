@@ -1,0 +1,37 @@
+"""Everything a request needs, built once per app in the lifespan (no module-level state)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from policies.base import PosteriorStore
+from proxy.config.settings import Config
+from proxy.forwarding.base import Upstream
+from proxy.pipeline.cooldowns import Cooldowns
+from proxy.pipeline.learning import Learner
+from proxy.pipeline.router import Router
+from proxy.pipeline.usage_limits import UsageLimits
+
+
+@dataclass(slots=True)
+class Counters:
+    """Process-local counts an operator wants to see in /ready and logs."""
+
+    store_unavailable_reads: int = 0
+    requests: int = 0
+
+
+@dataclass(slots=True)
+class Services:
+    config: Config
+    router: Router
+    store: PosteriorStore
+    upstream: Upstream
+    learner: Learner
+    rng: random.Random
+    clock: Callable[[], float]
+    cooldowns: Cooldowns = field(default_factory=Cooldowns)
+    limits: UsageLimits = field(default_factory=UsageLimits)
+    counters: Counters = field(default_factory=Counters)

@@ -1,0 +1,148 @@
+"""Turning a profile into real HTTP behaviour: delays, errors, SSE, cuts, hangs, disconnects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from proxy.simulator.profile import SimProfile
+from proxy.simulator.reply import completion_body, error_body, plan_reply, stream_chunks
+from proxy.simulator.state import SimState
+
+Work = Callable[[Send], Awaitable[None]]
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+
+
+async def run_until_disconnect(receive: Receive, work: Callable[[], Awaitable[None]]) -> bool:
+    """Run ``work``, cancelling it if the client disconnects first; True when it finished.
+
+    The request body must already be consumed: every further message is read as a
+    possible ``http.disconnect``.
+    """
+    finished = False
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await work()
+        finished = True
+        group.cancel_scope.cancel()
+    return finished
+
+
+class SimResponse(Response):
+    """A response driven by ``work(send)``; ``on_cancel()`` runs if the client goes away."""
+
+    def __init__(self, work: Work, on_cancel: Callable[[], None]) -> None:
+        super().__init__()
+        self.work = work
+        self.on_cancel = on_cancel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the work under the disconnect watch."""
+        if not await run_until_disconnect(receive, lambda: self.work(send)):
+            self.on_cancel()
+
+
+async def _sleep_ms(ms: float) -> None:
+    """Sleep ``ms`` milliseconds (no-op for 0)."""
+    if ms > 0:
+        await anyio.sleep(ms / 1000)
+
+
+async def send_body(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send a complete response in one body message."""
+    length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _error_headers(profile: SimProfile) -> list[tuple[bytes, bytes]]:
+    """JSON headers, plus Retry-After when the profile sets it."""
+    if profile.retry_after_s is None:
+        return JSON_HEADERS
+    return [*JSON_HEADERS, (b"retry-after", f"{profile.retry_after_s:g}".encode())]
+
+
+def _sse(data: bytes) -> dict[str, Any]:
+    """An ``http.response.body`` message carrying one SSE data event."""
+    return {"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True}
+
+
+class Behaviour:
+    """One request's behaviour: the chosen profile applied to the parsed body."""
+
+    def __init__(self, state: SimState, profile: SimProfile, body: Mapping[str, Any]) -> None:
+        self.state = state
+        self.profile = profile
+        self.body = body
+        self.model = str(body.get("model", ""))
+        self.stream = bool(body.get("stream"))
+
+    def response(self) -> SimResponse:
+        """The response object Starlette runs; counts the request."""
+        self.state.count(self.model, "requests")
+        return SimResponse(self.run, lambda: self.state.count(self.model, "cancelled"))
+
+    async def run(self, send: Send) -> None:
+        """Pick and perform the behaviour: hang, error, malformed, stream or JSON."""
+        profile = self.profile
+        if profile.hang:
+            await anyio.sleep_forever()
+        await _sleep_ms(profile.ttft_ms if self.stream else profile.latency_ms)
+        if profile.context_window_error:
+            await self.fail(send, 400, context_window=True)
+        elif self.state.should_fail(profile):
+            await self.fail(send, profile.error_status)
+        elif self.stream:
+            await self.send_stream(send)
+        elif profile.malformed_json:
+            await self.finish(send, 200, b"<html>this is not JSON {", "errors")
+        else:
+            await self.finish(send, 200, orjson.dumps(completion_body(self.reply())), "completed")
+
+    def reply(self) -> Any:
+        """The planned answer (fresh id, current time)."""
+        return plan_reply(self.profile, self.body, self.state.next_id(), int(time.time()))
+
+    async def fail(self, send: Send, status: int, *, context_window: bool = False) -> None:
+        """Send an OpenAI-shaped error and count it."""
+        body = orjson.dumps(error_body(status, context_window=context_window))
+        await send_body(send, status, body, _error_headers(self.profile))
+        self.state.count(self.model, "errors")
+
+    async def finish(self, send: Send, status: int, body: bytes, outcome: str) -> None:
+        """Send a JSON-typed body and count ``outcome``."""
+        await send_body(send, status, body, JSON_HEADERS)
+        self.state.count(self.model, outcome)
+
+    async def send_stream(self, send: Send) -> None:
+        """Send SSE chunks, then ``[DONE]``; or stop abruptly after ``cut_stream_after`` events."""
+        profile = self.profile
+        events = [orjson.dumps(c) for c in stream_chunks(self.reply(), profile.chunks)]
+        if profile.malformed_json:
+            events.insert(1, b"{this is not JSON")
+        events.append(b"[DONE]")
+        cut = profile.cut_stream_after
+        cut = None if cut is None else min(cut, len(events) - 1)
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        for sent, event in enumerate(events):
+            if sent == cut:
+                self.state.count(self.model, "errors")
+                return  # uvicorn closes the connection: the chunked body never terminates
+            if sent:
+                await _sleep_ms(profile.chunk_interval_ms)
+            await send(_sse(event))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        self.state.count(self.model, "errors" if profile.malformed_json else "completed")

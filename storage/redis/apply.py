@@ -1,0 +1,57 @@
+"""Running the apply script: one EVALSHA per batch (seq key + the scope's hashes), one pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import NoScriptError
+
+from policies.base import Table
+from storage.redis import keys
+from storage.redis.codec import APPLY_LUA
+from storage.redis.pending import Batch
+from storage.redis.sequence import NOT_APPLIED, Sequencer
+
+
+class ApplyScript:
+    """The apply script on ``client``, guarded by ``sequencer``'s seqs (see storage.redis.sequence)."""
+
+    def __init__(self, client: redis.asyncio.Redis, prefix: str, sequencer: Sequencer) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._seq = sequencer
+        self._script = client.register_script(APPLY_LUA)
+
+    async def run(self, batches: Sequence[Batch], now: float, half_life_s: float | None) -> list[Any]:
+        """Per batch: repaired-cell count, ALREADY_APPLIED, NOT_APPLIED, or the error Redis
+        answered (the last two: not applied).
+
+        Raises what the client raises when Redis does not answer (some batches may be applied).
+        A script missing from Redis (restart, SCRIPT FLUSH) is loaded and the batches it left
+        unapplied (NOSCRIPT, and NOT_APPLIED after it) run again under the same seqs.
+        """
+        results = await self._evalsha(batches, now, half_life_s)
+        if any(isinstance(r, NoScriptError) for r in results):
+            again = [i for i, r in enumerate(results) if isinstance(r, NoScriptError) or r == NOT_APPLIED]
+            self._script.sha = await self._client.script_load(APPLY_LUA)
+            rerun = await self._evalsha([batches[i] for i in again], now, half_life_s)
+            for i, result in zip(again, rerun, strict=True):
+                results[i] = result
+        return results
+
+    async def _evalsha(self, batches: Sequence[Batch], now: float, half_life_s: float | None) -> list[Any]:
+        head = [repr(now), repr(half_life_s or 0.0)]
+        slots = [(keys.post_key(self._prefix, Table(b.scope)), b.seq) for b in batches]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for batch, guard in zip(batches, self._seq.guards(slots), strict=True):
+                rows = batch.at(now, half_life_s)
+                names = [keys.post_key(self._prefix, table) for table in rows]
+                args = [a for row in rows.values() for a in _cells(row)]
+                pipe.evalsha(self._script.sha, 1 + len(names), guard[0], *names, *guard[1:], *head, *args)
+            return await pipe.execute(raise_on_error=False)
+
+
+def _cells(row: dict[str, tuple[float, float]]) -> list[str]:
+    return [str(len(row)), *(a for m, (s, f) in row.items() for a in (m, repr(s), repr(f)))]

@@ -1,0 +1,131 @@
+"""Wire-level pieces of RedisStore: the apply script and parsing of stored values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from policies.base import Evidence
+from storage.redis.sequence import SEQ_GUARD
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,  # includes BusyLoadingError
+    redis.exceptions.TimeoutError,
+    TimeoutError,
+    OSError,
+)
+"""Errors meaning "Redis did not answer": reads fall back, writes are buffered."""
+
+APPLY_LUA = (
+    SEQ_GUARD
+    + """
+-- KEYS[2..]: posterior hashes of one scope (all in the seq key's Cluster slot). ARGV[4..]:
+-- now, half_life (0 = none), then per hash: its cell count n and n times model, d_successes,
+-- d_failures. Decays each cell to now, adds, clamps at 0. Garbage (non-numbers, NaN, inf,
+-- negative masses) resets the cell to empty. Returns how many corrupt cells (or non-hash
+-- keys) were repaired.
+local now = tonumber(ARGV[4])
+local hl = tonumber(ARGV[5])
+local repaired = 0
+local function num(v)
+  if not v then return 0 end
+  local x = tonumber(v)
+  if x == nil or x ~= x or x == math.huge or x == -math.huge then return nil end
+  return x
+end
+local function fmt(x) return string.format('%.17g', x) end
+local function add(key, m, ds, df)
+  local old = redis.call('HMGET', key, m .. ':s', m .. ':f', m .. ':t')
+  local s, f, t = num(old[1]), num(old[2]), num(old[3])
+  if s == nil or f == nil or s < 0 or f < 0 or (old[3] and t == nil) then
+    s, f, t = 0, 0, now
+    repaired = repaired + 1
+  end
+  if not old[3] then t = now end
+  local k = 1
+  if hl > 0 and now > t then k = math.pow(0.5, (now - t) / hl) end
+  s = s * k + ds
+  f = f * k + df
+  if not (s > 0) then s = 0 end
+  if not (f > 0) then f = 0 end
+  if now > t then t = now end
+  redis.call('HSET', key, m .. ':s', fmt(s), m .. ':f', fmt(f), m .. ':t', fmt(t))
+end
+local p = 6
+for j = 2, #KEYS do
+  local key = KEYS[j]
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'hash' and kind ~= 'none' then
+    redis.call('DEL', key)
+    repaired = repaired + 1
+  end
+  local n = tonumber(ARGV[p])
+  for i = p + 1, p + 3 * n, 3 do
+    add(key, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+  end
+  p = p + 1 + 3 * n
+end
+return repaired
+"""
+)
+
+
+def number(raw: object) -> float | None:
+    """A stored bytes/str value as a finite float; None for garbage."""
+    try:
+        x = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def cell(raw_s: object, raw_f: object, raw_t: object, now: float) -> tuple[float, float, float, bool]:
+    """``(successes, failures, t_last, corrupt)`` from raw HMGET values.
+
+    Absent fields are 0 (and t_last = now); a corrupt cell reads as ``(0, 0, now, True)``.
+    """
+    evidence, corrupt = Evidence.clean(raw_s, raw_f)
+    t = now if raw_t is None else number(raw_t)
+    if corrupt or t is None:
+        return 0.0, 0.0, now, True
+    return evidence.successes, evidence.failures, t, False
+
+
+MAX_CONNECTIONS = 64
+"""Connections per process; a request beyond them waits for one (up to the socket timeout)."""
+
+
+def make_client(url: str, socket_timeout: float, connect_timeout: float) -> redis.asyncio.Redis:
+    """A client with short timeouts and no retries of its own (the store retries writes,
+    under their sequence numbers, from its buffer).
+
+    The pool blocks when all its connections are busy instead of raising (redis-py's default
+    pool raises MaxConnectionsError under a burst of concurrent requests). Maintenance
+    notifications are turned off where redis-py has them: while on, its pool skips the check
+    that replaces connections the server closed (e.g. after a restart).
+    """
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=socket_timeout,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+    )
+    client = redis.asyncio.Redis(
+        connection_pool=pool, retry=Retry(NoBackoff(), 0), **_maint_notifications_off()
+    )
+    client.auto_close_connection_pool = True  # closing the client closes its pool, as from_url's
+    return client
+
+
+def _maint_notifications_off() -> dict[str, Any]:
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig  # noqa: PLC0415
+    except ImportError:  # redis-py < 7
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}

@@ -1,0 +1,134 @@
+"""Writes waiting for Redis: loose deltas, and in-doubt batches that carry a sequence number.
+
+A delta is *loose* until it is sent: loose deltas merge freely. Sending forms them into
+batches (one per scope, so one script call in one Redis Cluster slot), numbered in send order
+(see ``storage.redis.sequence``). A batch whose reply was lost is *in doubt*: it may have been
+applied, so it is only ever resent whole, under the same seq, and never merged with anything
+else. A batch Redis answered as not applied (an error reply) becomes loose deltas again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from policies import decay
+from policies.base import Delta, Table
+
+Pending = tuple[Delta, float]
+"""A delta and the time it was produced (it decays from then until it is written)."""
+
+Merged = dict[Table, dict[str, tuple[float, float]]]
+"""Per table, per model: the summed (successes, failures) change, in first-seen order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Deltas of one scope, merged per cell at time ``t``, sent under sequence number ``seq``.
+
+    ``born`` is the monotonic time the batch was formed (it cannot have been applied earlier).
+    """
+
+    seq: int
+    scope: str
+    rows: Merged
+    t: float
+    born: float
+
+    @property
+    def cells(self) -> int:
+        return sum(len(row) for row in self.rows.values())
+
+    def at(self, now: float, half_life_s: float | None) -> Merged:
+        """The same changes decayed from ``t`` to ``now`` (identical without a half-life)."""
+        k = decay.factor(now - self.t, half_life_s)
+        return {table: {m: (k * s, k * f) for m, (s, f) in row.items()} for table, row in self.rows.items()}
+
+    def loose(self) -> list[Pending]:
+        """The batch as loose deltas again (one per cell, produced at ``t``)."""
+        cells = [(table, m, s, f) for table, row in self.rows.items() for m, (s, f) in row.items()]
+        return [(Delta(*cell), self.t) for cell in cells]
+
+
+def merge(items: Iterable[Pending], now: float, half_life_s: float | None) -> Merged:
+    """Sum the deltas per cell, each decayed from its own time to ``now``."""
+    out: Merged = {}
+    for delta, t in items:
+        k = decay.factor(now - t, half_life_s)
+        row = out.setdefault(delta.table, {})
+        s, f = row.get(delta.model, (0.0, 0.0))
+        row[delta.model] = (s + k * delta.successes, f + k * delta.failures)
+    return out
+
+
+def form(
+    items: Iterable[Pending], now: float, half_life_s: float | None, born: float, number: Callable[[], int]
+) -> list[Batch]:
+    """Loose deltas as new batches: merged per cell at ``now``, one per scope, numbered by
+    ``number`` in order."""
+    scopes: dict[str, Merged] = {}
+    for table, row in merge(items, now, half_life_s).items():
+        scopes.setdefault(table.scope, {})[table] = row
+    return [Batch(number(), scope, rows, now, born) for scope, rows in scopes.items()]
+
+
+class PendingBuffer:
+    """Bounded loose deltas and in-doubt batches; ``len`` counts cells (a loose delta is one).
+
+    When over ``limit`` the oldest are dropped and counted: in-doubt batches first (whole),
+    then the oldest loose deltas.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"buffer limit must be >= 1, got {limit}")
+        self.limit = limit
+        self.dropped = 0
+        self._loose: deque[Pending] = deque()
+        self._batches: deque[Batch] = deque()
+        self._batch_cells = 0
+
+    def __len__(self) -> int:
+        return len(self._loose) + self._batch_cells
+
+    def extend(self, items: Iterable[Pending]) -> int:
+        """Append newest loose deltas; how many cells were dropped to make room."""
+        self._loose.extend(items)
+        return self._trim()
+
+    def take(self) -> list[Pending]:
+        """Remove and return the loose deltas, oldest first."""
+        items = list(self._loose)
+        self._loose.clear()
+        return items
+
+    def restore(self, items: Sequence[Pending]) -> int:
+        """Put loose deltas that were not sent back in front of newer ones; drops counted."""
+        self._loose.extendleft(reversed(items))
+        return self._trim()
+
+    def take_batches(self) -> list[Batch]:
+        """Remove and return the in-doubt batches, oldest first."""
+        batches = list(self._batches)
+        self._batches.clear()
+        self._batch_cells = 0
+        return batches
+
+    def keep_batches(self, batches: Sequence[Batch]) -> int:
+        """Hold unacknowledged batches (oldest first) ahead of loose deltas; drops counted."""
+        self._batches.extend(batches)
+        self._batch_cells += sum(b.cells for b in batches)
+        return self._trim()
+
+    def _trim(self) -> int:
+        dropped = 0
+        while len(self) > self.limit and self._batches:
+            batch = self._batches.popleft()
+            self._batch_cells -= batch.cells
+            dropped += batch.cells
+        while len(self) > self.limit:
+            self._loose.popleft()
+            dropped += 1
+        self.dropped += dropped
+        return dropped

@@ -1,0 +1,67 @@
+"""``model-manager stats`` shows the shared counters next to the posteriors (Redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from support.servers import FakeUpstream
+from support.tracking_support import Starter, backend, chat, config_dict, start_proxy
+
+from proxy.cli.stats import print_stats
+from proxy.config.settings import parse_config
+
+__all__ = ["backend", "start_proxy"]
+
+
+@pytest.mark.parametrize("backend", ["redis"])
+def test_stats_cli_shows_counters_and_posteriors(
+    start_proxy: Starter,
+    fake_upstream: FakeUpstream,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    redis_url = request.getfixturevalue("redis_server").url
+    fake_upstream.script("m1", [{"fail_status": 503}])
+    config: dict[str, Any] = config_dict(
+        fake_upstream,
+        ("m1", "m2"),
+        router={
+            "policy": "thompson",
+            "exploration_rate": 0.0,
+            "priors": {"m1": {"alpha": 50, "beta": 1}},
+            "policy_options": {"min_tries": 0},  # m2 has no prior: do not force its first tries
+        },
+    )
+    proxy = start_proxy(config)
+    with proxy.client("cli-agent") as client:
+        models = [chat(client)[1] for _ in range(3)]
+    proxy.wait_recorded(3)
+    assert models[0] == "m2"
+    parsed = parse_config({**config, "redis": {"url": redis_url}})
+    assert print_stats(parsed, agent="cli-agent", as_json=True) == 0
+    rows = {row["model"]: row for row in orjson.loads(capsys.readouterr().out)}
+    assert set(rows) == {"m1", "m2"}
+    m1 = rows["m1"]["stats"]
+    assert (m1["calls"], m1["failures"], m1["failures_by_kind"]) == (3, 1, {"server_error": 1})
+    assert m1["decisions"] == 3 and m1["selection_share"] == 1.0
+    assert rows["m2"]["stats"]["fallbacks"] == 1
+    assert rows["m1"]["alpha"] > 50 and rows["m1"]["beta"] > 1  # prior 50/1 plus evidence
+    assert print_stats(parsed, agent="cli-agent", as_json=False) == 0
+    table = capsys.readouterr().out
+    assert "cli-agent" in table and "p95 s" in table
+
+
+def test_stats_cli_embedded_store_has_posteriors_only(
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_upstream: FakeUpstream,
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    config = config_dict(fake_upstream, server={"state_file": str(tmp_path / "none.json")})
+    assert print_stats(parse_config(config), agent=None, as_json=True) == 1
+    assert orjson.loads(capsys.readouterr().out) == []

@@ -1,0 +1,118 @@
+"""A real redis-server process for tests: free port, private temp dir, stop and restart.
+
+    server = RedisServer(tmp_dir, persistent=True)
+    server.start(); server.url; server.stop(); server.start()   # same port, same data dir
+
+``persistent=True`` turns on appendonly (fsync always) so data survives stop/start;
+otherwise nothing is saved. A missing redis-server binary raises (tests fail, never skip).
+Use it as a context manager, or via the ``redis_server`` / ``own_redis_server`` fixtures.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from support.servers import free_port
+
+START_TIMEOUT_S = 10.0
+
+
+
+
+
+def redis_binary() -> str:
+    """Path of redis-server; raises RuntimeError (not skip) when it is missing."""
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if found is None:
+        raise RuntimeError("redis-server not found: install the Debian package redis-server")
+    return found
+
+
+def ping(port: int, timeout: float = 0.5) -> bool:
+    """Whether a Redis on 127.0.0.1:port answers PING with PONG."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """One redis-server process bound to 127.0.0.1 on a fixed port and data dir."""
+
+    def __init__(self, data_dir: Path, *, persistent: bool = False, port: int | None = None):
+        self.data_dir = data_dir
+        self.persistent = persistent
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def command(self) -> list[str]:
+        persist = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else []
+        return [
+            redis_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "no",
+            *persist,
+            "--daemonize", "no",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+
+    def start(self) -> RedisServer:
+        """Start (or restart) on the same port and dir; wait until PING answers."""
+        if self.running:
+            return self
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on {self.port}: {self._log()}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, *, hard: bool = False) -> None:
+        """Stop the process (SIGTERM, or SIGKILL when ``hard``); always reaps it."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.kill() if hard else proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def _log(self) -> str:
+        path = self.data_dir / "redis.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else "(no log)"
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

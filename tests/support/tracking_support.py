@@ -1,0 +1,150 @@
+"""Helpers for the tracking tests: proxies on MemoryStore or RedisStore, SDK calls, polling."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from policies.base import ALL_PROMPTS, Evidence, Table
+from proxy.app import create_app
+from proxy.config.settings import parse_config
+from proxy.pipeline.services import Services
+from storage.embedded.store import MemoryStore
+from storage.redis.store import RedisStore
+from support.redis_server import RedisServer
+from support.servers import FakeUpstream, UvicornThread
+
+SECRET = "sk-test-secret-123456"
+MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": "Say hello"}]
+
+
+def config_dict(
+    upstream: FakeUpstream, models: Sequence[str] = ("m1", "m2"), **sections: Any
+) -> dict[str, Any]:
+    """Models on the fake upstream; fixed policy, no decay; ``sections`` merged over."""
+    router = {
+        "policy": "fixed",
+        "max_attempts": 3,
+        "attempt_timeout_s": 5,
+        "first_chunk_timeout_s": 5,
+        "half_life_s": None,
+        "propensity_samples": 0,
+    }
+    entries = [{"model_name": m, "litellm_params": _params(m, upstream.url)} for m in models]
+    return {"model_list": entries, **sections, "router": {**router, **sections.get("router", {})}}
+
+
+def _params(model: str, api_base: str) -> dict[str, str]:
+    return {"model": f"openai/{model}", "api_base": api_base, "api_key": SECRET}
+
+
+@dataclass
+class Proxy:
+    """A running proxy app: URL, services, and its store."""
+
+    url: str
+    services: Services
+    store: MemoryStore | RedisStore
+
+    def client(self, agent: str, workflow: str | None = None, **headers: str) -> openai.OpenAI:
+        """An openai SDK client with X-Agent (and X-Workflow) headers, no retries."""
+        default = {"X-Agent": agent, **headers}
+        if workflow is not None:
+            default["X-Workflow"] = workflow
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1", api_key="unused", max_retries=0, timeout=20, default_headers=default
+        )
+
+    def wait_recorded(self, count: int, timeout: float = 10.0) -> None:
+        """Poll until the learner recorded ``count`` outcomes (hooks included)."""
+        deadline = time.monotonic() + timeout
+        while self.services.learner.recorded < count:
+            assert time.monotonic() < deadline, f"recorded {self.services.learner.recorded} < {count}"
+            time.sleep(0.01)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        if body is not None:
+            kw["json"] = body
+        return httpx.post(self.url + path, timeout=10, **kw)
+
+    def evidence(self, scope: str, model: str, context: str = ALL_PROMPTS) -> Evidence:
+        """The stored evidence of one cell, read through the store on the app's loop."""
+        table = Table(scope, context)
+        if isinstance(self.store, MemoryStore):
+            return self.store.load_now([table], [model])[table][model]
+        return _redis_evidence(self.store, scope, model, context)
+
+
+def _redis_evidence(store: RedisStore, scope: str, model: str, context: str) -> Evidence:
+    import redis
+
+    from storage.redis.keys import fields, post_key
+
+    with redis.Redis.from_url(_url_of(store)) as client:
+        s, f, _ = client.hmget(post_key(store.prefix, Table(scope, context)), list(fields(model)))
+    return Evidence(float(s or 0.0), float(f or 0.0))
+
+
+def _url_of(store: RedisStore) -> str:
+    kwargs = store.client.connection_pool.connection_kwargs
+    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+
+
+Starter = Callable[..., Proxy]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each tracking backend in turn: embedded memory, and a real redis-server."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def start_proxy(request: pytest.FixtureRequest, backend: str) -> Iterator[Starter]:
+    """``start(config_dict, clock=time.time)`` -> Proxy on the ``backend`` store."""
+    redis_server: RedisServer | None = request.getfixturevalue("redis_server") if backend == "redis" else None
+    with ExitStack() as stack:
+
+        def start(config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> Proxy:
+            store = make_store(redis_server, clock)
+            app = create_app(parse_config(dict(config)), store=store, rng=random.Random(0), clock=clock)
+            server = stack.enter_context(UvicornThread(app))
+            return Proxy(server.url, app.state.services, store)
+
+        yield start
+
+
+def make_store(redis_server: RedisServer | None, clock: Callable[[], float]) -> MemoryStore | RedisStore:
+    """A store without decay: RedisStore on ``redis_server``, else MemoryStore."""
+    if redis_server is None:
+        return MemoryStore(clock=clock)
+    return RedisStore.from_url(redis_server.url, clock=clock, socket_timeout=2.0, connect_timeout=2.0)
+
+
+def chat(client: openai.OpenAI, model: str = "auto") -> tuple[str, str, Any]:
+    """One completion: (x-request-id, answering model, usage); raises on an error status."""
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
+    reply = raw.parse()
+    return raw.headers["x-request-id"], raw.headers["x-model-manager-model"], reply.usage
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
+    """An OpenAI-shaped error with ``status`` (and ``code``)."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) >= {"message", "type", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code, error
