@@ -12,12 +12,15 @@ REDIS_URL, and no secret value sits in the Deployment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -26,10 +29,11 @@ from typing import Any
 import httpx
 import jsonschema
 import kubernetes_validate
+import openai
 import pytest
 import yaml
 from redis_server import RedisServer
-from servers import ProxyProcess
+from servers import ProxyProcess, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 KUBE_DIR = REPO / "deploy" / "kubernetes"
@@ -46,6 +50,8 @@ TEST_ENV = {
     "OPENAI_API_KEY": "sk-test",
     "ANTHROPIC_API_KEY": "sk-ant-test",
 }
+MASTER_ONLY = {"MODEL_MANAGER_MASTER_KEY": TEST_ENV["MODEL_MANAGER_MASTER_KEY"]}
+AUTH = {"Authorization": f"Bearer {TEST_ENV['MODEL_MANAGER_MASTER_KEY']}"}
 
 
 def env_refs(config_text: str) -> set[str]:
@@ -239,10 +245,10 @@ def test_configmap_config_passes_model_manager_check(tmp_path: Path) -> None:
     assert bare.returncode == 0, bare.stdout + bare.stderr
     assert "unavailable: gpt-4o-mini" in bare.stdout
     assert "unavailable: claude-sonnet" in bare.stdout
-    # The master key is not optional: a Secret without it stops the proxy with a message.
+    # The master key is not optional: without it the proxy refuses to start, saying why.
     keyless = check(config, {})
     assert keyless.returncode == 2
-    assert "server.master_key" in keyless.stderr
+    assert "MODEL_MANAGER_MASTER_KEY is not set" in keyless.stderr
 
 
 def test_no_secret_value_is_inline_in_the_deployment() -> None:
@@ -264,11 +270,10 @@ def test_no_secret_value_is_inline_in_the_deployment() -> None:
     for value in secret.get("stringData", {}).values():
         assert value not in deployment_text
         assert value not in config_text
-    # And the config's own credentials are references (the simulated models' dummy aside).
+    # And every credential in the config is a reference.
     config = yaml.safe_load(config_text)
     for entry in config["model_list"]:
-        key = entry["litellm_params"].get("api_key", "")
-        assert key.startswith("os.environ/") or entry["model_name"].startswith("sim-"), entry
+        assert entry["litellm_params"]["api_key"].startswith(ENV_PREFIX), entry
     assert config["server"]["master_key"].startswith("os.environ/")
 
 
@@ -349,12 +354,22 @@ def run_probe(command: list[str], port: int, env: dict[str, str]) -> int:
     return done.returncode
 
 
+@pytest.fixture
+def no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxies started here get no provider key: real providers stay unavailable, so no
+    request can leave the machine."""
+    for name in TEST_ENV:
+        if name != "MODEL_MANAGER_MASTER_KEY":
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_provider_keys")
 def test_readiness_commands_pass_only_with_the_key_and_redis(
     tmp_path: Path, own_redis_server: RedisServer
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(DEPLOY_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
-    env = {**TEST_ENV, "REDIS_URL": own_redis_server.url}
+    env = {**MASTER_ONLY, "REDIS_URL": own_redis_server.url}
     kube_probe = proxy_container()["readinessProbe"]["exec"]["command"]
     compose_probe = compose()["services"]["proxy-1"]["healthcheck"]["test"][1:]  # after CMD
     with ProxyProcess(config, env=env, cwd=tmp_path) as proxy:
@@ -366,3 +381,76 @@ def test_readiness_commands_pass_only_with_the_key_and_redis(
         for probe in (kube_probe, compose_probe):
             assert run_probe(probe, proxy.port, env) != 0  # 503: store unreachable
         assert httpx.get(f"{proxy.url}/health").status_code == 200  # alive all the same
+
+
+# --- the compose topology on loopback: nginx with deploy/nginx.conf, two proxies, one Redis --
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def process_requests(proxy: ProxyProcess) -> float:
+    text = httpx.get(f"{proxy.url}/metrics", headers=AUTH).text
+    match = re.search(r"^model_manager_process_requests_total (\S+)$", text, re.M)
+    assert match is not None, text[-2000:]
+    return float(match.group(1))
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
+@pytest.mark.usefixtures("no_provider_keys")
+def test_nginx_config_balances_two_replicas_sharing_redis(
+    tmp_path: Path, own_redis_server: RedisServer
+) -> None:
+    assert NGINX is not None
+    env = {**MASTER_ONLY, "REDIS_URL": own_redis_server.url}
+    proxies = []
+    for name in PROXY_SERVICES:
+        config = tmp_path / f"{name}.yaml"
+        proxy = ProxyProcess(config, env=env, cwd=tmp_path)
+        # Each replica serves its own simulated models: point them at its port.
+        text = DEPLOY_CONFIG.read_text(encoding="utf-8").replace(":4000/", f":{proxy.port}/")
+        config.write_text(text, encoding="utf-8")
+        proxies.append(proxy)
+    lb_port = free_port()
+    conf = NGINX_CONF.read_text(encoding="utf-8").replace("listen 80;", f"listen 127.0.0.1:{lb_port};")
+    for name, proxy in zip(PROXY_SERVICES, proxies, strict=True):
+        conf = conf.replace(f"server {name}:4000", f"server 127.0.0.1:{proxy.port}")
+    (tmp_path / "nginx.conf").write_text(conf, encoding="utf-8")
+    globals_ = f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/nginx-error.log; daemon off;"
+    nginx_args = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", globals_]
+    with contextlib.ExitStack() as stack:
+        for proxy in proxies:
+            stack.enter_context(proxy)
+        lb = subprocess.Popen(nginx_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.callback(lambda: (lb.terminate(), lb.wait(10)))
+        base = f"http://127.0.0.1:{lb_port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        assert httpx.get(f"{base}/ready", timeout=5).status_code == 401  # the key is required
+        assert httpx.get(f"{base}/ready", headers=AUTH, timeout=5).json()["store"] == "RedisStore"
+        client = openai.OpenAI(
+            base_url=f"{base}/v1",
+            api_key=TEST_ENV["MODEL_MANAGER_MASTER_KEY"],
+            max_retries=0,
+            default_headers={"X-Agent": "deploy-test", "X-Model-Manager-Pin": "false"},
+        )
+        with client:
+            for _ in range(6):
+                reply = client.chat.completions.create(
+                    model="sim-fast", messages=[{"role": "user", "content": "hi"}]
+                )
+                assert reply.choices[0].message.content
+            with client.chat.completions.stream(
+                model="sim-fast", messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
+                text = "".join(
+                    event.delta for event in stream if event.type == "content.delta"
+                )
+            assert text
+        served = [process_requests(proxy) for proxy in proxies]
+        assert sum(served) == 7
+        assert all(count > 0 for count in served), served  # both replicas answered
