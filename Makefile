@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 
 test: lint
-	scripts/ensure-redis-server.sh
+	scripts/ensure-test-tools.sh
 	$(BIN)/pytest -q
 
 clean:

@@ -32,10 +32,10 @@ import kubernetes_validate
 import openai
 import pytest
 import yaml
-from redis_server import RedisServer
-from servers import ProxyProcess, free_port
+from support.paths import REPO
+from support.redis_server import RedisServer
+from support.servers import ProxyProcess, free_port
 
-REPO = Path(__file__).resolve().parent.parent
 KUBE_DIR = REPO / "deploy" / "kubernetes"
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 DEPLOY_CONFIG = REPO / "deploy" / "config.yaml"
