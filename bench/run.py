@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also run ours with router.direct_translation off (litellm.acompletion), anthropic flavour",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout's model-manager executable (e.g. OLD/.venv/bin/model-manager), "
+        "run as target ours-before in the same run",
+    )
     parser.add_argument("--no-workers2", action="store_true", help="skip our proxy with --workers 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--nice", type=int, default=-10, help="niceness for the harness and children (root)")
@@ -62,6 +68,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         ttft_requests=10 if args.quick else 30,
         workers2=not args.no_workers2,
         acompletion=args.acompletion,
+        baseline=args.baseline,
         flavours=tuple(f for f in args.flavours.split(",") if f in targets.FLAVOURS),
     )
 

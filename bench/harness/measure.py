@@ -37,6 +37,8 @@ class Plan:
     workers2: bool
     flavours: tuple[str, ...] = targets.FLAVOURS
     acompletion: bool = False
+    baseline: Path | None = None
+    """Another checkout's ``model-manager`` executable, run as target ``ours-before``."""
     proxy_cpus: str = "0"
     load_cpus: str = "1"
     both_cpus: str = "0,1"
@@ -137,6 +139,9 @@ def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target
             flavour=flavour,
         )
         found.append(("ours", partial(ours, name="ours", workers=1, cpus=plan.proxy_cpus)))
+        if plan.baseline is not None:
+            before = partial(ours, name="ours-before", workers=1, cpus=plan.proxy_cpus, binary=plan.baseline)
+            found.append(("ours-before", before))
         if plan.workers2 and flavour == "openai":
             found.append(("ours-w2", partial(ours, name="ours-w2", workers=2, cpus=plan.both_cpus)))
         if plan.acompletion and flavour == "anthropic":

@@ -14,8 +14,14 @@ from harness import profile
 
 Row = dict[str, Any]
 CellKey = tuple[str, str, int]
-TARGET_ORDER = ("direct", "ours", "ours-w2", "litellm")
-COLORS = {"direct": "#7f7f7f", "ours": "#1f77b4", "ours-w2": "#17becf", "litellm": "#d62728"}
+TARGET_ORDER = ("direct", "ours-before", "ours", "ours-w2", "litellm")
+COLORS = {
+    "direct": "#7f7f7f",
+    "ours-before": "#9467bd",
+    "ours": "#1f77b4",
+    "ours-w2": "#17becf",
+    "litellm": "#d62728",
+}
 
 
 def spread(values: Iterable[float], digits: int = 1) -> str:
@@ -168,6 +174,10 @@ def markdown(results: dict[str, Any]) -> str:
         "## Ours vs LiteLLM proxy",
         "",
         ratio_table(results["runs"]),
+        "",
+        "## Ours vs ours-before (--baseline)",
+        "",
+        ratio_table(results["runs"], other="ours-before"),
         "",
         "## Time to first token (sequential, concurrency 1)",
         "",

@@ -137,10 +137,12 @@ def start_ours(
     config: dict[str, Any],
     workers: int,
     cpus: str,
+    binary: Path = MODEL_MANAGER,
 ) -> Target:
+    """``binary serve`` on a free port (another checkout's executable for ``ours-before``)."""
     port = free_port()
     conf = _write_yaml(workdir / f"{name}-{flavour}.yaml", config)
-    argv = [str(MODEL_MANAGER), "serve", "--config", str(conf), "--host", "127.0.0.1"]
+    argv = [str(binary), "serve", "--config", str(conf), "--host", "127.0.0.1"]
     argv += ["--port", str(port)]
     argv += ["--workers", str(workers)] if workers > 1 else []
     env = {**OFFLINE_ENV, "REDIS_URL": config["redis"]["url"]}
