@@ -12,7 +12,7 @@ operations (a few tens of microseconds for a handful of arms). Each arm's mass p
 segment is a trapezoid of f, F is their running sum normalised to 1 (so no special
 functions are needed), and P_i = sum over segments of (i's mass) * prod_{j != i} F_j
 (segment midpoint); the result is renormalised to sum to 1. Accuracy is about 1e-3 per arm, far better
-than the 64-draw Monte Carlo it replaces (standard error ~0.06), and deterministic.
+than a 64-draw Monte Carlo estimate (standard error ~0.06), and deterministic.
 
 Densities with alpha or beta below 1 are unbounded at an edge, where a grid is
 unreliable: ``win_probabilities`` returns None for them and the caller falls back to

@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[2]
+
 PY_SPY_VERSION = "0.4.3"
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 PACKAGE = re.compile(r"(?:site-packages|lib/python3\.\d+)/(?P<pkg>[A-Za-z0-9_]+)")
@@ -69,7 +71,7 @@ def _label(frame: tuple[str, str]) -> str:
 
 
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", f"{REPO}/", "lib/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path

@@ -96,7 +96,7 @@ def contention_warning(runs: list[Row]) -> list[str]:
 
 
 def ratio_table(runs: list[Row], ours: str = "ours", other: str = "litellm") -> str:
-    """Our proxy against LiteLLM's: throughput ratio and added-p50 ratio (issue 6's >= 2x)."""
+    """Our proxy against LiteLLM's: throughput ratio and added-p50 ratio ."""
     lines = [
         f"| upstream | mode | c | req/s {ours}/{other} | +p50 {other}/{ours} |",
         "|---|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""Read a long prompt x model outcome CSV (schema: /work/shared/data/README.md).
+"""Read a long prompt x model outcome CSV (schema: the shared data README).
 
 Each prompt must have exactly one row per model; quality and cost must be numbers
 (an empty cost means unknown and counts as 0). Every problem raises ReplayDataError

@@ -1,4 +1,4 @@
-"""Per (agent, model) statistics, workflow tracking and explicit feedback (issue 4).
+"""Per (agent, model) statistics, workflow tracking and explicit feedback.
 
 ``build_tracker`` picks the backend that matches the posterior store: RedisTracking on the
 RedisStore's client (shared by every replica), or MemoryTracking in embedded mode, saved

@@ -3,7 +3,7 @@
 Starlette's StreamingResponse runs the body and a disconnect listener in an anyio task group
 on servers that speak ASGI < 2.4 (uvicorn does), which costs a task group and two tasks per
 response. Here one watcher task cancels the relaying task when the client goes away, so an
-upstream read stalled between chunks is abandoned at once, as before.
+upstream read stalled between chunks is abandoned at once.
 """
 
 from __future__ import annotations

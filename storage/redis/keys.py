@@ -20,18 +20,11 @@ from urllib.parse import quote, unquote
 
 from policies.base import Table
 
-AGENT_NAME = re.compile(r"[A-Za-z0-9\-_.:@/]{1,64}")
-"""What upstream validation accepts as an agent name (full match)."""
 
 _PREFIX = re.compile(r"[A-Za-z0-9\-_.:]{1,32}")
 _SAFE = "-_.:@/"
 ALL_CONTEXT = "_all"
 FIELD_SUFFIXES = ("s", "f", "t")
-
-
-def is_agent_name(name: str) -> bool:
-    """Whether ``name`` is a valid agent name (letters, digits, ``-_.:@/``, 1-64 chars)."""
-    return AGENT_NAME.fullmatch(name) is not None
 
 
 def check_prefix(prefix: str) -> str:
