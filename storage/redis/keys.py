@@ -20,7 +20,6 @@ from urllib.parse import quote, unquote
 
 from policies.base import Table
 
-
 _PREFIX = re.compile(r"[A-Za-z0-9\-_.:]{1,32}")
 _SAFE = "-_.:@/"
 ALL_CONTEXT = "_all"
