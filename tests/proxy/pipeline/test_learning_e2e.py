@@ -344,7 +344,7 @@ def test_a_degraded_model_loses_its_lead_with_a_half_life(
             served.ask("A", may_fail=True)
         first = served.choices("A")
     assert share(first[100:150], "a-one") >= 0.7, first[100:150]
-    assert share(first[200:300], "a-two") >= 0.85, first[150:]
+    assert share(first[200:300], "a-two") >= 0.85, first[200:300]
 
 
 # -- (f) propensities ------------------------------------------------------------------------
