@@ -112,12 +112,21 @@ def _plot(report: EvaluationReport, path: Path | None) -> int:
 
 
 def _progress_bar(quiet_stdout: bool) -> Progress:
-    """A progress callback drawing a bar on stderr (stdout stays clean for --json)."""
+    """Progress on stderr (stdout stays clean for --json): a redrawn bar on a terminal, else
+    one plain line per quarter (no carriage returns in logs or pipes)."""
     started = time.monotonic()
+    terminal = sys.stderr.isatty()
+    quarters_shown = [0]
 
     def show(done: int, total: int) -> None:
-        filled = BAR_WIDTH * done // max(total, 1)
         elapsed = time.monotonic() - started
+        if not terminal:
+            quarter = 4 * done // max(total, 1)
+            if quarter > quarters_shown[0]:
+                quarters_shown[0] = quarter
+                print(f"{done}/{total} requests {elapsed:.1f}s", file=sys.stderr)
+            return
+        filled = BAR_WIDTH * done // max(total, 1)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         print(f"\r[{bar}] {done}/{total} requests {elapsed:5.1f}s", end="", file=sys.stderr)
         if done >= total:

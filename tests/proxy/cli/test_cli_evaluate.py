@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from support.paths import DATA
+from support.paths import DATA, REPO
 
 from proxy.cli.main import main
 
@@ -73,3 +75,27 @@ def test_bad_input_exits_2_with_a_message(
     assert code == 2
     assert out == ""
     assert message in err
+
+
+def test_progress_off_a_terminal_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """stderr is captured (not a terminal): no carriage returns, one line per quarter."""
+    code, _, err = run(
+        capsys, "--data", str(DATA / "replay_constant.csv"), "--policy", "fixed",
+        "--steps", "2000", "--seeds", "1", "--json",
+    )
+    assert code == 0, err
+    assert "\r" not in err
+    progress = [line for line in err.splitlines() if line.endswith("s") and "requests" in line]
+    assert [line.split()[0] for line in progress] == ["500/2000", "1000/2000", "1500/2000", "2000/2000"]
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback() -> None:
+    """``evaluate --json | head -c0``: the write into a closed pipe ends quietly with exit 0."""
+    argv = [sys.executable, "-m", "proxy", "evaluate", "--data", str(DATA / "replay_constant.csv"),
+            "--policy", "fixed", "--steps", "50", "--seeds", "1", "--json"]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the report is written: the command starts in well over 10 ms
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
