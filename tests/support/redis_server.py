@@ -22,9 +22,6 @@ from support.servers import free_port
 START_TIMEOUT_S = 10.0
 
 
-
-
-
 def redis_binary() -> str:
     """Path of redis-server; raises RuntimeError (not skip) when it is missing."""
     found = shutil.which("redis-server") or (
@@ -48,9 +45,17 @@ def ping(port: int, timeout: float = 0.5) -> bool:
 class RedisServer:
     """One redis-server process bound to 127.0.0.1 on a fixed port and data dir."""
 
-    def __init__(self, data_dir: Path, *, persistent: bool = False, port: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        persistent: bool = False,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.data_dir = data_dir
         self.persistent = persistent
+        self.extra_args = extra_args
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +80,7 @@ class RedisServer:
             *persist,
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            *self.extra_args,
         ]  # fmt: skip
 
     def start(self) -> RedisServer:
