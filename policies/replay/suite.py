@@ -56,7 +56,8 @@ class Variant:
 PLAIN = Variant("plain", "thompson-plain")
 PREVIOUS = Variant("previous", "thompson", {
     "exploration_rate": 0.0, "pool_strength": 4.0, "context_strength": 2.0,
-    "evidence_scale": 3.0, "min_tries": 5.0,
+    "evidence_scale": 3.0, "min_tries": 5.0, "tries_budget": float("inf"),
+    "context_strength_max": 0.0,
 })
 """The defaults before the suite existed (evaluator's exploration 0), pinned explicitly."""
 NEW = Variant("new", "thompson")
