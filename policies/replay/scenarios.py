@@ -8,8 +8,10 @@ best fixed model is judged per agent per phase.
 The synthetic generator (:class:`Synthetic`), deterministic from (name, seed):
 
 - K models with mean quality drawn once per seed: with ``near_tie`` the top three sit at
-  0.80, 0.79 and 0.78, else the best is 0.80 and the second 0.72; the rest are uniform in
-  [0.35, 0.70]. Model order is shuffled, so index 0 is not special.
+  0.80, 0.79 and 0.78 and the rest are uniform in [0.35, 0.70]; else the best is 0.80, the
+  second 0.72 and the rest uniform in [0.35, 0.62], so that after a drift event there is one
+  clear best model whose share of choices measures recovery. Model order is shuffled, so
+  index 0 is not special.
 - Cost per call spans 100x, log-uniform from $0.0001 to $0.01 by rank of mean quality (the
   better, the pricier); reward = clip(quality - cost_weight * cost, 0, 1).
 - Agents: ``agree`` gives every agent the same means (+ N(0, 0.01) each); otherwise each
@@ -98,8 +100,8 @@ class World:
 
 def base_means(k: int, *, near_tie: bool, rng: random.Random) -> list[float]:
     """Mean quality per model, shuffled (see the module docstring)."""
-    top = [0.80, 0.79, 0.78] if near_tie else [0.80, 0.72]
-    means = (top + [rng.uniform(0.35, 0.70) for _ in range(k)])[:k]
+    top, ceiling = ([0.80, 0.79, 0.78], 0.70) if near_tie else ([0.80, 0.72], 0.62)
+    means = (top + [rng.uniform(0.35, ceiling) for _ in range(k)])[:k]
     rng.shuffle(means)
     return means
 
