@@ -24,6 +24,7 @@ def add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--suite", action="store_true", help="run the routing scenario suite instead")
     parser.add_argument("--quick", action="store_true", help="suite: synthetic scenarios, 2,000 requests")
     parser.add_argument("--data-dir", type=Path, default=None, help="suite: folder of the real tables")
+    parser.add_argument("--only", action="append", default=[], help="suite: scenarios naming this")
     parser.add_argument("--agent-column", default="task", help="column naming the agent, or 'none'")
     parser.add_argument("--cost-weight", type=float, default=0.0, help="L in reward = quality - L*cost")
     parser.add_argument("--steps", type=int, default=10_000, help="requests replayed per seed")

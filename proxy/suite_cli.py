@@ -18,7 +18,7 @@ def run_suite_command(args: argparse.Namespace, policy_options: dict[str, float]
     options = SuiteOptions(
         steps=args.steps, seeds=args.seeds if args.seeds != 5 else 3, seed_base=args.seed_base,
         quick=args.quick, data_dir=args.data_dir, split=args.split or "test",
-        half_life_steps=args.half_life_steps, variants=variants,
+        half_life_steps=args.half_life_steps, variants=variants, only=tuple(args.only),
     )
     report = run_suite(options, progress=lambda name: print(f"  {name}", file=sys.stderr))
     print(json.dumps(as_dict(report), indent=2) if args.json else format_suite(report))
