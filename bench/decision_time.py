@@ -2,7 +2,7 @@
 
 A decision is ``store.load(policy.tables(request), candidates)`` then ``policy.rank``. Shapes
 are those of a real request: the "thompson" policy (pooled + agent + agent/context tables,
-exploration 0.02) over 3 and 11 candidates, with evidence in every cell (tens to thousands
+exploration 0.02) over 3, 11 and 60 candidates, with evidence in every cell (tens to thousands
 of observations, as after weeks of traffic). Each figure is the median and the 99th
 percentile of per-call times over ``--n`` calls, measured one call at a time with
 perf_counter_ns. MemoryStore runs in process; RedisStore talks to a redis-server on loopback
@@ -37,6 +37,7 @@ from support.redis_server import RedisServer
 
 AGENT, CONTEXT = "support-bot", "code"
 HALF_LIFE_S = 86_400.0  # the router default
+SIZES = (3, 11, 60)  # candidates per decision: small, RouterBench, a large LiteLLM config
 
 
 def request_for(size: int) -> DecisionRequest:
@@ -101,12 +102,12 @@ async def time_async(fn: Callable[[], Awaitable[object]], n: int) -> list[int]:
 
 def bench_policy(n: int) -> None:
     pol, rng = policy(), random.Random(1)
-    for size in (3, 11):
+    for size in SIZES:
         request = request_for(size)
         snapshot = snapshot_of(history(request, pol.tables(request)))
         rank = functools.partial(pol.rank, request, snapshot, rng)
         print(summary(f"policy.rank, {size} candidates", time_sync(rank, n)))
-    for size in (3, 11):
+    for size in SIZES:
         request = request_for(size)
         snapshot = snapshot_of(history(request, pol.tables(request)))
         estimate = functools.partial(pol.propensities, request, snapshot, rng)
@@ -114,7 +115,7 @@ def bench_policy(n: int) -> None:
 
 
 async def bench_store(label: str, store: PosteriorStore, n: int) -> None:
-    for size in (3, 11):
+    for size in SIZES:
         await bench_store_size(label, store, request_for(size), n)
 
 

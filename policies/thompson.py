@@ -20,9 +20,19 @@ posterior than Bayes' rule gives, so less exploration; 1 is textbook.
 ``min_tries``: a candidate with less than this much evidence both in the finest table
 and from other agents is tried first, uniformly among such candidates. A sharp
 posterior alone can lock out a good model after a few unlucky first answers; a handful
-of guaranteed tries per model and context makes that rarer. The
-defaults (scale 3, 5 tries) were tuned on RouterBench's train split over 20 seeds
-(bench: ``model-manager evaluate --split train``) and checked on its test split.
+of guaranteed tries per model and context makes that rarer. ``tries_budget`` bounds
+all forced tries of one table together: each model gets min(min_tries, budget / K), so
+60 models are not forced 300 times per context before sampling starts. A model
+registered later is onboarded by the same bounded tries.
+
+``context_strength_max``: the strength of the agent's other contexts over a context cell
+is learnt per cell (empirical Bayes, ``_agreeing_strength``): from ``context_strength``
+where contexts disagree up to this where they agree (0 or below ``context_strength``:
+the constant ``context_strength``).
+
+Defaults (scale 3, 5 tries, budget 15, context strength 2..30) were tuned with the
+scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
+train split, and are reported on seeds 0-2 and the test split.
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ class ThompsonPolicy:
         "_prior_floats",
         "_wins_memo",
         "context_strength",
+        "context_strength_max",
         "evidence_scale",
         "exploration_rate",
         "min_tries",
@@ -64,6 +75,7 @@ class ThompsonPolicy:
         "pool_strength",
         "priors",
         "propensity_draws",
+        "tries_budget",
         "use_context",
     )
 
@@ -79,6 +91,8 @@ class ThompsonPolicy:
         propensity_draws: int = 64,
         evidence_scale: float = 3.0,
         min_tries: float = 5.0,
+        tries_budget: float = 15.0,
+        context_strength_max: float = 30.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -86,6 +100,8 @@ class ThompsonPolicy:
         _check_range("context_strength", context_strength, 0.0, float("inf"))
         _check_range("evidence_scale", evidence_scale, 1e-6, float("inf"))
         _check_range("min_tries", min_tries, 0.0, float("inf"))
+        _check_range("tries_budget", tries_budget, 0.0, float("inf"))
+        _check_range("context_strength_max", context_strength_max, 0.0, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -99,6 +115,15 @@ class ThompsonPolicy:
         self._wins_memo = WinsMemo()
         self.evidence_scale = evidence_scale
         self.min_tries = min_tries
+        self.tries_budget = tries_budget
+        self.context_strength_max = context_strength_max
+
+    def forced_tries(self, candidates: int) -> float:
+        """Tries each of ``candidates`` models gets before sampling: ``min_tries``, cut so
+        that all of them together take at most ``tries_budget`` per table."""
+        if candidates <= 0:
+            return 0.0
+        return min(self.min_tries, self.tries_budget / candidates)
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
         """Pooled (when pooling), agent, and agent+context (when context is used)."""
@@ -130,13 +155,14 @@ class ThompsonPolicy:
         table and by other agents (pooled minus this agent): what others learnt still
         steers a new agent, and only models nobody else has tried much are forced.
         A configured prior counts as tries (its pseudo-observations beyond Beta(1, 1))."""
-        if self.min_tries <= 0.0:
+        floor = self.forced_tries(len(request.candidates))
+        if floor <= 0.0:
             return ()
         empty: Mapping[str, Evidence] = {}
         finest = snapshot.get(self.tables(request)[-1], empty)
         pooled = snapshot.get(_POOLED_TABLE, empty) if self.pool_strength > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
-        floor, priors = self.min_tries, self._prior_floats
+        priors = self._prior_floats
         return tuple(
             index
             for index, model in enumerate(request.candidates)
@@ -207,7 +233,12 @@ class ThompsonPolicy:
         context: Mapping[str, Evidence] | None = None
         if self._uses_context(request):
             context = snapshot.get(Table(request.agent, request.context), empty)
-        context_cap, scale, priors = self.context_strength, self.evidence_scale, self._prior_floats
+        scale, priors = self.evidence_scale, self._prior_floats
+        context_cap = self.context_strength
+        if context is not None and self.context_strength_max > context_cap:
+            context_cap = _agreeing_strength(
+                agent, context, request.candidates, context_cap, self.context_strength_max
+            )
         alphas: list[float] = []
         betas: list[float] = []
         for model in request.candidates:
@@ -240,6 +271,44 @@ class ThompsonPolicy:
 
     def _uses_context(self, request: DecisionRequest) -> bool:
         return self.use_context and request.context != ALL_PROMPTS
+
+
+def _agreeing_strength(
+    agent: Mapping[str, Evidence],
+    cell: Mapping[str, Evidence],
+    models: Sequence[str],
+    low: float,
+    high: float,
+) -> float:
+    """Empirical-Bayes strength of the agent's other contexts over this context cell.
+
+    Method of moments over models seen both in the cell and elsewhere: the spread of
+    (cell mean - rest mean) beyond sampling noise estimates how far contexts disagree
+    (tau^2); a prior worth p(1 - p) / tau^2 observations matches it. Clamped to
+    [low, high]; ``low`` while nothing is comparable yet.
+    """
+    excess = weight = spread = 0.0
+    for model in models:
+        whole, part = agent.get(model), cell.get(model)
+        if whole is None or part is None:
+            continue
+        n_cell = part.successes + part.failures
+        n_rest = whole.successes + whole.failures - n_cell
+        if n_cell < 1.0 or n_rest < 1.0:
+            continue
+        m_cell = part.successes / n_cell
+        m_rest = max(whole.successes - part.successes, 0.0) / n_rest
+        m = (whole.successes) / (n_cell + n_rest)
+        noise = m * (1.0 - m) * (1.0 / n_cell + 1.0 / n_rest)
+        excess += (m_cell - m_rest) ** 2 - noise
+        spread += m * (1.0 - m)
+        weight += 1.0
+    if weight == 0.0:
+        return low
+    tau2 = excess / weight
+    if tau2 <= 0.0:
+        return high
+    return min(max(spread / weight / tau2, low), high)
 
 
 def _tries(table: Mapping[str, Evidence], model: str) -> float:

@@ -12,6 +12,7 @@ from policies.replay.data import ReplayDataError
 from policies.replay.evaluate import EvaluationOptions, Progress, run_evaluation
 from policies.replay.report import EvaluationReport, format_table, plot_learning_curves
 from policies.replay.warm import WarmStart
+from proxy.suite_cli import run_suite_command
 
 BAR_WIDTH = 30
 
@@ -19,7 +20,11 @@ BAR_WIDTH = 30
 def add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``evaluate`` and its options."""
     parser = sub.add_parser("evaluate", help="replay a prompt x model outcome table through a policy")
-    parser.add_argument("--data", type=Path, required=True, help="CSV in the outcome-table schema")
+    parser.add_argument("--data", type=Path, default=None, help="CSV in the outcome-table schema")
+    parser.add_argument("--suite", action="store_true", help="run the routing scenario suite instead")
+    parser.add_argument("--quick", action="store_true", help="suite: synthetic scenarios, 2,000 requests")
+    parser.add_argument("--data-dir", type=Path, default=None, help="suite: folder of the real tables")
+    parser.add_argument("--only", action="append", default=[], help="suite: scenarios naming this")
     parser.add_argument("--agent-column", default="task", help="column naming the agent, or 'none'")
     parser.add_argument("--cost-weight", type=float, default=0.0, help="L in reward = quality - L*cost")
     parser.add_argument("--steps", type=int, default=10_000, help="requests replayed per seed")
@@ -52,6 +57,10 @@ def add_evaluate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def run_evaluate(args: argparse.Namespace) -> int:
     """Exit code 0 with a report, 2 for bad options or a bad data file."""
     try:
+        if args.suite:
+            return run_suite_command(args, policy_options(args.policy_option))
+        if args.data is None:
+            raise ValueError("--data FILE.csv is required (or --suite)")
         options = EvaluationOptions(
             data=args.data,
             agent_column=None if args.agent_column.lower() == "none" else args.agent_column,

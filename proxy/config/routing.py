@@ -28,7 +28,7 @@ class RouterSettings:
     """How requests are routed and how outcomes are scored."""
 
     policy: str = "thompson"
-    exploration_rate: float = 0.02
+    exploration_rate: float = 0.0
     half_life_s: float | None = 86_400.0
     max_attempts: int = 3
     attempt_timeout_s: float = 60.0
