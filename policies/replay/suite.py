@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from policies.base import Policy
-from policies.memory_store import MemoryStore
+from policies.evidence_tables import EvidenceTables
 from policies.registry import build_policy
 from policies.replay.data import load_table
 from policies.replay.scenarios import Stream, Synthetic, synthetic_stream, table_stream
@@ -215,10 +215,10 @@ class _Clock:
 
 
 def replay(stream: Stream, policy: Policy, seed: int, half_life_steps: float | None) -> list[int]:
-    """The model index ``policy`` picks at each step, learning through a real MemoryStore
+    """The model index ``policy`` picks at each step, learning through the in-memory evidence tables
     (virtual clock: one second per request, so the half-life counts requests)."""
     clock = _Clock()
-    store = MemoryStore(half_life_s=half_life_steps, clock=clock)
+    store = EvidenceTables(half_life_s=half_life_steps, clock=clock)
     rng = random.Random(f"{seed}:policy")
     index = {m: i for i, m in enumerate(stream.models)}
     picks = []

@@ -12,7 +12,7 @@ from policies.replay.data import ReplayDataError
 from policies.replay.evaluate import EvaluationOptions, Progress, run_evaluation
 from policies.replay.report import EvaluationReport, format_table, plot_learning_curves
 from policies.replay.warm import WarmStart
-from proxy.suite_cli import run_suite_command
+from proxy.cli.suite import run_suite_command
 
 BAR_WIDTH = 30
 

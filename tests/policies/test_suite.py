@@ -8,7 +8,7 @@ import random
 import pytest
 
 from policies.base import DecisionRequest
-from policies.memory_store import MemoryStore
+from policies.evidence_tables import EvidenceTables
 from policies.replay.scenarios import (
     Stream,
     Synthetic,
@@ -22,7 +22,7 @@ from policies.replay.scenarios import (
 from policies.replay.suite import NEW, PREVIOUS, SuiteOptions, Variant, as_dict, replay, run_suite
 from policies.replay.suite_metrics import best_fixed_models, figures, recovery_time
 from policies.thompson import ThompsonPolicy
-from proxy.cli import main
+from proxy.cli.main import main
 
 
 def test_binary_generator_matches_its_closed_form() -> None:
@@ -95,7 +95,7 @@ def test_forced_tries_scale_with_the_number_of_models() -> None:
 
 def _forced_decisions(stream: Stream, policy: ThompsonPolicy) -> int:
     """How many decisions of a replay of ``stream`` were forced tries."""
-    store, rng, count = MemoryStore(), random.Random(0), 0
+    store, rng, count = EvidenceTables(), random.Random(0), 0
     index = {m: i for i, m in enumerate(stream.models)}
     for request, rewards in zip(stream.requests, stream.rewards, strict=True):
         snapshot = store.load_now(policy.tables(request), request.candidates)
