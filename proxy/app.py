@@ -20,6 +20,7 @@ from policies.base import PosteriorStore
 from proxy.config.settings import Config
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
+from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
 from proxy.pipeline.cooldowns import Cooldowns
@@ -63,7 +64,7 @@ def create_app(
             await _close(services.upstream, tracker, services.limits, services.store)
 
     return Starlette(
-        routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
+        routes=[*routes(), *responses_routes(), *tracking_routes(), *_simulator_mount(config)],
         middleware=_middleware(config),
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
