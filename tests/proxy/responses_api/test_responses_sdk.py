@@ -287,3 +287,16 @@ def test_agent_workflow_stats_and_feedback_are_tracked(
     assert (agent["requests"], model["model"], model["successes"], model["tokens_out"]) == (1, "m1", 1, 4)
     feedback = httpx.post(f"{proxy.base_url}/feedback", json={"request_id": request_id, "score": 0.9})
     assert feedback.status_code == 200, feedback.text
+
+
+def test_a_stream_closed_early_cancels_upstream_and_learns_nothing(
+    proxy: RunningProxy, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.set_profile("m1", chunks=200, chunk_interval_ms=20)
+    with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
+        kinds = [next(iter(stream)).type for _ in range(4)]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    wait_for(lambda: fake_upstream.stats().get("m1", {}).get("cancelled", 0) == 1)
+    outcome, rewards = proxy.last()
+    assert (outcome.status, rewards) == (Status.CANCELLED, {})
+    assert fake_upstream.stats()["m1"]["completed"] == 0
