@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +20,7 @@ from policies.base import PosteriorStore
 from proxy.config.settings import Config
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
+from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
 from proxy.pipeline.cooldowns import Cooldowns
@@ -32,6 +33,9 @@ from proxy.tracking import build_tracker
 from proxy.wire.errors import ProxyError, error_response
 from storage.redis.store import RedisStore
 from storage.redis.usage_sync import SharedUsage
+
+if TYPE_CHECKING:
+    from proxy.forwarding.forwarder import Forwarder
 
 log = logging.getLogger("model_manager")
 
@@ -49,25 +53,40 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = _services(config, router, store=store, upstream=upstream, rng=rng, clock=clock)
+        forwarder = _forwarder(config)
+        chat_upstream = upstream or forwarder
+        services = _services(config, router, store=store, upstream=chat_upstream, rng=rng, clock=clock)
         tracker = build_tracker(config, router, services.store, clock)
         services.learner.batch_hooks.append(tracker.hook_many)
-        await _start(services.store, services.upstream, tracker, services.limits)
+        await _start(*_distinct(services.store, services.upstream, forwarder, tracker, services.limits))
         app.state.services = services
         app.state.tracker = tracker
+        app.state.embedder = forwarder
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield
         finally:
             await services.learner.drain()
-            await _close(services.upstream, tracker, services.limits, services.store)
+            await _close(*_distinct(services.upstream, forwarder, tracker, services.limits, services.store))
 
     return Starlette(
-        routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
+        routes=[*routes(), *responses_routes(), *tracking_routes(), *_simulator_mount(config)],
         middleware=_middleware(config),
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
+
+
+def _forwarder(config: Config) -> Forwarder:
+    """The forwarding layer: chat (unless another upstream is given) and embeddings."""
+    from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
+
+    return Forwarder(config)
+
+
+def _distinct(*resources: object) -> list[object]:
+    """``resources`` without repeats (the forwarder may also be the chat upstream)."""
+    return list({id(resource): resource for resource in resources}.values())
 
 
 def _services(
@@ -75,15 +94,12 @@ def _services(
     router: Router,
     *,
     store: PosteriorStore | None,
-    upstream: Upstream | None,
+    upstream: Upstream,
     rng: random.Random | None,
     clock: Callable[[], float],
 ) -> Services:
-    from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
-
     store = store or build_store(config, clock)
     rng = rng or random.Random()
-    upstream = upstream or Forwarder(config)
     learner = Learner(
         router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
     )

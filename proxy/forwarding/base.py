@@ -193,3 +193,11 @@ class Upstream(Protocol):
     async def open_stream(
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
     ) -> ChunkStream: ...
+
+
+class Embedder(Protocol):
+    """What the embeddings relay calls: one upstream embeddings request."""
+
+    async def embed(self, arm: Arm, body: dict[str, Any], timeout: float) -> bytes:
+        """The upstream's JSON answer (an OpenAI ``list`` of embeddings); raises UpstreamError."""
+        ...

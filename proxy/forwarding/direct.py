@@ -32,7 +32,8 @@ DONE = b"data: [DONE]\n\n"
 
 
 class DirectUpstream:
-    """OpenAI chat completions over one pooled aiohttp session (open between start and close)."""
+    """OpenAI chat completions and embeddings over one pooled aiohttp session (open between start
+    and close)."""
 
     def __init__(self, targets: Mapping[str, WireTarget]) -> None:
         self._targets = dict(targets)
@@ -55,6 +56,18 @@ class DirectUpstream:
         summary = Summary()
         summary.add_payload(payload)
         return Completion(raw, summary)
+
+    async def embed(self, arm: Arm, body: dict[str, Any], timeout: float) -> bytes:
+        """The upstream's embeddings JSON, relayed as it came."""
+        target = self._targets[arm.name]
+        data = orjson.dumps({**body, "model": target.model})
+        call = self._client.post(target.embeddings_url, data, target.headers, timeout=timeout, stream=False)
+        async with call as response:
+            raw = await _read_ok(response, target, timeout)
+        payload = _parse_quietly(raw)
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream answered 200 with no embeddings")
+        return raw
 
     async def open_stream(
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float

@@ -85,6 +85,12 @@ class Forwarder:
         upstream = await self._upstream(arm, body)
         return await upstream.open_stream(arm, body, first_chunk_timeout=first_chunk_timeout, timeout=timeout)
 
+    async def embed(self, arm: Arm, body: dict[str, Any], timeout: float) -> bytes:
+        """Embeddings: relayed directly for OpenAI-wire deployments, else litellm.aembedding."""
+        if self.direct.serves(arm):
+            return await self.direct.embed(arm, body, timeout)
+        return await (await self.litellm()).embed(arm, body, timeout)
+
     async def _upstream(self, arm: Arm, body: dict[str, Any]) -> Upstream:
         path = await self.path(arm, body)
         if path == "direct":

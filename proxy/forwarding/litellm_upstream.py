@@ -44,6 +44,9 @@ litellm.suppress_debug_info = True
 # litellm would rebuild and price every finished stream for its own logging; we price from
 # the stream's usage ourselves (Forwarder.cost), so skip that per-stream work.
 litellm.disable_streaming_logging = True
+# The router falls back to another model itself. litellm's openai embedding reads
+# ``max_retries or litellm.DEFAULT_MAX_RETRIES``, so an explicit 0 would still retry twice.
+litellm.DEFAULT_MAX_RETRIES = 0  # type: ignore[attr-defined]
 for _logger in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
 
@@ -70,6 +73,16 @@ class LitellmUpstream:
         summary = Summary()
         summary.add_payload(payload)
         return Completion(dump_json(payload), summary)
+
+    async def embed(self, arm: Arm, body: Mapping[str, Any], timeout: float) -> bytes:
+        """One embeddings call (litellm.aembedding); raises UpstreamError."""
+        kwargs = {key: value for key, value in body.items() if key != "model"}
+        kwargs.update(arm.params)
+        try:
+            response = await litellm.aembedding(**kwargs, timeout=timeout, max_retries=0, num_retries=0)
+        except Exception as exc:
+            raise map_exception(exc, arm) from exc
+        return dump_json(response.model_dump())
 
     async def open_stream(
         self, arm: Arm, body: Mapping[str, Any], *, first_chunk_timeout: float, timeout: float

@@ -20,6 +20,7 @@ class WireTarget:
     model: str
     headers: dict[str, str]
     secrets: tuple[str, ...]
+    embeddings_url: str = ""
 
 
 def openai_wire_target(arm: Arm) -> WireTarget | None:
@@ -34,7 +35,8 @@ def openai_wire_target(arm: Arm) -> WireTarget | None:
     base = str(params.get("api_base") or OPENAI_BASE).rstrip("/")
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     headers.update(_extra_headers(params.get("extra_headers")))
-    return WireTarget(f"{base}/chat/completions", arm.litellm_model[len(OPENAI_PREFIX) :], headers, (key,))
+    model = arm.litellm_model[len(OPENAI_PREFIX) :]
+    return WireTarget(f"{base}/chat/completions", model, headers, (key,), f"{base}/embeddings")
 
 
 def _extra_headers(value: Any) -> dict[str, str]:

@@ -10,7 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy.config.settings import Config
+from proxy.forwarding.base import Embedder
 from proxy.http.body import read_body, until_disconnect
+from proxy.pipeline.embeddings import handle_embeddings, parse_embeddings_request
 from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.request import parse_chat_request
@@ -37,6 +39,18 @@ async def chat_completions(request: Request) -> Reply:
         chat = parse_chat_request(raw, request.headers)
         services.counters.requests += 1
         return await until_disconnect(request, handle_chat(services, chat))
+    except ProxyError as error:
+        return error_response(error)
+
+
+async def embeddings(request: Request) -> Response:
+    """``POST /v1/embeddings``: relayed to the named model or group (proxy.pipeline.embeddings)."""
+    services = services_of(request)
+    try:
+        raw = await read_body(request, services.config.server.max_body_bytes)
+        parsed = parse_embeddings_request(raw, services.config)
+        embedder: Embedder = request.app.state.embedder
+        return await handle_embeddings(services, embedder, parsed)
     except ProxyError as error:
         return error_response(error)
 
@@ -96,6 +110,8 @@ def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),

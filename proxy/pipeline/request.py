@@ -49,7 +49,11 @@ class ChatRequest:
 
 def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
     """Validate body and headers; raises ProxyError (400) naming what is wrong."""
-    body = json_object(raw)
+    return chat_request(json_object(raw), headers)
+
+
+def chat_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+    """Validate a parsed chat body and the headers; raises ProxyError (400) naming what is wrong."""
     _check_messages(body.get("messages"))
     _check_stream(body)
     model = body.get("model")

@@ -1,8 +1,8 @@
 """A simulated OpenAI-compatible upstream: the tests' fake provider and the keyless demo.
 
-``create_simulator_app()`` serves ``POST /v1/chat/completions`` (JSON and SSE) and
-``GET /v1/models``; each request behaves as the profile of its body's ``model`` says
-(see SimProfile). The control API under ``/_sim`` changes behaviour at run time:
+``create_simulator_app()`` serves ``POST /v1/chat/completions`` (JSON and SSE),
+``POST /v1/embeddings`` and ``GET /v1/models``; each request behaves as the profile of its
+body's ``model`` says (see SimProfile). The control API under ``/_sim`` changes behaviour at run time:
 
 - ``GET /_sim/profiles``; ``PUT /_sim/profiles/{model}`` (body: profile fields over the
   SimProfile defaults); ``DELETE /_sim/profiles/{model}``; ``PUT /_sim/default_profile``
@@ -19,12 +19,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from proxy.simulator.embeddings import embeddings_body, inputs_of
 from proxy.simulator.profile import SimProfile, profile_from_dict, profile_to_dict
 from proxy.simulator.reply import error_body
 from proxy.simulator.respond import Behaviour
@@ -68,6 +70,24 @@ async def chat_completions(request: Request) -> Response:
         return _json(error_body(400), 400)
     state = _state(request)
     return Behaviour(state, state.next_profile(str(body.get("model", ""))), body).response()
+
+
+async def embeddings(request: Request) -> Response:
+    """OpenAI embeddings; the model's profile decides latency and errors (streams do not apply)."""
+    body = await _log_request(request)
+    inputs = inputs_of(body) if isinstance(body, dict) else None
+    if not isinstance(body, dict) or inputs is None:
+        return _json(error_body(400), 400)
+    state = _state(request)
+    model = str(body.get("model", ""))
+    profile = state.next_profile(model)
+    state.count(model, "requests")
+    await anyio.sleep(profile.latency_ms / 1000)
+    if state.should_fail(profile):
+        state.count(model, "errors")
+        return _json(error_body(profile.error_status), profile.error_status)
+    state.count(model, "completed")
+    return _json(embeddings_body(model, inputs, body.get("encoding_format")))
 
 
 async def list_models(request: Request) -> Response:
@@ -159,6 +179,7 @@ def _routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/_sim/profiles", get_profiles, methods=["GET"]),
         Route("/_sim/profiles/{model:path}", put_profile, methods=["PUT"]),

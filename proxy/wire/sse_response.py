@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -28,6 +28,13 @@ class SSEResponse:
         self._headers = [(b"content-type", SSE_MEDIA_TYPE)] + [
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
         ]
+
+    def with_body(self, transform: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]]) -> SSEResponse:
+        """The same headers around ``transform(body)``; ``transform`` must close the body it
+        was given when it is closed itself."""
+        replaced = SSEResponse(transform(self._body), {})
+        replaced._headers = self._headers
+        return replaced
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         relay = asyncio.current_task()
