@@ -165,9 +165,9 @@ def _simulator_mount(config: Config) -> list[Mount]:
     if config.simulator is None:
         return []
     from proxy.simulator.app import create_simulator_app
-    from proxy.simulator.profile import SimProfile
+    from proxy.simulator.profile import profile_from_dict
 
-    profiles = {name: SimProfile(**fields) for name, fields in config.simulator.items()}
+    profiles = {name: profile_from_dict(fields) for name, fields in config.simulator.items()}
     return [Mount("/simulator", app=create_simulator_app(profiles))]
 
 

@@ -25,6 +25,7 @@ import yaml
 from proxy.config.models import Arm, parse_arms, parse_groups
 from proxy.config.reader import ConfigError, Section
 from proxy.config.routing import AgentSettings, RouterSettings, parse_agents, parse_router
+from proxy.simulator.profile import profile_from_dict
 
 __all__ = [
     "AgentSettings",
@@ -153,5 +154,10 @@ def _simulator(section: Section) -> Mapping[str, Mapping[str, Any]] | None:
         return None
     models = section.section("models")
     profiles = {name: dict(models.section(name).items()) for name, _ in list(models.items())}
+    for name, fields in profiles.items():
+        try:
+            profile_from_dict(fields)
+        except ValueError as exc:
+            raise ConfigError(f"{models.key_path(name)}: {exc}") from None
     section.finish()
     return MappingProxyType(profiles)

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+RATES = ("failure_rate", "bad_json_rate", "bad_tool_call_rate")
+
 
 @dataclass(frozen=True, slots=True)
 class SimProfile:
@@ -17,7 +19,14 @@ class SimProfile:
     Timings are milliseconds. An error is returned with probability ``failure_rate``;
     when ``failure_rate`` is None it is 1.0 if ``fail_status`` is set, else 0.0, so
     ``SimProfile(fail_status=503)`` always fails. ``cut_stream_after`` counts SSE data
-    events (the role chunk is the first). ``content`` None means a reply naming the model.
+    events (the role chunk is the first). ``content`` None means a reply naming the model,
+    or the JSON a ``response_format`` asks for.
+
+    Tools (see structured.py): ``tool_call`` makes ``tool_choice`` "auto" call the first
+    tool; ``tool_arguments`` None means arguments generated from the tool's schema, a string
+    is sent as is. ``bad_json_rate`` is the share of JSON answers that are truncated, not
+    JSON, or off-schema; ``bad_tool_call_rate`` the share of tool calls whose arguments are
+    truncated JSON or lack required properties. Every draw uses the simulator's seeded rng.
     """
 
     latency_ms: float = 20.0
@@ -35,8 +44,17 @@ class SimProfile:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     tool_call: bool = False
-    tool_arguments: str = "{}"
+    tool_arguments: str | None = None
+    bad_json_rate: float = 0.0
+    bad_tool_call_rate: float = 0.0
     hang: bool = False
+
+    def __post_init__(self) -> None:
+        """Raise ValueError for a rate outside [0, 1]."""
+        for name in RATES:
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"profile field {name!r} must be within [0, 1], got {value!r}")
 
     @property
     def error_rate(self) -> float:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from proxy.simulator.profile import SimProfile
+from proxy.simulator.structured import ToolCall, json_content, tool_call
 
 CONTEXT_WINDOW_MESSAGE = (
     "This model's maximum context length is 4096 tokens. However, your messages resulted in "
@@ -55,19 +57,6 @@ class Reply:
         }
 
 
-def _tool_name(profile: SimProfile, body: Mapping[str, Any]) -> str | None:
-    """Name of the tool to call, or None: tools present and profile or tool_choice asks."""
-    tools = body.get("tools") or []
-    choice = body.get("tool_choice")
-    if not tools or choice == "none":
-        return None
-    if isinstance(choice, dict):
-        return str(choice.get("function", {}).get("name", ""))
-    if profile.tool_call or choice == "required":
-        return str(tools[0].get("function", {}).get("name", ""))
-    return None
-
-
 def _estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
     """Rough token count: characters of the messages / 4, at least 1."""
     messages = body.get("messages") or []
@@ -75,25 +64,40 @@ def _estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
     return max(1, chars // 4)
 
 
-def plan_reply(profile: SimProfile, body: Mapping[str, Any], reply_id: str, now: int) -> Reply:
-    """The answer ``profile`` gives to the request ``body``."""
+def plan_reply(
+    profile: SimProfile, body: Mapping[str, Any], reply_id: str, now: int, rng: random.Random
+) -> Reply:
+    """The answer ``profile`` gives to the request ``body`` (``rng`` draws the faults)."""
     model = str(body.get("model", ""))
-    content = profile.content if profile.content is not None else f"Simulated reply from {model}."
-    tool = _tool_name(profile, body)
+    call = tool_call(profile, body, rng)
+    content = _content(profile, body, rng) if call is None else ""
     stream_options = body.get("stream_options") or {}
     return Reply(
         id=reply_id,
         created=now,
         model=model,
         content=content,
-        tool_name=tool,
-        arguments=profile.tool_arguments,
-        finish_reason="tool_calls" if tool is not None else profile.finish_reason,
+        tool_name=None if call is None else call.name,
+        arguments="" if call is None else call.arguments,
+        finish_reason="tool_calls" if call is not None else profile.finish_reason,
         prompt_tokens=profile.prompt_tokens or _estimate_prompt_tokens(body),
-        completion_tokens=profile.completion_tokens or max(1, len(content.split())),
+        completion_tokens=profile.completion_tokens or _count_words(content, call),
         n=int(body.get("n") or 1),
         include_usage=bool(stream_options.get("include_usage")),
     )
+
+
+def _content(profile: SimProfile, body: Mapping[str, Any], rng: random.Random) -> str:
+    """The text answer: the profile's, the JSON asked for, or a reply naming the model."""
+    if profile.content is not None:
+        return profile.content
+    json_text = json_content(profile, body, rng)
+    return json_text if json_text is not None else f"Simulated reply from {body.get('model', '')}."
+
+
+def _count_words(content: str, call: ToolCall | None) -> int:
+    """Completion tokens when the profile sets none: words of the answer, at least 1."""
+    return max(1, len((content if call is None else call.arguments).split()))
 
 
 def _tool_calls(reply: Reply, arguments: str, *, first: bool) -> list[dict[str, Any]]:

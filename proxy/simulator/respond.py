@@ -114,7 +114,7 @@ class Behaviour:
 
     def reply(self) -> Any:
         """The planned answer (fresh id, current time)."""
-        return plan_reply(self.profile, self.body, self.state.next_id(), int(time.time()))
+        return plan_reply(self.profile, self.body, self.state.next_id(), int(time.time()), self.state.rng)
 
     async def fail(self, send: Send, status: int, *, context_window: bool = False) -> None:
         """Send an OpenAI-shaped error and count it."""
