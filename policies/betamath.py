@@ -1,39 +1,28 @@
-"""Small pure helpers for combining Beta priors with (discounted) evidence."""
+"""Small pure helpers for combining (discounted) evidence masses as (successes, failures) pairs."""
 
 from __future__ import annotations
 
-from policies.base import PRIOR_FLOOR, Beta, Evidence
+from policies.base import Evidence
 
 NO_EVIDENCE = Evidence()
 
+Pair = tuple[float, float]
+"""(successes, failures) as plain floats: the policy's hot path builds no objects."""
 
-def capped(evidence: Evidence, cap: float) -> Evidence:
-    """``evidence`` scaled down so its total is at most ``cap`` (mean unchanged)."""
-    total = evidence.total
+
+def capped_pair(mass: Pair, cap: float) -> Pair:
+    """``mass`` scaled down so its total is at most ``cap`` (mean unchanged)."""
+    s, f = mass
+    total = s + f
     if total <= cap or total <= 0.0:
-        return evidence
-    scale = cap / total
-    return Evidence(evidence.successes * scale, evidence.failures * scale)
+        return mass
+    shrink = cap / total
+    return s * shrink, f * shrink
 
 
-def added(first: Evidence, second: Evidence) -> Evidence:
-    """The sum of two evidence masses."""
-    return Evidence(first.successes + second.successes, first.failures + second.failures)
-
-
-def minus(whole: Evidence, part: Evidence) -> Evidence:
+def minus_pair(whole: Evidence, part: Evidence) -> Pair:
     """``whole`` without ``part`` (evidence recorded elsewhere), each mass floored at 0."""
-    return Evidence(
-        max(whole.successes - part.successes, 0.0), max(whole.failures - part.failures, 0.0)
-    )
-
-
-def posterior(prior: Beta, evidence: Evidence) -> Beta:
-    """``prior`` plus ``evidence``, each parameter floored at PRIOR_FLOOR."""
-    return Beta(
-        max(prior.alpha + evidence.successes, PRIOR_FLOOR),
-        max(prior.beta + evidence.failures, PRIOR_FLOOR),
-    )
+    return max(whole.successes - part.successes, 0.0), max(whole.failures - part.failures, 0.0)
 
 
 def clipped_reward(reward: float) -> float:

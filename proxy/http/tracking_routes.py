@@ -1,6 +1,7 @@
 """Handlers of the tracking endpoints: stats, workflows, feedback (thin: parse, delegate, shape).
 
-- ``GET /v1/stats[?agent=A]``: per agent and model counters next to the posterior
+- ``GET /v1/stats[?agent=A&context=C]``: per agent and model counters next to the posterior the
+  agent's policy samples (for prompts of context C; every prompt when absent)
 - ``GET /v1/workflows[?agent=A&limit=N]``: recent workflows, newest first
 - ``GET /v1/workflows/{id}``: one workflow's summary (404 if unknown or expired)
 - ``POST /v1/workflows/{id}/finish`` ``{"outcome": "success", "score": 0.8}``: mark finished
@@ -59,7 +60,8 @@ def _outage(request: Request, exc: BaseException) -> ProxyError:
 
 async def stats(request: Request, tracker: Tracker) -> Response:
     agent = inputs.check_agent(request.query_params.get("agent"))
-    return json_response(await tracker.stats(agent))
+    context = inputs.check_context(request.query_params.get("context"))
+    return json_response(await tracker.stats(agent, context))
 
 
 async def metrics(request: Request, tracker: Tracker) -> Response:
