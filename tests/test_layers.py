@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("proxy.forwarding",),
     ("proxy.pipeline",),
     ("proxy.tracking",),
+    ("proxy.state",),
     ("proxy.http",),
     ("proxy",),
     ("proxy.cli",),

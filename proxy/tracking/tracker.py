@@ -45,16 +45,6 @@ class Tracker:
         self._store = store
         self._clock = clock
 
-    async def start(self) -> None:
-        """Start the backend's background work, if any (embedded: periodic saving; Redis: write retry)."""
-        start = getattr(self.backend, "start", None)
-        if start is not None:
-            await start()
-
-    async def close(self) -> None:
-        """Flush and stop the backend (before the store closes the client they share)."""
-        await self.backend.close()
-
     async def hook_many(self, learned: list[tuple[Outcome, dict[str, float]]]) -> None:
         """Batch learner hook: every outcome's records in one backend write."""
         tracked = [track(o, r, self._quality(o), o.started_at) for o, r in learned]
@@ -72,7 +62,10 @@ class Tracker:
         agents = [agent] if agent is not None else await self.backend.agents()
         counts = await self.backend.stats(agents)
         rows = [await self._agent_stats(name, counts.get(name, {}), context) for name in agents]
-        return {"object": "stats", "context": context, "agents": rows}
+        body: dict[str, Any] = {"object": "stats", "agents": rows}
+        if context != ALL_PROMPTS:
+            body["context"] = context
+        return body
 
     async def _agent_stats(self, agent: str, counts: dict[str, float], context: str) -> dict[str, Any]:
         models = sorted(summaries.models_in(counts) | set(self._config.arms))

@@ -110,6 +110,15 @@ class RedisStore:
     def pending(self) -> int:
         return len(self._buffer)
 
+    def counters(self) -> dict[str, int]:
+        """The write-path and outage counters (see the class docstring)."""
+        return {
+            "pending": self.pending, "dropped_updates": self.dropped_updates,
+            "replayed_batches": self.replayed_batches, "unavailable_reads": self.unavailable_reads,
+            "failed_reads": self.failed_reads, "corrupt_reads": self.corrupt_reads,
+            "rejected_deltas": self.rejected_deltas,
+        }
+
     @property
     def client(self) -> redis.asyncio.Redis:
         """The client (shared with other bookkeeping, e.g. tracking; closed by ``close``)."""
