@@ -1,28 +1,44 @@
-"""Small pure helpers for combining (discounted) evidence masses as (successes, failures) pairs."""
+"""Small pure helpers for combining (discounted) evidence masses, on plain floats (the
+policy's hot path builds no objects per candidate beyond the result pair)."""
 
 from __future__ import annotations
 
 from policies.base import Evidence
 
-NO_EVIDENCE = Evidence()
 
-Pair = tuple[float, float]
-"""(successes, failures) as plain floats: the policy's hot path builds no objects."""
+def hierarchical(
+    pooled: Evidence | None,
+    own: Evidence | None,
+    cell: Evidence | None,
+    pool_cap: float,
+    context_cap: float | None,
+) -> tuple[float, float]:
+    """(successes, failures) of one model's hierarchical evidence (policies.thompson)::
 
+        others = cap(pooled - own, pool_cap)
+        agent  = others + own                                  (context_cap None)
+        cell   = cap(others + own - cell, context_cap) + cell  (otherwise)
 
-def capped_pair(mass: Pair, cap: float) -> Pair:
-    """``mass`` scaled down so its total is at most ``cap`` (mean unchanged)."""
-    s, f = mass
+    ``cap`` scales a mass down to at most that total, mean kept; a difference is floored at 0
+    per mass. Missing evidence is none.
+    """
+    own_s, own_f = (own.successes, own.failures) if own is not None else (0.0, 0.0)
+    s = f = 0.0
+    if pooled is not None:
+        s, f = max(pooled.successes - own_s, 0.0), max(pooled.failures - own_f, 0.0)
+        total = s + f
+        if total > pool_cap and total > 0.0:
+            shrink = pool_cap / total
+            s, f = s * shrink, f * shrink
+    if context_cap is None:
+        return s + own_s, f + own_f
+    cell_s, cell_f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
+    s, f = s + max(own_s - cell_s, 0.0), f + max(own_f - cell_f, 0.0)
     total = s + f
-    if total <= cap or total <= 0.0:
-        return mass
-    shrink = cap / total
-    return s * shrink, f * shrink
-
-
-def minus_pair(whole: Evidence, part: Evidence) -> Pair:
-    """``whole`` without ``part`` (evidence recorded elsewhere), each mass floored at 0."""
-    return max(whole.successes - part.successes, 0.0), max(whole.failures - part.failures, 0.0)
+    if total > context_cap and total > 0.0:
+        shrink = context_cap / total
+        s, f = s * shrink, f * shrink
+    return s + cell_s, f + cell_f
 
 
 def clipped_reward(reward: float) -> float:

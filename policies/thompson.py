@@ -42,7 +42,7 @@ from policies.base import (
     Snapshot,
     Table,
 )
-from policies.betamath import NO_EVIDENCE, capped_pair, clipped_reward, minus_pair
+from policies.betamath import clipped_reward, hierarchical
 from policies.propensity import WinsMemo
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
@@ -202,41 +202,26 @@ class ThompsonPolicy:
     ) -> tuple[list[float], list[float]]:
         """(alphas, betas) of every candidate's posterior, in candidate order, as plain floats.
 
-        The hot path of every decision: no objects are built per candidate.
+        The hot path of every decision: plain floats, one pair per candidate (betamath.hierarchical).
         """
         empty: Mapping[str, Evidence] = {}
-        pooled = snapshot.get(_POOLED_TABLE, empty) if self.pool_strength > 0.0 else empty
+        pool_cap = self.pool_strength
+        pooled = snapshot.get(_POOLED_TABLE, empty) if pool_cap > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
-        context = None
+        cells: Mapping[str, Evidence] = empty
+        context_cap: float | None = None
         if self._uses_context(request):
-            context = snapshot.get(Table(request.agent, request.context), empty)
+            cells = snapshot.get(Table(request.agent, request.context), empty)
+            context_cap = self.context_strength
         scale, priors, floor = self.evidence_scale, self._prior_floats, PRIOR_FLOOR
         alphas: list[float] = []
         betas: list[float] = []
         for model in request.candidates:
-            s, f = self._evidence(model, pooled, agent, context)
+            s, f = hierarchical(pooled.get(model), agent.get(model), cells.get(model), pool_cap, context_cap)
             prior_a, prior_b = priors.get(model, _DEFAULT_PRIOR_FLOATS)
             alphas.append(max(prior_a + scale * s, floor))
             betas.append(max(prior_b + scale * f, floor))
         return alphas, betas
-
-    def _evidence(
-        self,
-        model: str,
-        pooled: Mapping[str, Evidence],
-        agent: Mapping[str, Evidence],
-        context: Mapping[str, Evidence] | None,
-    ) -> tuple[float, float]:
-        """The (successes, failures) one candidate's posterior adds to its prior, unscaled
-        (see the module docstring)."""
-        own = agent.get(model, NO_EVIDENCE)
-        mass = capped_pair(minus_pair(pooled.get(model, NO_EVIDENCE), own), self.pool_strength)
-        if context is None:
-            return mass[0] + own.successes, mass[1] + own.failures
-        cell = context.get(model, NO_EVIDENCE)
-        rest = minus_pair(own, cell)
-        mass = capped_pair((mass[0] + rest[0], mass[1] + rest[1]), self.context_strength)
-        return mass[0] + cell.successes, mass[1] + cell.failures
 
     def _uses_context(self, request: DecisionRequest) -> bool:
         return self.use_context and request.context != ALL_PROMPTS
