@@ -20,15 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from policies.base import PosteriorStore
 from proxy.config.settings import parse_config
 from proxy.forwarding.base import FailureKind, Summary, Usage
 from proxy.pipeline.learning import Learner
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.router import Router
-from proxy.tracking import build_tracker
-from storage.embedded.store import MemoryStore
-from storage.redis.store import RedisStore
+from proxy.state import open_state
+from proxy.tracking.tracker import Tracker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support.redis_server import RedisServer
@@ -37,11 +35,13 @@ MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet")
 REPEATS = 5
 
 
-def config(url: str | None) -> Any:
+def config(url: str | None, state_file: Path) -> Any:
+    """Redis at ``url`` (2 s timeouts), else embedded and saved to ``state_file``."""
     entries = [{"model_name": m, "litellm_params": {"model": f"openai/{m}"}} for m in MODELS]
     data: dict[str, Any] = {"model_list": entries, "router": {"policy": "thompson", "half_life_s": 3600}}
+    data["server"] = {"state_file": str(state_file)}
     if url:
-        data["redis"] = {"url": url}
+        data["redis"] = {"url": url, "timeout_s": 2.0}
     return parse_config(data)
 
 
@@ -91,16 +91,18 @@ class CountingPipelines:
         client.pipeline = pipeline
 
 
-async def bench(name: str, store: PosteriorStore, url: str | None, n: int) -> None:
-    cfg = config(url)
+async def bench(name: str, url: str | None, n: int, tmp: Path) -> None:
+    cfg = config(url, tmp / f"{name}.json")
+    state = open_state(cfg, time.time)
+    store = state.posteriors
     router = Router(cfg)
     plain = Learner(router, store, random.Random(0), propensity=False)
     tracked = Learner(router, store, random.Random(0), propensity=False)
-    tracker = build_tracker(cfg, router, store, time.time)
+    tracker = Tracker(state.tracking, config=cfg, router=router, store=store, clock=time.time)
     tracked.batch_hooks.append(tracker.hook_many)
     await run(plain, router, 200)  # warm up
     await run(tracked, router, 200)
-    counter = CountingPipelines(store.client) if isinstance(store, RedisStore) else None
+    counter = CountingPipelines(state.redis.client) if state.redis is not None else None
     base_wall, base_cpu = await run(plain, router, n)
     base_trips = counter.count if counter else 0
     with_wall, with_cpu = await run(tracked, router, n)
@@ -118,14 +120,13 @@ async def bench(name: str, store: PosteriorStore, url: str | None, n: int) -> No
         f"{with_wall:7.1f} us wall {with_cpu:7.1f} us cpu | added: {with_wall - base_wall:6.1f} us wall "
         f"{with_cpu - base_cpu:6.1f} us cpu{trips}"
     )
+    await state.close()
 
 
 async def main(n: int) -> None:
-    await bench("memory", MemoryStore(half_life_s=3600.0), None, n)
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        store = RedisStore.from_url(server.url, socket_timeout=2.0, connect_timeout=2.0, half_life_s=3600.0)
-        await bench("redis", store, server.url, n)
-        await store.close()
+        await bench("memory", None, n, Path(tmp))
+        await bench("redis", server.url, n, Path(tmp))
 
 
 if __name__ == "__main__":

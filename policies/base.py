@@ -144,6 +144,11 @@ class Policy(Protocol):
         """The store updates that teach the policy ``reward`` for ``model``."""
         ...
 
+    def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:
+        """Candidate -> the Beta the policy decides ``request`` on, from ``snapshot`` (pure);
+        what stats and metrics report."""
+        ...
+
     def propensity(
         self,
         request: DecisionRequest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from policies.base import Decision, DecisionRequest, Delta, Snapshot, Table
+from policies.base import Beta, Decision, DecisionRequest, Delta, Snapshot, Table
 
 
 class FixedPolicy:
@@ -26,6 +26,10 @@ class FixedPolicy:
     def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
         """None: nothing to learn."""
         return ()
+
+    def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:
+        """The flat Beta(1, 1) of every candidate: the decision uses no evidence."""
+        return dict.fromkeys(request.candidates, Beta())
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
@@ -55,6 +59,10 @@ class UniformPolicy:
     def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
         """None: nothing to learn."""
         return ()
+
+    def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:
+        """The flat Beta(1, 1) of every candidate: the decision uses no evidence."""
+        return dict.fromkeys(request.candidates, Beta())
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random

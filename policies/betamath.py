@@ -1,39 +1,44 @@
-"""Small pure helpers for combining Beta priors with (discounted) evidence."""
+"""Small pure helpers for combining (discounted) evidence masses, on plain floats (the
+policy's hot path builds no objects per candidate beyond the result pair)."""
 
 from __future__ import annotations
 
-from policies.base import PRIOR_FLOOR, Beta, Evidence
-
-NO_EVIDENCE = Evidence()
+from policies.base import Evidence
 
 
-def capped(evidence: Evidence, cap: float) -> Evidence:
-    """``evidence`` scaled down so its total is at most ``cap`` (mean unchanged)."""
-    total = evidence.total
-    if total <= cap or total <= 0.0:
-        return evidence
-    scale = cap / total
-    return Evidence(evidence.successes * scale, evidence.failures * scale)
+def hierarchical(
+    pooled: Evidence | None,
+    own: Evidence | None,
+    cell: Evidence | None,
+    pool_cap: float,
+    context_cap: float | None,
+) -> tuple[float, float]:
+    """(successes, failures) of one model's hierarchical evidence (policies.thompson)::
 
+        others = cap(pooled - own, pool_cap)
+        agent  = others + own                                  (context_cap None)
+        cell   = cap(others + own - cell, context_cap) + cell  (otherwise)
 
-def added(first: Evidence, second: Evidence) -> Evidence:
-    """The sum of two evidence masses."""
-    return Evidence(first.successes + second.successes, first.failures + second.failures)
-
-
-def minus(whole: Evidence, part: Evidence) -> Evidence:
-    """``whole`` without ``part`` (evidence recorded elsewhere), each mass floored at 0."""
-    return Evidence(
-        max(whole.successes - part.successes, 0.0), max(whole.failures - part.failures, 0.0)
-    )
-
-
-def posterior(prior: Beta, evidence: Evidence) -> Beta:
-    """``prior`` plus ``evidence``, each parameter floored at PRIOR_FLOOR."""
-    return Beta(
-        max(prior.alpha + evidence.successes, PRIOR_FLOOR),
-        max(prior.beta + evidence.failures, PRIOR_FLOOR),
-    )
+    ``cap`` scales a mass down to at most that total, mean kept; a difference is floored at 0
+    per mass. Missing evidence is none.
+    """
+    own_s, own_f = (own.successes, own.failures) if own is not None else (0.0, 0.0)
+    s = f = 0.0
+    if pooled is not None:
+        s, f = max(pooled.successes - own_s, 0.0), max(pooled.failures - own_f, 0.0)
+        total = s + f
+        if total > pool_cap and total > 0.0:
+            shrink = pool_cap / total
+            s, f = s * shrink, f * shrink
+    if context_cap is None:
+        return s + own_s, f + own_f
+    cell_s, cell_f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
+    s, f = s + max(own_s - cell_s, 0.0), f + max(own_f - cell_f, 0.0)
+    total = s + f
+    if total > context_cap and total > 0.0:
+        shrink = context_cap / total
+        s, f = s * shrink, f * shrink
+    return s + cell_s, f + cell_f
 
 
 def clipped_reward(reward: float) -> float:

@@ -52,7 +52,7 @@ from policies.base import (
     Snapshot,
     Table,
 )
-from policies.betamath import clipped_reward
+from policies.betamath import clipped_reward, hierarchical
 from policies.propensity import WinsMemo
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
@@ -219,54 +219,38 @@ class ThompsonPolicy:
         alphas, betas = self.parameters(request, snapshot)
         return [Beta(a, b) for a, b in zip(alphas, betas, strict=True)]
 
+    def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:
+        """Candidate -> the Beta that ``rank`` samples for ``request`` from ``snapshot``."""
+        return dict(zip(request.candidates, self.posteriors(request, snapshot), strict=True))
+
     def parameters(
         self, request: DecisionRequest, snapshot: Snapshot
     ) -> tuple[list[float], list[float]]:
         """(alphas, betas) of every candidate's posterior, in candidate order, as plain floats.
 
-        The hot path of every decision: no objects are built per candidate.
+        The hot path of every decision: plain floats, one pair per candidate (betamath.hierarchical).
         """
         empty: Mapping[str, Evidence] = {}
         pool_cap = self.pool_strength
         pooled = snapshot.get(_POOLED_TABLE, empty) if pool_cap > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
-        context: Mapping[str, Evidence] | None = None
+        cells: Mapping[str, Evidence] = empty
+        context_cap: float | None = None
         if self._uses_context(request):
-            context = snapshot.get(Table(request.agent, request.context), empty)
-        scale, priors = self.evidence_scale, self._prior_floats
-        context_cap = self.context_strength
-        if context is not None and self.context_strength_max > context_cap:
-            context_cap = _agreeing_strength(
-                agent, context, request.candidates, context_cap, self.context_strength_max
-            )
+            cells = snapshot.get(Table(request.agent, request.context), empty)
+            context_cap = self.context_strength
+            if self.context_strength_max > context_cap:
+                context_cap = _agreeing_strength(
+                    agent, cells, request.candidates, context_cap, self.context_strength_max
+                )
+        scale, priors, floor = self.evidence_scale, self._prior_floats, PRIOR_FLOOR
         alphas: list[float] = []
         betas: list[float] = []
         for model in request.candidates:
-            own = agent.get(model)
-            own_s, own_f = (own.successes, own.failures) if own is not None else (0.0, 0.0)
-            whole = pooled.get(model)
-            if whole is None:
-                s = f = 0.0
-            else:  # others = cap(pooled - agent, pool_strength)
-                s, f = max(whole.successes - own_s, 0.0), max(whole.failures - own_f, 0.0)
-                total = s + f
-                if total > pool_cap and total > 0.0:
-                    shrink = pool_cap / total
-                    s, f = s * shrink, f * shrink
-            if context is None:
-                s, f = s + own_s, f + own_f
-            else:  # cap(others + (agent - cell), context_strength) + cell
-                cell = context.get(model)
-                cell_s, cell_f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
-                s, f = s + max(own_s - cell_s, 0.0), f + max(own_f - cell_f, 0.0)
-                total = s + f
-                if total > context_cap and total > 0.0:
-                    shrink = context_cap / total
-                    s, f = s * shrink, f * shrink
-                s, f = s + cell_s, f + cell_f
+            s, f = hierarchical(pooled.get(model), agent.get(model), cells.get(model), pool_cap, context_cap)
             prior_a, prior_b = priors.get(model, _DEFAULT_PRIOR_FLOATS)
-            alphas.append(max(prior_a + scale * s, PRIOR_FLOOR))
-            betas.append(max(prior_b + scale * f, PRIOR_FLOOR))
+            alphas.append(max(prior_a + scale * s, floor))
+            betas.append(max(prior_b + scale * f, floor))
         return alphas, betas
 
     def _uses_context(self, request: DecisionRequest) -> bool:

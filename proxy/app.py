@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
-from policies.base import PosteriorStore
 from proxy.config.settings import Config
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
@@ -28,11 +27,9 @@ from proxy.pipeline.learning import CostFn, Learner, no_cost
 from proxy.pipeline.router import Router
 from proxy.pipeline.services import Services
 from proxy.pipeline.usage_limits import UsageLimits
-from proxy.store_factory import build_store
-from proxy.tracking import build_tracker
+from proxy.state import State, open_state
+from proxy.tracking.tracker import Tracker
 from proxy.wire.errors import ProxyError, error_response
-from storage.redis.store import RedisStore
-from storage.redis.usage_sync import SharedUsage
 
 if TYPE_CHECKING:
     from proxy.forwarding.forwarder import Forwarder
@@ -43,31 +40,38 @@ log = logging.getLogger("model_manager")
 def create_app(
     config: Config,
     *,
-    store: PosteriorStore | None = None,
+    state: State | None = None,
     upstream: Upstream | None = None,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
-    """The proxy app. Anything not given is built from ``config`` when the app starts."""
+    """The proxy app. ``state`` defaults to ``open_state(config, clock)`` and ``upstream`` to
+    the Forwarder, both started and closed with the app; a given ``upstream`` is the
+    caller's to start and close, and has no pricing."""
     router = Router(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stored = state or open_state(config, clock)
         forwarder = _forwarder(config)
         chat_upstream = upstream or forwarder
-        services = _services(config, router, store=store, upstream=chat_upstream, rng=rng, clock=clock)
-        tracker = build_tracker(config, router, services.store, clock)
+        cost = _pricing(config, forwarder) if chat_upstream is forwarder else no_cost
+        services = _services(
+            config, router, stored, upstream=chat_upstream, rng=rng or random.Random(), clock=clock, cost=cost
+        )
+        tracker = Tracker(stored.tracking, config=config, router=router, store=stored.posteriors, clock=clock)
         services.learner.batch_hooks.append(tracker.hook_many)
-        await _start(*_distinct(services.store, services.upstream, forwarder, tracker, services.limits))
-        app.state.services = services
-        app.state.tracker = tracker
+        await stored.start()
+        await forwarder.start()
+        app.state.services, app.state.tracker, app.state.stored = services, tracker, stored
         app.state.embedder = forwarder
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield
         finally:
             await services.learner.drain()
-            await _close(*_distinct(services.upstream, forwarder, tracker, services.limits, services.store))
+            await forwarder.close()
+            await stored.close()
 
     return Starlette(
         routes=[*routes(), *responses_routes(), *tracking_routes(), *_simulator_mount(config)],
@@ -84,31 +88,24 @@ def _forwarder(config: Config) -> Forwarder:
     return Forwarder(config)
 
 
-def _distinct(*resources: object) -> list[object]:
-    """``resources`` without repeats (the forwarder may also be the chat upstream)."""
-    return list({id(resource): resource for resource in resources}.values())
-
-
 def _services(
     config: Config,
     router: Router,
+    state: State,
     *,
-    store: PosteriorStore | None,
     upstream: Upstream,
-    rng: random.Random | None,
+    rng: random.Random,
     clock: Callable[[], float],
+    cost: CostFn,
 ) -> Services:
-    store = store or build_store(config, clock)
-    rng = rng or random.Random()
-    learner = Learner(
-        router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
-    )
-    limits = UsageLimits(shared=_shared_usage(config, store))
+    propensity = config.router.propensity_samples > 0
+    learner = Learner(router, state.posteriors, rng, propensity=propensity, cost=cost)
+    limits = UsageLimits(shared=state.usage)
     learner.hooks.append(limits.learned)
     return Services(
         config=config,
         router=router,
-        store=store,
+        store=state.posteriors,
         upstream=upstream,
         learner=learner,
         rng=rng,
@@ -118,41 +115,13 @@ def _services(
     )
 
 
-def _pricing(config: Config, upstream: Upstream) -> CostFn:
-    """The upstream's cost function by model name, or none if it has none."""
-    cost = getattr(upstream, "cost", None)
-    if cost is None:
-        return no_cost
+def _pricing(config: Config, forwarder: Forwarder) -> CostFn:
+    """The forwarder's cost function by model name."""
 
     async def by_name(model: str, usage: Usage) -> float | None:
-        result: float | None = await cost(config.arms[model], usage)
-        return result
+        return await forwarder.cost(config.arms[model], usage)
 
     return by_name
-
-
-def _shared_usage(config: Config, store: PosteriorStore) -> SharedUsage | None:
-    """Cross-process rpm/tpm counts when there is Redis and some model has a limit."""
-    limited = [name for name, arm in config.arms.items() if arm.rpm is not None or arm.tpm is not None]
-    if not limited or not isinstance(store, RedisStore):
-        return None
-    return SharedUsage(
-        store.client, limited, prefix=config.redis.prefix, interval_s=config.redis.usage_sync_s
-    )
-
-
-async def _start(*resources: object) -> None:
-    for resource in resources:
-        start = getattr(resource, "start", None)
-        if start is not None:
-            await start()
-
-
-async def _close(*resources: object) -> None:
-    for resource in resources:
-        close = getattr(resource, "close", None)
-        if close is not None:
-            await close()
 
 
 def _middleware(config: Config) -> list[Middleware]:

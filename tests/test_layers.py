@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("proxy.pipeline",),
     ("proxy.responses_api",),
     ("proxy.tracking",),
+    ("proxy.state",),
     ("proxy.http",),
     ("proxy",),
     ("proxy.cli",),

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from starlette.applications import Starlette
 
+from policies.base import ALL_PROMPTS
 from proxy.config.reader import ConfigError
 from proxy.config.settings import load_config
 
@@ -89,7 +90,8 @@ def _check(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from proxy.cli.stats import print_stats
 
-    return print_stats(load_config(args.config), agent=args.agent, as_json=args.json)
+    config = load_config(args.config)
+    return print_stats(config, agent=args.agent, as_json=args.json, context=args.context or ALL_PROMPTS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="print learned posteriors per agent and model")
     _config_arg(stats)
     stats.add_argument("--agent", help="only this agent")
+    stats.add_argument("--context", help="posteriors for prompts of this context (e.g. chat, code+tools)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(run=_stats)
     _add_evaluate(sub)

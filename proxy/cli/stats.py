@@ -1,7 +1,8 @@
 """``model-manager stats``: what the router has learned, per agent and model.
 
-One row per (agent, model): the posterior (prior + the agent table's evidence: alpha, beta,
-mean, 90% interval, ``decisions`` = evidence mass) and, under ``stats``, the counters of
+One row per (agent, model): the posterior the agent's policy samples (``--context``: for
+prompts of that context; default every prompt), as alpha, beta, mean, 90% interval, with
+``decisions`` = the agent table's evidence mass, and, under ``stats``, the counters of
 GET /v1/stats (calls, failures, fallbacks, selection share, latency/TTFT p50/p95, tokens,
 cost, mean quality). With Redis the counters are read from it; the embedded store keeps
 them in the serving process only, so there ``stats`` is null (ask the server's
@@ -17,21 +18,19 @@ from typing import Any
 
 import orjson
 
-from policies.base import ALL_PROMPTS, POOLED, Beta, Evidence
+from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Evidence, Table
 from policies.interval import credible_interval
 from proxy.config.settings import Config
-from proxy.store_factory import build_store
-from proxy.tracking.redis_backend import RedisTracking
+from proxy.pipeline.router import Router
+from proxy.state import State, open_state
 from proxy.tracking.summaries import model_stats, split_counts
-from storage.factory import Store
-from storage.redis.store import RedisStore
-
-Dump = Mapping[str, Mapping[str, Mapping[str, Evidence]]]
+from storage.protocols import Dump
 
 
-def print_stats(config: Config, *, agent: str | None, as_json: bool) -> int:
-    """Print posteriors and counters from the configured store; exit 0, or 1 if there is nothing."""
-    rows = asyncio.run(_rows(config, agent))
+def print_stats(config: Config, *, agent: str | None, as_json: bool, context: str = ALL_PROMPTS) -> int:
+    """Print posteriors (for prompts of ``context``) and counters from the configured storage;
+    exit 0, or 1 if there is nothing."""
+    rows = asyncio.run(_rows(config, agent, context))
     if as_json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -39,56 +38,63 @@ def print_stats(config: Config, *, agent: str | None, as_json: bool) -> int:
     return 0 if rows else 1
 
 
-async def _rows(config: Config, only_agent: str | None) -> list[dict[str, Any]]:
-    store = build_store(config, time.time)
+async def _rows(config: Config, only_agent: str | None, context: str) -> list[dict[str, Any]]:
+    state = open_state(config, time.time)
     try:
-        dump: Dump = await store.dump()
-        counts = await _counts(config, store, only_agent)
+        dump: Dump = await state.posteriors.dump()
+        counts = await _counts(state, only_agent) if state.shared else {}
     finally:
-        await store.close()
-    scopes = sorted(set(dump) | set(counts))
+        await state.close()
+    snapshot = _snapshot(dump)
+    router = Router(config)
     rows: list[dict[str, Any]] = []
-    for scope in scopes:
+    for scope in sorted(set(dump) | set(counts)):
         if only_agent is None or scope == only_agent:
-            evidence = dump.get(scope, {}).get(ALL_PROMPTS, {})
-            rows.extend(agent_rows(config, scope, evidence, counts.get(scope)))
+            learnt = set(dump.get(scope, {}).get(ALL_PROMPTS, {}))
+            rows.extend(agent_rows(
+                router, scope, context=context, snapshot=snapshot, learnt=learnt, counts=counts.get(scope)
+            ))
     return rows
 
 
-async def _counts(config: Config, store: Store, only_agent: str | None) -> dict[str, dict[str, float]]:
-    """Raw stats counters per agent (Redis only; {} for the embedded store)."""
-    if not isinstance(store, RedisStore):
-        return {}
-    backend = RedisTracking(
-        store.client,
-        prefix=store.prefix,
-        clock=time.time,
-        retention_s=config.server.workflow_retention_s,
-        decision_ttl_s=config.router.decision_ttl_s,
-    )
-    agents = [only_agent] if only_agent is not None else await backend.agents()
-    found = await backend.stats(agents)
+def _snapshot(dump: Dump) -> dict[Table, Mapping[str, Evidence]]:
+    return {Table(scope, ctx): row for scope, tables in dump.items() for ctx, row in tables.items()}
+
+
+async def _counts(state: State, only_agent: str | None) -> dict[str, dict[str, float]]:
+    """Raw stats counters per agent from the shared tracking backend."""
+    agents = [only_agent] if only_agent is not None else await state.tracking.agents()
+    found = await state.tracking.stats(agents)
     return {agent: counts for agent, counts in found.items() if counts}
 
 
 def agent_rows(
-    config: Config, scope: str, evidence: Mapping[str, Evidence], counts: Mapping[str, float] | None
+    router: Router,
+    scope: str,
+    *,
+    context: str,
+    snapshot: Mapping[Table, Mapping[str, Evidence]],
+    learnt: set[str],
+    counts: Mapping[str, float] | None,
 ) -> list[dict[str, Any]]:
-    """Rows of one scope: every model with evidence or counters."""
+    """Rows of one scope: every model with evidence or counters, with the posterior the
+    scope's policy samples for prompts of ``context``."""
     per_model = {owner[0]: metrics for owner, metrics in split_counts(counts or {}, 2).items()}
     decisions = sum(m.get("decisions", 0.0) for m in per_model.values())
+    models = tuple(sorted(learnt | set(per_model)))
+    posterior = router.policy_for(scope).posterior(DecisionRequest(scope, context, models), snapshot)
+    own = snapshot.get(Table(scope), {})
     rows = []
-    for model in sorted(set(evidence) | set(per_model)):
-        row = posterior_row(config, scope, model, evidence.get(model, Evidence()))
+    for model in models:
+        row = posterior_row(scope, model, posterior[model], own.get(model, Evidence()))
         row["stats"] = None if counts is None else model_stats(per_model.get(model, {}), decisions)
         rows.append(row)
     return rows
 
 
-def posterior_row(config: Config, scope: str, model: str, evidence: Evidence) -> dict[str, Any]:
-    """One agent x model: prior + evidence, mean and 90% interval."""
-    alpha, beta = config.router.priors.get(model, (1.0, 1.0))
-    posterior = Beta(alpha, beta).plus(evidence)
+def posterior_row(scope: str, model: str, posterior: Beta, evidence: Evidence) -> dict[str, Any]:
+    """One agent x model: the posterior, its mean and 90% interval, and the agent table's
+    evidence mass (``decisions``)."""
     low, high = credible_interval(posterior)
     return {
         "agent": "(all agents)" if scope == POOLED else scope,

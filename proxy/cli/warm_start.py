@@ -37,11 +37,9 @@ from policies.warm_start import LoggedOutcome, warm_deltas
 from proxy.cli.warm_ledger import FileLedger, Ledger, RedisLedger, fingerprint
 from proxy.config.settings import Config, load_config
 from proxy.pipeline.router import Router
-from proxy.store_factory import build_store
+from proxy.state import State, open_state
 from proxy.wire.names import is_valid_name
-from storage.embedded.store import MemoryStore
-from storage.factory import Store
-from storage.redis.store import RedisStore
+from storage.protocols import Store
 
 CHUNK = 1_000
 """Deltas per write: well under the Redis store's buffer limit."""
@@ -138,20 +136,21 @@ class Import:
 
 
 async def _write(config: Config, deltas: Sequence[Delta], this: Import) -> int:
-    store = build_store(config, time.time)
+    state = open_state(config, time.time)
     try:
-        code = await _write_once(store, deltas, this)
+        code = await _write_once(state, deltas, this)
     finally:
-        await store.close()
-    if code and not isinstance(store, MemoryStore):
-        print(f"warm-start: {store.pending} cell(s) left unwritten; check `model-manager stats` "
+        await state.close()
+    unwritten = state.posteriors.counters().get("pending", 0)
+    if code and state.shared:
+        print(f"warm-start: {unwritten} cell(s) left unwritten; check `model-manager stats` "
               "before importing again (written cells would count twice)", file=sys.stderr)
     return code
 
 
-async def _write_once(store: Store, deltas: Sequence[Delta], this: Import) -> int:
+async def _write_once(state: State, deltas: Sequence[Delta], this: Import) -> int:
     """Write unless this import was recorded before (and not forced); record it after."""
-    ledger = _ledger(store)
+    ledger = _ledger(state)
     try:
         earlier = None if ledger is None or this.force else await ledger.seen(this.key)
     except (RedisError, OSError) as exc:
@@ -161,7 +160,8 @@ async def _write_once(store: Store, deltas: Sequence[Delta], this: Import) -> in
         print(f"warm-start: this log was already imported with these options ({earlier}); "
               "nothing written (--force imports it again)", file=sys.stderr)
         return 1
-    code = await _write_to(store, deltas)
+    written = _write_to_redis(state.posteriors, deltas) if state.shared else _write_to_file(state, deltas)
+    code = await written
     if code == 0 and ledger is not None:
         try:
             await ledger.record(this.key, this.source)
@@ -171,25 +171,26 @@ async def _write_once(store: Store, deltas: Sequence[Delta], this: Import) -> in
     return code
 
 
-def _ledger(store: Store) -> Ledger | None:
-    if isinstance(store, RedisStore):
-        return RedisLedger(store.client, store.prefix)
-    path = store.state_file
-    return None if path is None else FileLedger(path)
+def _ledger(state: State) -> Ledger | None:
+    if state.redis is not None:
+        return RedisLedger(state.redis.client, state.redis.prefix)
+    return None if state.state_file is None else FileLedger(state.state_file)
 
 
-async def _write_to(store: Store, deltas: Sequence[Delta]) -> int:
-    if isinstance(store, MemoryStore):
-        if store.state_file is None:
-            print("warm-start: the state file is owned by a running proxy; stop it first "
-                  "(it would overwrite what is written here), or use Redis", file=sys.stderr)
-            return 1
-        await store.apply(deltas)
-        if not await store.save():
-            print(f"warm-start: could not write {store.state_file}", file=sys.stderr)
-            return 1
-        print(f"written to {store.state_file}")
-        return 0
+async def _write_to_file(state: State, deltas: Sequence[Delta]) -> int:
+    if state.state_file is None:
+        print("warm-start: the state file is owned by a running proxy; stop it first "
+              "(it would overwrite what is written here), or use Redis", file=sys.stderr)
+        return 1
+    await state.posteriors.apply(deltas)
+    if not await state.posteriors.flush():
+        print(f"warm-start: could not write {state.state_file}", file=sys.stderr)
+        return 1
+    print(f"written to {state.state_file}")
+    return 0
+
+
+async def _write_to_redis(store: Store, deltas: Sequence[Delta]) -> int:
     if not await store.ping():
         print("warm-start: Redis does not answer; nothing written", file=sys.stderr)
         return 1

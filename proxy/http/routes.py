@@ -17,6 +17,7 @@ from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.request import parse_chat_request
 from proxy.pipeline.services import Services
+from proxy.state import State
 from proxy.tracking.tracker import Tracker
 from proxy.wire.errors import ProxyError, error_response
 from proxy.wire.names import AUTO
@@ -95,9 +96,15 @@ async def ready(request: Request) -> Response:
         "models": len(services.config.arms),
         "unavailable_models": dict(services.config.unavailable),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
-        "writes": write_counters(services.store, tracker_of(request).backend, services.learner),
+        "writes": write_counters(state_of(request).counters(), services.learner),
     }
     return json_response(payload, 200 if store_ok else 503)
+
+
+def state_of(request: Request) -> State:
+    """The app's storage (posterior store, tracking, shared usage), opened in the lifespan."""
+    state: State = request.app.state.stored
+    return state
 
 
 def tracker_of(request: Request) -> Tracker:

@@ -1,6 +1,7 @@
 """Handlers of the tracking endpoints: stats, workflows, feedback (thin: parse, delegate, shape).
 
-- ``GET /v1/stats[?agent=A]``: per agent and model counters next to the posterior
+- ``GET /v1/stats[?agent=A&context=C]``: per agent and model counters next to the posterior the
+  agent's policy samples (for prompts of context C; every prompt when absent)
 - ``GET /v1/workflows[?agent=A&limit=N]``: recent workflows, newest first
 - ``GET /v1/workflows/{id}``: one workflow's summary (404 if unknown or expired)
 - ``POST /v1/workflows/{id}/finish`` ``{"outcome": "success", "score": 0.8}``: mark finished
@@ -18,9 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy.http.body import read_body
-from proxy.http.routes import json_response, services_of, tracker_of
+from proxy.http.routes import json_response, services_of, state_of, tracker_of
 from proxy.pipeline.ready_counters import write_counters
-from proxy.pipeline.services import Services
 from proxy.tracking import inputs
 from proxy.tracking.backend import UNAVAILABLE
 from proxy.tracking.metrics import CONTENT_TYPE, render
@@ -59,24 +59,25 @@ def _outage(request: Request, exc: BaseException) -> ProxyError:
 
 async def stats(request: Request, tracker: Tracker) -> Response:
     agent = inputs.check_agent(request.query_params.get("agent"))
-    return json_response(await tracker.stats(agent))
+    context = inputs.check_context(request.query_params.get("context"))
+    return json_response(await tracker.stats(agent, context))
 
 
 async def metrics(request: Request, tracker: Tracker) -> Response:
-    services = services_of(request)
     counts, means = await tracker.metrics_input()
-    text = render(counts, means, process_counters(services, tracker))
+    text = render(counts, means, process_counters(request))
     return Response(text, media_type=CONTENT_TYPE)
 
 
-def process_counters(services: Services, tracker: Tracker) -> dict[str, int]:
+def process_counters(request: Request) -> dict[str, int]:
     """This process's counters: requests, store read outages, and /ready's write counters
     (``pending`` is a level, every other one a running total)."""
+    services = services_of(request)
     found = {
         "requests_total": services.counters.requests,
         "store_unavailable_reads_total": services.counters.store_unavailable_reads,
     }
-    writes = write_counters(services.store, tracker.backend, services.learner)
+    writes = write_counters(state_of(request).counters(), services.learner)
     for part, values in writes.items():
         for name, value in values.items():
             found[f"{part}_{name}" if name == "pending" else f"{part}_{name}_total"] = value

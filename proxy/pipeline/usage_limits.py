@@ -91,15 +91,6 @@ class UsageLimits:
             self._window(self._tokens, model).add(self._clock(), tokens)
             self._share(model, "tokens", tokens)
 
-    async def start(self) -> None:
-        """Start syncing with the other processes (with Redis)."""
-        if self._shared is not None:
-            await self._shared.start()
-
-    async def close(self) -> None:
-        if self._shared is not None:
-            await self._shared.close()
-
     def _share(self, model: str, kind: str, amount: int) -> None:
         if self._shared is not None:
             self._shared.add(model, kind, amount)

@@ -76,8 +76,16 @@ class TrackingBackend(Protocol):
         """
         ...
 
+    async def start(self) -> None:
+        """Start background work (embedded: periodic saving; Redis: write retries)."""
+        ...
+
     async def close(self) -> None:
         """Release resources (the Redis client is the store's and stays open)."""
+        ...
+
+    def counters(self) -> Mapping[str, int]:
+        """Write-path counters: ``pending`` and ``dropped_updates`` where writes are buffered."""
         ...
 
 

@@ -6,11 +6,13 @@ import math
 import re
 from dataclasses import dataclass
 
+from policies.base import ALL_PROMPTS
 from proxy.pipeline.request import json_object
 from proxy.wire.errors import ProxyError, bad_request
 from proxy.wire.names import is_valid_name, is_valid_workflow
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
+CONTEXT = re.compile(r"[a-z0-9][a-z0-9_+-]{0,63}")
 MAX_LIMIT = 1000
 
 
@@ -80,6 +82,15 @@ def check_workflow(value: object, *, param: str = "id") -> str:
 def check_agent(value: str | None) -> str | None:
     if value is not None and not is_valid_name(value):
         raise bad_request("not a valid agent name", param="agent")
+    return value
+
+
+def check_context(value: str | None) -> str:
+    """A prompt context name (``chat``, ``code+tools``...); absent means every prompt."""
+    if value is None:
+        return ALL_PROMPTS
+    if CONTEXT.fullmatch(value) is None:
+        raise bad_request("not a valid prompt context (e.g. chat, code+tools)", param="context")
     return value
 
 

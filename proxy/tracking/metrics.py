@@ -8,7 +8,8 @@ process's with the embedded store), the same counters as ``GET /v1/stats``:
   ``_tokens_total{direction}``, ``_cost_usd_total``, ``_quality_sum`` / ``_quality_count``
 - ``model_manager_latency_seconds`` and ``_ttft_seconds``: histograms of successful
   attempts, buckets proxy.tracking.records.BUCKETS_S
-- ``model_manager_posterior_mean``: the agent table's posterior mean (prior included)
+- ``model_manager_posterior_mean``: mean of the posterior the agent's policy samples from
+  (agent level, every prompt context)
 
 Of this process only, unlabelled: ``model_manager_process_*`` (requests served and the
 write-path counters of ``GET /ready``).
@@ -73,7 +74,7 @@ def render(
     for agent in sorted(agent_counts):
         for (model,), metrics in sorted(split_counts(agent_counts[agent], 2).items()):
             _model_families(out, metrics, {"agent": agent, "model": model})
-    out.declare("posterior_mean", "gauge", "Posterior mean reward of the agent's table, prior included.")
+    out.declare("posterior_mean", "gauge", "Mean of the posterior the agent's policy samples from.")
     for agent in sorted(posterior_means):
         for model, mean in sorted(posterior_means[agent].items()):
             out.sample("posterior_mean", mean, {"agent": agent, "model": model})

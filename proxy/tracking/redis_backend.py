@@ -96,6 +96,10 @@ class RedisTracking:
         """Script calls not yet acknowledged by Redis."""
         return self.writer.pending
 
+    def counters(self) -> dict[str, int]:
+        """Unacknowledged and dropped script calls."""
+        return {"pending": self.pending, "dropped_updates": self.dropped_updates}
+
     async def start(self) -> None:
         """Start the writer's retry task."""
         await self.writer.start()

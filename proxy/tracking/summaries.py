@@ -54,9 +54,8 @@ def percentile(metrics: Mapping[str, float], prefix: str, p: float) -> float | N
     return None
 
 
-def posterior_payload(prior: tuple[float, float], evidence: Evidence) -> dict[str, Any]:
-    """Prior + evidence as alpha, beta, mean and the 90% equal-tailed interval."""
-    posterior = Beta(*prior).plus(evidence)
+def posterior_payload(posterior: Beta) -> dict[str, Any]:
+    """A posterior as alpha, beta, mean and the 90% equal-tailed interval."""
     low, high = credible_interval(posterior)
     return {
         "alpha": round(posterior.alpha, 6),
@@ -102,16 +101,17 @@ def agent_stats(
     agent: str,
     counts: Counts,
     evidence: Mapping[str, Evidence],
-    priors: Mapping[str, tuple[float, float]],
+    posteriors: Mapping[str, Beta],
 ) -> dict[str, Any]:
-    """An agent's rows: every model with stats or evidence, sorted by name."""
+    """An agent's rows: every model with stats or evidence, sorted by name, each with the
+    posterior the agent's policy samples (``posteriors``; flat Beta(1, 1) when missing)."""
     per_model = {owner[0]: metrics for owner, metrics in split_counts(counts, 2).items()}
     decisions = sum(m.get("decisions", 0.0) for m in per_model.values())
     models = sorted(set(per_model) | {m for m, e in evidence.items() if e.total > 0})
     rows = []
     for model in models:
         row: dict[str, Any] = {"model": model, **model_stats(per_model.get(model, {}), decisions)}
-        row["posterior"] = posterior_payload(priors.get(model, (1.0, 1.0)), evidence.get(model, Evidence()))
+        row["posterior"] = posterior_payload(posteriors.get(model, Beta()))
         rows.append(row)
     return {"agent": agent, "requests": int(decisions), "models": rows}
 

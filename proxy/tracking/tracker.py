@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from policies.base import ALL_PROMPTS, Beta, PosteriorStore, Table
+from policies.base import ALL_PROMPTS, Evidence, PosteriorStore
 from policies.quality import assess_quality
 from proxy.config.settings import Config
 from proxy.pipeline.learning import quality_input
@@ -19,10 +19,12 @@ from proxy.pipeline.outcome import Outcome, Status
 from proxy.pipeline.router import Router
 from proxy.tracking import feedback, summaries
 from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.posteriors import agent_views, prior_views
 from proxy.tracking.records import track
 from storage.errors import StoreUnavailable
 
 DEFAULT_LIST_LIMIT = 50
+EMPTY = Evidence()
 
 
 class Tracker:
@@ -43,16 +45,6 @@ class Tracker:
         self._store = store
         self._clock = clock
 
-    async def start(self) -> None:
-        """Start the backend's background work, if any (embedded: periodic saving; Redis: write retry)."""
-        start = getattr(self.backend, "start", None)
-        if start is not None:
-            await start()
-
-    async def close(self) -> None:
-        """Flush and stop the backend (before the store closes the client they share)."""
-        await self.backend.close()
-
     async def hook_many(self, learned: list[tuple[Outcome, dict[str, float]]]) -> None:
         """Batch learner hook: every outcome's records in one backend write."""
         tracked = [track(o, r, self._quality(o), o.started_at) for o, r in learned]
@@ -64,45 +56,47 @@ class Tracker:
         _, weights = self._router.weights_for(outcome.agent)
         return assess_quality(quality_input(outcome), weights)
 
-    async def stats(self, agent: str | None) -> dict[str, Any]:
-        """The ``GET /v1/stats`` body: every agent (or one) with per-model rows."""
+    async def stats(self, agent: str | None, context: str = ALL_PROMPTS) -> dict[str, Any]:
+        """The ``GET /v1/stats`` body: every agent (or one) with per-model rows; each
+        posterior is the one the agent's policy samples for prompts of ``context``."""
         agents = [agent] if agent is not None else await self.backend.agents()
         counts = await self.backend.stats(agents)
-        rows = [await self._agent_stats(name, counts.get(name, {})) for name in agents]
-        return {"object": "stats", "agents": rows}
+        rows = [await self._agent_stats(name, counts.get(name, {}), context) for name in agents]
+        body: dict[str, Any] = {"object": "stats", "agents": rows}
+        if context != ALL_PROMPTS:
+            body["context"] = context
+        return body
 
-    async def _agent_stats(self, agent: str, counts: dict[str, float]) -> dict[str, Any]:
+    async def _agent_stats(self, agent: str, counts: dict[str, float], context: str) -> dict[str, Any]:
         models = sorted(summaries.models_in(counts) | set(self._config.arms))
-        table = Table(agent, ALL_PROMPTS)
         try:
-            snapshot = await self._store.load([table], models)
-            evidence = dict(snapshot.get(table, {}))
+            views = await agent_views(self._store, self._router, [agent], context, models)
         except StoreUnavailable:
-            evidence = {}
-        return summaries.agent_stats(agent, counts, evidence, self._config.router.priors)
+            views = prior_views(self._router, [agent], context, models)
+        view = views[agent]
+        return summaries.agent_stats(agent, counts, view.evidence, view.posterior)
 
     async def metrics_input(self) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
         """(raw stats counters per agent, posterior mean per agent and model) for /metrics.
 
-        Posterior means come from one store read of every agent's table; models with neither
-        stats nor evidence are left out, and so are the means while the store is down."""
+        Means are of the posterior each agent's policy samples (agent level, every prompt
+        context), from one store read; models with neither stats nor evidence are left out,
+        and so are the means while the store is down."""
         agents = await self.backend.agents()
         counts = await self.backend.stats(agents)
         per_agent = {a: summaries.models_in(counts.get(a, {})) for a in agents}
         models = sorted(set().union(*per_agent.values()) | set(self._config.arms)) if agents else []
-        tables = [Table(agent, ALL_PROMPTS) for agent in agents]
         try:
-            snapshot = await self._store.load(tables, models) if tables else {}
+            views = await agent_views(self._store, self._router, agents, ALL_PROMPTS, models)
         except StoreUnavailable:
             return counts, {}
-        priors = self._config.router.priors
         means = {
             agent: {
-                model: Beta(*priors.get(model, (1.0, 1.0))).plus(evidence).mean
-                for model, evidence in snapshot.get(Table(agent, ALL_PROMPTS), {}).items()
-                if evidence.total > 0 or model in per_agent[agent]
+                model: beta.mean
+                for model, beta in view.posterior.items()
+                if view.evidence.get(model, EMPTY).total > 0 or model in per_agent[agent]
             }
-            for agent in agents
+            for agent, view in views.items()
         }
         return counts, means
 

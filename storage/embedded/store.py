@@ -85,6 +85,15 @@ class MemoryStore(EvidenceTables):
             return False
         return True
 
+    async def flush(self) -> bool:
+        """Save now; whether everything is persisted (True without a state file: nothing to save;
+        False when another process owns the file or the write failed)."""
+        return True if self._path is None else await self.save()
+
+    def counters(self) -> dict[str, int]:
+        """corrupt_reads, rejected_deltas (nothing is buffered: writes land in memory)."""
+        return {"corrupt_reads": self.corrupt_reads, "rejected_deltas": self.rejected_deltas}
+
     def rejected(self, delta: Delta) -> None:
         self._warn.warn("reject", "skipping non-finite delta %r", delta)
 

@@ -1,42 +1,60 @@
-"""Running the apply script: one EVALSHA per batch (seq key + the scope's hashes), one pipeline."""
+"""The posterior store's calls for the SequencedWriter: loose deltas merged into one batch per
+scope, each one EVALSHA of the apply script (seq key + the scope's hashes), in one pipeline."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio
 from redis.exceptions import NoScriptError
 
 from policies.base import Table
-from storage.redis import keys
-from storage.redis.codec import APPLY_LUA
-from storage.redis.pending import Batch
+from storage.redis import keys, pending
+from storage.redis.codec import APPLY_LUA, UNAVAILABLE
+from storage.redis.pending import Batch, Pending
 from storage.redis.sequence import NOT_APPLIED, Sequencer
 
 
 class ApplyScript:
-    """The apply script on ``client``, guarded by ``sequencer``'s seqs (see storage.redis.sequence)."""
+    """The apply script on ``client``, guarded by ``sequencer``'s seqs (see storage.redis.sequence);
+    ``repaired_cells`` counts the corrupt cells the applied scripts reset."""
 
-    def __init__(self, client: redis.asyncio.Redis, prefix: str, sequencer: Sequencer) -> None:
+    unanswered = UNAVAILABLE
+
+    def __init__(
+        self, client: redis.asyncio.Redis, prefix: str, sequencer: Sequencer, half_life_s: float | None
+    ) -> None:
         self._client = client
         self._prefix = prefix
         self._seq = sequencer
+        self._half_life = half_life_s
         self._script = client.register_script(APPLY_LUA)
+        self.repaired_cells = 0
 
-    async def run(self, batches: Sequence[Batch], now: float, half_life_s: float | None) -> list[Any]:
+    def form(self, items: list[Pending], now: float, born: float, number: Callable[[], int]) -> list[Batch]:
+        """Loose deltas merged per cell at ``now``, one batch per scope."""
+        return pending.form(items, now, self._half_life, born, number)
+
+    def loose(self, call: Batch) -> list[Pending]:
+        return call.loose()
+
+    def applied(self, call: Batch, reply: Any) -> None:
+        self.repaired_cells += int(reply)
+
+    async def run(self, calls: Sequence[Batch], now: float) -> list[Any]:
         """Per batch: repaired-cell count, ALREADY_APPLIED, NOT_APPLIED, or the error Redis
-        answered (the last two: not applied).
+        answered (the last two: not applied); each batch decayed from its time to ``now``.
 
         Raises what the client raises when Redis does not answer (some batches may be applied).
         A script missing from Redis (restart, SCRIPT FLUSH) is loaded and the batches it left
         unapplied (NOSCRIPT, and NOT_APPLIED after it) run again under the same seqs.
         """
-        results = await self._evalsha(batches, now, half_life_s)
+        results = await self._evalsha(calls, now, self._half_life)
         if any(isinstance(r, NoScriptError) for r in results):
             again = [i for i, r in enumerate(results) if isinstance(r, NoScriptError) or r == NOT_APPLIED]
             self._script.sha = await self._client.script_load(APPLY_LUA)
-            rerun = await self._evalsha([batches[i] for i in again], now, half_life_s)
+            rerun = await self._evalsha([calls[i] for i in again], now, self._half_life)
             for i, result in zip(again, rerun, strict=True):
                 results[i] = result
         return results

@@ -1,4 +1,4 @@
-"""Writes waiting for Redis: loose deltas, and in-doubt batches that carry a sequence number.
+"""The posterior store's writes: loose deltas, and the batches they are formed into.
 
 A delta is *loose* until it is sent: loose deltas merge freely. Sending forms them into
 batches (one per scope, so one script call in one Redis Cluster slot), numbered in send order
@@ -9,8 +9,7 @@ else. A batch Redis answered as not applied (an error reply) becomes loose delta
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from policies import decay
@@ -71,64 +70,3 @@ def form(
     for table, row in merge(items, now, half_life_s).items():
         scopes.setdefault(table.scope, {})[table] = row
     return [Batch(number(), scope, rows, now, born) for scope, rows in scopes.items()]
-
-
-class PendingBuffer:
-    """Bounded loose deltas and in-doubt batches; ``len`` counts cells (a loose delta is one).
-
-    When over ``limit`` the oldest are dropped and counted: in-doubt batches first (whole),
-    then the oldest loose deltas.
-    """
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"buffer limit must be >= 1, got {limit}")
-        self.limit = limit
-        self.dropped = 0
-        self._loose: deque[Pending] = deque()
-        self._batches: deque[Batch] = deque()
-        self._batch_cells = 0
-
-    def __len__(self) -> int:
-        return len(self._loose) + self._batch_cells
-
-    def extend(self, items: Iterable[Pending]) -> int:
-        """Append newest loose deltas; how many cells were dropped to make room."""
-        self._loose.extend(items)
-        return self._trim()
-
-    def take(self) -> list[Pending]:
-        """Remove and return the loose deltas, oldest first."""
-        items = list(self._loose)
-        self._loose.clear()
-        return items
-
-    def restore(self, items: Sequence[Pending]) -> int:
-        """Put loose deltas that were not sent back in front of newer ones; drops counted."""
-        self._loose.extendleft(reversed(items))
-        return self._trim()
-
-    def take_batches(self) -> list[Batch]:
-        """Remove and return the in-doubt batches, oldest first."""
-        batches = list(self._batches)
-        self._batches.clear()
-        self._batch_cells = 0
-        return batches
-
-    def keep_batches(self, batches: Sequence[Batch]) -> int:
-        """Hold unacknowledged batches (oldest first) ahead of loose deltas; drops counted."""
-        self._batches.extend(batches)
-        self._batch_cells += sum(b.cells for b in batches)
-        return self._trim()
-
-    def _trim(self) -> int:
-        dropped = 0
-        while len(self) > self.limit and self._batches:
-            batch = self._batches.popleft()
-            self._batch_cells -= batch.cells
-            dropped += batch.cells
-        while len(self) > self.limit:
-            self._loose.popleft()
-            dropped += 1
-        self.dropped += dropped
-        return dropped

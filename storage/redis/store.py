@@ -1,32 +1,20 @@
 """RedisStore: PosteriorStore on Redis, shared by every proxy replica.
 
-Reads are one pipelined round trip of HMGETs, decayed client-side. Writes are one Lua
-script call per scope (atomic over that scope's hashes, decay included), all in one pipeline.
-
-Writes are exactly once: each script call carries this store's writer id and a sequence
-number, checked and recorded by the script itself (no extra round trip); a resent batch that
-Redis already applied changes nothing (counted in ``replayed_batches``). The contract, and
-its memory cost (one small key per store and Cluster slot written, not per write), are in
-``storage.redis.sequence``; ``storage.redis.pending`` says when deltas are merged and when a batch
-keeps its seq. Writes go out one pipeline at a time (under a lock; concurrent ``apply``
-calls meanwhile are buffered and sent together by the next pipeline).
+Reads are one pipelined round trip of HMGETs, decayed client-side. Writes go through a
+SequencedWriter (storage.redis.writer): exactly once, one Lua script call per scope (atomic
+over that scope's hashes, decay included), buffered through outages.
 
 Outages (connection errors, timeouts, LOADING): ``load`` returns the last good read of
 every requested cell (counted in ``unavailable_reads``) or, if any cell was never read,
-raises StoreUnavailable (counted in ``failed_reads``). ``apply`` never raises: deltas
-are buffered (``buffer_limit`` cells; oldest dropped and counted in ``dropped_updates``)
-and written, merged per cell and decayed from their own time, by the next ``apply`` that
-reaches Redis, by ``flush()``, or by the retry task ``start()`` runs. After a failure,
-calls skip the network for ``retry_interval_s`` (reads answer from the cache at once).
-A batch whose reply was lost is resent under its seq while its slot's seq key surely lives
-(up to SEQ_MARGIN of ``seq_ttl_s``, default 1 day, after it was formed); after that it is
-dropped and counted instead (at most once: it may have been applied). A batch Redis answered
-with an error was not applied: its deltas are buffered again and resent under a new seq.
+raises StoreUnavailable (counted in ``failed_reads``). ``apply`` never raises: deltas are
+buffered (``buffer_limit`` cells) and written, merged per cell and decayed from their own
+time, by the next ``apply`` that reaches Redis, by ``flush()``, or by the retry task
+``start()`` runs. After a failure, calls skip the network for ``retry_interval_s`` (reads
+answer from the cache at once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,16 +25,16 @@ from redis.exceptions import RedisError, ResponseError
 
 from policies import decay
 from policies.base import Delta, Evidence, Snapshot, Table
-from storage.errors import LOG, StoreUnavailable, WarnLimiter
-from storage.periodic import Periodic
+from storage.errors import StoreUnavailable, WarnLimiter
 from storage.redis import dump as redis_dump
-from storage.redis import keys, pending
+from storage.redis import keys
 from storage.redis.apply import ApplyScript
 from storage.redis.breaker import Breaker
 from storage.redis.codec import UNAVAILABLE, cell, make_client
-from storage.redis.pending import Batch, Pending, PendingBuffer
+from storage.redis.pending import Batch, Pending
 from storage.redis.read_cache import FreshReads, ReadCache
-from storage.redis.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, SEQ_TTL_S, Sequencer, slot_tags
+from storage.redis.sequence import SEQ_TTL_S, Sequencer
+from storage.redis.writer import SequencedWriter
 
 EMPTY = Evidence()
 Dump = redis_dump.Dump
@@ -75,18 +63,24 @@ class RedisStore:
         self._prefix = keys.check_prefix(prefix)
         self._half_life = decay.check_half_life(half_life_s)
         self._clock = clock
-        self._buffer = PendingBuffer(buffer_limit)
         self._cache = ReadCache(cache_limit)
         self._fresh = FreshReads(fresh_s, monotonic)
-        self._monotonic = monotonic
-        self._seq = Sequencer(self._prefix, seq_ttl_s)
-        self._script = ApplyScript(client, self._prefix, self._seq)
-        self._lock = asyncio.Lock()
-        self._retry = Periodic(retry_interval_s, self._flush_if_pending, "redis-store-retry")
         self._warn = WarnLimiter()
         self._breaker = Breaker(retry_interval_s, self._warn, "Redis unavailable")
-        self.corrupt_reads = self.repaired_cells = self.rejected_deltas = 0
-        self.unavailable_reads = self.failed_reads = self.replayed_batches = 0
+        sequencer = Sequencer(self._prefix, seq_ttl_s)
+        self._script = ApplyScript(client, self._prefix, sequencer, self._half_life)
+        self._writer: SequencedWriter[Pending, Batch] = SequencedWriter(
+            self._script,
+            sequencer,
+            name="buffered updates",
+            breaker=self._breaker,
+            warn=self._warn,
+            clock=clock,
+            monotonic=monotonic,
+            buffer_limit=buffer_limit,
+            retry_interval_s=retry_interval_s,
+        )
+        self.corrupt_reads = self.rejected_deltas = self.unavailable_reads = self.failed_reads = 0
 
     @classmethod
     def from_url(
@@ -104,11 +98,32 @@ class RedisStore:
 
     @property
     def dropped_updates(self) -> int:
-        return self._buffer.dropped
+        """Cells dropped unwritten (buffer full, or in doubt past the seq TTL)."""
+        return self._writer.dropped
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        """Buffered cells not yet acknowledged by Redis."""
+        return self._writer.pending
+
+    @property
+    def replayed_batches(self) -> int:
+        """Resent batches Redis had already applied (their replies were lost)."""
+        return self._writer.replayed
+
+    @property
+    def repaired_cells(self) -> int:
+        """Corrupt cells the apply script reset before adding to them."""
+        return self._script.repaired_cells
+
+    def counters(self) -> dict[str, int]:
+        """The write-path and outage counters (see the class docstring)."""
+        return {
+            "pending": self.pending, "dropped_updates": self.dropped_updates,
+            "replayed_batches": self.replayed_batches, "unavailable_reads": self.unavailable_reads,
+            "failed_reads": self.failed_reads, "corrupt_reads": self.corrupt_reads,
+            "rejected_deltas": self.rejected_deltas,
+        }
 
     @property
     def client(self) -> redis.asyncio.Redis:
@@ -122,17 +137,12 @@ class RedisStore:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the task that retries buffered writes every ``retry_interval_s``, after
-        building the slot-tag table in a thread (~0.2 s of CPU the first write would
-        otherwise spend on the event loop)."""
-        await asyncio.to_thread(slot_tags)
-        self._retry.start()
+        """Start the task that retries buffered writes every ``retry_interval_s``."""
+        await self._writer.start()
 
     async def close(self) -> None:
         """Stop the retry task, flush the buffer best-effort, close the client."""
-        await self._retry.stop()
-        if not await self.flush():
-            LOG.error("closing with %d buffered updates unwritten (Redis unavailable)", self.pending)
+        await self._writer.close()
         await self._client.aclose()
 
     async def ping(self) -> bool:
@@ -212,85 +222,16 @@ class RedisStore:
         """Buffer deltas and write them (atomically per scope, exactly once) unless Redis is
         down; never raises."""
         now = self._clock()
-        items = self._accept(deltas, now)
-        if not items:
-            return
-        self._note_drops(self._buffer.extend(items))
-        if not self._breaker.open:
-            await self.flush()
-
-    async def flush(self) -> bool:
-        """Try to write everything buffered now; whether the buffer is empty afterwards.
-
-        In-doubt batches go first, each under its own seq; loose deltas are formed into new
-        batches only once Redis answered that pipeline (so they are never put in doubt by an
-        outage they were not sent into, and never overtake an in-doubt batch).
-        """
-        async with self._lock:
-            now = self._clock()
-            doubt, answered = await self._send(self._unexpired(self._buffer.take_batches()), now)
-            if answered and len(self._buffer):
-                more, _ = await self._send(self._form(self._buffer.take(), now), now)
-                doubt += more
-            self._note_drops(self._buffer.keep_batches(doubt))
-            return not len(self._buffer)
-
-    def _form(self, items: list[Pending], now: float) -> list[Batch]:
-        return pending.form(items, now, self._half_life, self._monotonic(), self._seq.number)
-
-    def _accept(self, deltas: Sequence[Delta], now: float) -> list[Pending]:
         items = [(d, now) for d in deltas if decay.finite(d.successes, d.failures)]
         if len(items) != len(deltas):
             self.rejected_deltas += len(deltas) - len(items)
             self._warn.warn("reject", "skipping non-finite deltas in %r", deltas)
-        return items
+        if items:
+            await self._writer.write(items)
 
-    def _unexpired(self, batches: list[Batch]) -> list[Batch]:
-        """Batches whose seq key surely still lives; older ones are dropped and counted
-        (they may have been applied, and a retry could no longer tell)."""
-        oldest = self._monotonic() - SEQ_MARGIN * self._seq.ttl_s
-        kept = [b for b in batches if b.born > oldest]
-        expired = sum(b.cells for b in batches) - sum(b.cells for b in kept)
-        if expired:
-            self._buffer.dropped += expired
-            self._note_drops(expired, "in-doubt updates older than the seq TTL")
-        return kept
-
-    def _note_drops(self, dropped: int, what: str = "oldest updates (buffer full)") -> None:
-        if dropped:
-            self._warn.warn(
-                ("dropped", what), "dropped %d %s; %d in total", dropped, what, self.dropped_updates
-            )
-
-    async def _send(self, batches: list[Batch], now: float) -> tuple[list[Batch], bool]:
-        """Run ``batches``; the ones left in doubt (to resend under the same seqs) and whether
-        Redis answered. Batches answered as not applied are buffered as loose deltas again."""
-        if not batches:
-            return [], True
-        try:
-            results = await self._script.run(batches, now, self._half_life)
-        except UNAVAILABLE as exc:
-            self._breaker.trip(exc)
-            return batches, False
-        self._breaker.reset()
-        unapplied: list[Batch] = []
-        for batch, result in zip(batches, results, strict=True):
-            if isinstance(result, Exception):
-                self._warn.warn(("apply", batch.scope), "apply to scope %s failed: %r", batch.scope, result)
-                unapplied.append(batch)
-            elif int(result) == ALREADY_APPLIED:
-                self.replayed_batches += 1
-            elif int(result) == NOT_APPLIED:
-                unapplied.append(batch)
-            else:
-                self.repaired_cells += int(result)
-        self._note_drops(self._buffer.restore([item for b in unapplied for item in b.loose()]))
-        return [], True
-
-    # -- outage bookkeeping ----------------------------------------------------------
-    async def _flush_if_pending(self) -> None:
-        if len(self._buffer):
-            await self.flush()
+    async def flush(self) -> bool:
+        """Try to write everything buffered now; whether the buffer is empty afterwards."""
+        return await self._writer.flush()
 
     async def dump(self) -> Dump:
         """Every stored table: scope -> context -> model -> evidence decayed to now.

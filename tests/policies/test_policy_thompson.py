@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Delta, Evidence, Table
+from policies.base import ALL_PROMPTS, POOLED, PRIOR_FLOOR, Beta, DecisionRequest, Delta, Evidence, Table
 from policies.propensity import win_probabilities
 from policies.thompson import ThompsonPolicy
 
@@ -244,7 +244,7 @@ def test_bad_options_raise(options: dict[str, float]) -> None:
 def test_corrupt_prior_is_floored() -> None:
     policy = ThompsonPolicy(priors={"a": Beta(0.0, -3.0)}, pool_strength=0.0)
     post = policy.posteriors(_request(), {})[0]
-    assert post.alpha > 0 and post.beta > 0
+    assert (post.alpha, post.beta) == (PRIOR_FLOOR, PRIOR_FLOOR)
     assert policy.rank(_request(), {}, random.Random(0)).choice in MODELS
 
 
@@ -270,3 +270,11 @@ def test_propensities_fall_back_to_draws_for_densities_unbounded_at_an_edge() ->
     props = policy.propensities(_request(), {}, random.Random(3))
     assert sum(props.values()) == pytest.approx(1.0)
     assert all(0.2 < p < 0.5 for p in props.values())
+
+
+def test_posterior_maps_each_candidate_to_the_sampled_beta() -> None:
+    policy = ThompsonPolicy(evidence_scale=2.0, pool_strength=0.0, use_context=False)
+    snapshot = {Table("bot"): {"a": Evidence(3.0, 1.0)}}
+    posterior = policy.posterior(_request(), snapshot)
+    assert posterior == dict(zip(MODELS, policy.posteriors(_request(), snapshot), strict=True))
+    assert posterior["a"] == Beta(7.0, 3.0)  # Beta(1, 1) + 2 x evidence

@@ -27,6 +27,7 @@ from proxy.http.bad_http import answer as bad_http
 from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.outcome import Outcome
 from proxy.pipeline.services import Services
+from proxy.state import embedded_state
 from storage.embedded.store import MemoryStore
 from support.servers import FakeUpstream, UvicornThread
 
@@ -166,7 +167,8 @@ def _factory(stack: ExitStack) -> ProxyFactory:
 
     def start(config: Mapping[str, Any], *, seed: int = 0, http: str | None = None) -> RunningProxy:
         store = MemoryStore()
-        app = create_app(parse_config(dict(config)), store=store, rng=random.Random(seed))
+        parsed = parse_config(dict(config))
+        app = create_app(parsed, state=embedded_state(parsed, time.time, store), rng=random.Random(seed))
         server = stack.enter_context(UvicornThread(app, http=http or bad_http.protocol()))
         services: Services = app.state.services
         proxy = RunningProxy(server.url, services, store)

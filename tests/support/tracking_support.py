@@ -15,8 +15,9 @@ import pytest
 
 from policies.base import ALL_PROMPTS, Evidence, Table
 from proxy.app import create_app
-from proxy.config.settings import parse_config
+from proxy.config.settings import Config, parse_config
 from proxy.pipeline.services import Services
+from proxy.state import State, embedded_state, redis_state
 from storage.embedded.store import MemoryStore
 from storage.redis.store import RedisStore
 from support.redis_server import RedisServer
@@ -119,11 +120,21 @@ def start_proxy(request: pytest.FixtureRequest, backend: str) -> Iterator[Starte
 
         def start(config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> Proxy:
             store = make_store(redis_server, clock)
-            app = create_app(parse_config(dict(config)), store=store, rng=random.Random(0), clock=clock)
+            parsed = parse_config(dict(config))
+            app = create_app(parsed, state=state_on(parsed, store, clock), rng=random.Random(0), clock=clock)
             server = stack.enter_context(UvicornThread(app))
             return Proxy(server.url, app.state.services, store)
 
         yield start
+
+
+def state_on(
+    config: Config, store: MemoryStore | RedisStore, clock: Callable[[], float] = time.time
+) -> State:
+    """The app's State on ``store`` (embedded or Redis, as the store is)."""
+    if isinstance(store, MemoryStore):
+        return embedded_state(config, clock, store)
+    return redis_state(config, clock, store)
 
 
 def make_store(redis_server: RedisServer | None, clock: Callable[[], float]) -> MemoryStore | RedisStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,8 +10,10 @@ import pytest
 from support.servers import FakeUpstream
 from support.tracking_support import Starter, backend, chat, config_dict, start_proxy
 
+from policies.base import ALL_PROMPTS, Delta, Table
 from proxy.cli.stats import print_stats
 from proxy.config.settings import parse_config
+from storage.embedded.store import MemoryStore
 
 __all__ = ["backend", "start_proxy"]
 
@@ -65,3 +68,26 @@ def test_stats_cli_embedded_store_has_posteriors_only(
     config = config_dict(fake_upstream, server={"state_file": str(tmp_path / "none.json")})
     assert print_stats(parse_config(config), agent=None, as_json=True) == 1
     assert orjson.loads(capsys.readouterr().out) == []
+
+
+def test_stats_cli_reports_the_policy_posterior_per_context(
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_upstream: FakeUpstream,
+) -> None:
+    """Agent table m1 = 4 successes, 1 of them in the "code" cell; evidence_scale 3,
+    context_strength 2: every prompt sees 1 + 3 x 4; code prompts 1 + 3 x (cap(4 - 1, 2) + 1)."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    path = tmp_path / "state.json"
+    router = {"policy": "thompson", "policy_options": {"evidence_scale": 3.0, "context_strength": 2.0}}
+    server = {"state_file": str(path)}
+    config = parse_config(config_dict(fake_upstream, ("m1",), server=server, router=router))
+    store = MemoryStore(state_file=path)
+    store.apply_now([Delta(Table("a"), "m1", 4.0, 0.0), Delta(Table("a", "code"), "m1", 1.0, 0.0)])
+    assert asyncio.run(store.flush())
+    asyncio.run(store.close())
+    for context, alpha in ((ALL_PROMPTS, 13.0), ("code", 10.0)):
+        assert print_stats(config, agent="a", as_json=True, context=context) == 0
+        (row,) = orjson.loads(capsys.readouterr().out)
+        assert (row["model"], row["alpha"], row["beta"], row["decisions"]) == ("m1", alpha, 1.0, 4.0)

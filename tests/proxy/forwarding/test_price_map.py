@@ -72,14 +72,16 @@ def test_pricing_does_not_import_litellm() -> None:
 def test_a_proxy_with_only_openai_wire_models_never_imports_litellm() -> None:
     """Served and answering a request (upstream unreachable: the 502 path is enough)."""
     code = (
-        "import sys, proxy\n"
+        "import sys, time, proxy\n"
         "from starlette.testclient import TestClient\n"
         "from proxy.app import create_app\n"
         "from proxy.config.settings import parse_config\n"
         "from storage.embedded.store import MemoryStore\n"
+        "from proxy.state import embedded_state\n"
         "entry = {'model_name': 'm', 'litellm_params': {'model': 'openai/gpt-4o',"
         " 'api_base': 'http://127.0.0.1:9/v1', 'api_key': 'k'}}\n"
-        "app = create_app(parse_config({'model_list': [entry]}), store=MemoryStore())\n"
+        "config = parse_config({'model_list': [entry]})\n"
+        "app = create_app(config, state=embedded_state(config, time.time, MemoryStore()))\n"
         "with TestClient(app) as client:\n"
         "    r = client.post('/v1/chat/completions', json={'messages': [{'role': 'user', 'content': 'x'}]})\n"
         "    assert r.status_code == 502, r.text\n"

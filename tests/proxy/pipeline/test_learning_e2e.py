@@ -40,6 +40,7 @@ from support.servers import FakeUpstream, UvicornThread
 from support.waiting import wait_for
 
 from policies.base import POOLED, Table
+from policies.thompson import ThompsonPolicy
 from proxy.app import create_app
 from proxy.config.settings import parse_config
 from proxy.pipeline.outcome import Outcome
@@ -250,9 +251,10 @@ def check_restart(config: dict[str, Any], tmp_path: Path, redis_url: str | None)
     both = agent_evidence(first, "A")
     for model, (s, f) in agent_evidence(second, "A").items():
         both[model] = (both[model][0] + s, both[model][1] + f)
+    scale = ThompsonPolicy().evidence_scale  # the default; agents share no models: no pooled prior
     for model, (s, f) in both.items():
-        row = by_model[model]
-        assert (row["alpha"], row["beta"]) == (round(1.0 + s, 3), round(1.0 + f, 3))
+        row = by_model[model]  # the posterior the policy samples: Beta(1, 1) + scale x evidence
+        assert (row["alpha"], row["beta"]) == (round(1.0 + scale * s, 3), round(1.0 + scale * f, 3))
         assert row["decisions"] == round(s + f, 2)
     assert by_model[GOOD["A"]]["mean"] > 0.9 > by_model[BAD["A"]]["mean"]
 

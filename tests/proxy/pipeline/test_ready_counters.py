@@ -1,30 +1,23 @@
-"""write_counters reports only the integer counters each part has."""
+"""write_counters reports the storage parts' counters next to the learner's."""
 
 from __future__ import annotations
 
-from proxy.pipeline.ready_counters import counters_of, write_counters
+import random
+
+from proxy.config.settings import parse_config
+from proxy.pipeline.learning import Learner
+from proxy.pipeline.ready_counters import write_counters
+from proxy.pipeline.router import Router
+from storage.embedded.store import MemoryStore
+
+CONFIG = {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": "k"}}]}
 
 
-class _Store:
-    pending = 3
-    dropped_updates = 1
-    replayed_batches = True  # not a count: left out
-    corrupt_reads = "7"  # not an int: left out
-
-
-class _Learner:
-    submitted = 10
-    recorded = 9
-
-
-def test_counters_are_the_integer_attributes_present() -> None:
-    names = ("pending", "dropped_updates", "replayed_batches", "corrupt_reads", "gone")
-    assert counters_of(_Store(), names) == {"pending": 3, "dropped_updates": 1}
-
-
-def test_write_counters_without_tracking() -> None:
-    assert write_counters(_Store(), None, _Learner()) == {
+def test_write_counters_keeps_storage_parts_and_adds_the_learner() -> None:
+    learner = Learner(Router(parse_config(CONFIG)), MemoryStore(), random.Random(0))
+    storage = {"store": {"pending": 3, "dropped_updates": 1}, "tracking": {}}
+    assert write_counters(storage, learner) == {
         "store": {"pending": 3, "dropped_updates": 1},
         "tracking": {},
-        "learner": {"submitted": 10, "recorded": 9},
+        "learner": {"submitted": 0, "recorded": 0},
     }

@@ -23,6 +23,7 @@ from proxy.config.settings import ConfigError, parse_config
 from proxy.forwarding.base import Summary, Usage
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.usage_limits import UsageLimits
+from proxy.state import redis_state
 from storage.redis.store import RedisStore
 from storage.redis.usage_sync import SharedUsage
 
@@ -152,7 +153,7 @@ def test_replicas_on_one_redis_share_the_rpm(fake_upstream: FakeUpstream, redis_
         urls = []
         for seed in range(2):
             store = RedisStore.from_url(redis_server.url, socket_timeout=2.0)
-            app = create_app(parsed, store=store, rng=random.Random(seed))
+            app = create_app(parsed, state=redis_state(parsed, time.time, store), rng=random.Random(seed))
             urls.append(stack.enter_context(UvicornThread(app)).url)
         clients = [
             stack.enter_context(openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0))

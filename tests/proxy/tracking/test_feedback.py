@@ -122,7 +122,7 @@ def zero_successes(proxy: Proxy, scope: str) -> None:
 def test_feedback_never_drives_evidence_below_the_prior(
     start_proxy: Starter, fake_upstream: FakeUpstream
 ) -> None:
-    proxy = start_proxy(thompson(fake_upstream))
+    proxy = start_proxy(thompson(fake_upstream, policy_options={"pool_strength": 0.0}))
     with proxy.client("agent-a") as client:
         request_id, _, _ = chat(client)
     proxy.wait_recorded(1)
@@ -134,7 +134,7 @@ def test_feedback_never_drives_evidence_below_the_prior(
     assert after.successes == 0.0  # clamped: alpha stays at the prior
     assert after.failures == pytest.approx(before.failures - result["delta"], abs=1e-12)
     stats = proxy.get("/v1/stats", params={"agent": "agent-a"}).json()
-    assert stats["agents"][0]["models"][0]["posterior"]["alpha"] == 1.0
+    assert stats["agents"][0]["models"][0]["posterior"]["alpha"] == 1.0  # no pooled prior: alpha is the prior
 
 
 def test_expired_decisions_are_refused(start_proxy: Starter, fake_upstream: FakeUpstream) -> None:

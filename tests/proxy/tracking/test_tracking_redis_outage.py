@@ -16,7 +16,7 @@ import pytest
 import redis
 from support.redis_server import RedisServer
 from support.servers import FakeUpstream, UvicornThread
-from support.tracking_support import Proxy, assert_error, chat, config_dict, make_store
+from support.tracking_support import Proxy, assert_error, chat, config_dict, make_store, state_on
 from support.waiting import wait_for
 
 from proxy.app import create_app
@@ -28,7 +28,8 @@ def test_requests_during_outage_are_tracked_once_after_recovery(
     own_redis_server: RedisServer, fake_upstream: FakeUpstream
 ) -> None:
     store = make_store(own_redis_server, time.time)
-    app = create_app(parse_config(config_dict(fake_upstream)), store=store, rng=random.Random(0))
+    parsed = parse_config(config_dict(fake_upstream))
+    app = create_app(parsed, state=state_on(parsed, store), rng=random.Random(0))
     with UvicornThread(app) as server:
         proxy = Proxy(server.url, app.state.services, store)
         tracking = app.state.tracker.backend
@@ -81,7 +82,8 @@ def test_tracking_endpoints_answer_503_while_redis_is_down(
     own_redis_server: RedisServer, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make_store(own_redis_server, time.time)
-    app = create_app(parse_config(config_dict(fake_upstream)), store=store, rng=random.Random(0))
+    parsed = parse_config(config_dict(fake_upstream))
+    app = create_app(parsed, state=state_on(parsed, store), rng=random.Random(0))
     with UvicornThread(app) as server:
         proxy = Proxy(server.url, app.state.services, store)
         with proxy.client("agent-u", "wf-u") as client:
@@ -115,7 +117,8 @@ def test_a_hung_redis_is_a_503_too(
     own_redis_server: RedisServer, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make_store(own_redis_server, time.time)  # socket timeout 2 s
-    app = create_app(parse_config(config_dict(fake_upstream)), store=store, rng=random.Random(0))
+    parsed = parse_config(config_dict(fake_upstream))
+    app = create_app(parsed, state=state_on(parsed, store), rng=random.Random(0))
     assert own_redis_server.process is not None
     pid = own_redis_server.process.pid
     with UvicornThread(app) as server:

@@ -1,0 +1,132 @@
+"""Where learning and bookkeeping live, chosen once: Redis (shared by every replica) or embedded.
+
+``open_state(config, clock)`` picks Redis when a URL is configured (``REDIS_URL`` or
+``redis.url``), else the embedded store saved to ``server.state_file``. The State holds the
+posterior store, the tracking backend on the same storage, and (Redis only) the shared
+rpm/tpm usage; ``start``/``close`` run them all in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio
+
+from proxy.config.settings import Config
+from proxy.tracking import tracking_file
+from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.memory import MemoryTracking
+from proxy.tracking.redis_backend import RedisTracking
+from storage.embedded.store import MemoryStore
+from storage.protocols import Store
+from storage.redis.store import RedisStore
+from storage.redis.usage_sync import SharedUsage
+
+log = logging.getLogger("model_manager.store")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHome:
+    """The shared Redis: its client (closed by the posterior store) and key prefix."""
+
+    client: redis.asyncio.Redis
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """The posterior store, the tracking backend and the shared usage, on one storage.
+
+    ``redis`` is set when the storage is Redis (shared by every replica); ``state_file``
+    when it is embedded and this process owns its state file.
+    """
+
+    posteriors: Store
+    tracking: TrackingBackend
+    usage: SharedUsage | None = None
+    redis: RedisHome | None = None
+    state_file: Path | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see the same state (Redis)."""
+        return self.redis is not None
+
+    async def start(self) -> None:
+        await self.posteriors.start()
+        await self.tracking.start()
+        if self.usage is not None:
+            await self.usage.start()
+
+    async def close(self) -> None:
+        """Usage and tracking first: they write through the client the store closes."""
+        if self.usage is not None:
+            await self.usage.close()
+        await self.tracking.close()
+        await self.posteriors.close()
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """``{"store": {...}, "tracking": {...}}`` write-path counters."""
+        return {"store": dict(self.posteriors.counters()), "tracking": dict(self.tracking.counters())}
+
+
+def open_state(config: Config, clock: Callable[[], float]) -> State:
+    """Redis when a URL is configured, else embedded (not started)."""
+    url = config.redis_url()
+    if not url:
+        store = MemoryStore(
+            half_life_s=config.router.half_life_s, clock=clock, state_file=Path(config.server.state_file)
+        )
+        return embedded_state(config, clock, store)
+    log.info("state: Redis at %s (shared by every replica)", _without_password(url))
+    timeout = config.redis.timeout_s
+    return redis_state(config, clock, RedisStore.from_url(
+        url,
+        socket_timeout=timeout,
+        connect_timeout=timeout,
+        prefix=config.redis.prefix,
+        half_life_s=config.router.half_life_s,
+        clock=clock,
+        fresh_s=config.redis.read_cache_s,
+    ))
+
+
+def redis_state(config: Config, clock: Callable[[], float], store: RedisStore) -> State:
+    """State on ``store``'s Redis: tracking and shared usage on its client and prefix."""
+    home = RedisHome(store.client, store.prefix)
+    tracking = RedisTracking(home.client, prefix=home.prefix, clock=clock, **_tracking_options(config))
+    return State(store, tracking, _shared_usage(config, home), redis=home)
+
+
+def embedded_state(config: Config, clock: Callable[[], float], store: MemoryStore) -> State:
+    """State in process memory: tracking saved next to ``store``'s state file when it owns one."""
+    path = store.state_file
+    tracking = MemoryTracking(
+        clock=clock,
+        state_file=None if path is None else tracking_file.path_for(path),
+        **_tracking_options(config),
+    )
+    return State(store, tracking, state_file=path)
+
+
+def _tracking_options(config: Config) -> dict[str, Any]:
+    return {"retention_s": config.server.workflow_retention_s, "decision_ttl_s": config.router.decision_ttl_s}
+
+
+def _shared_usage(config: Config, home: RedisHome) -> SharedUsage | None:
+    """Cross-process rpm/tpm counts when some model has a limit."""
+    limited = [name for name, arm in config.arms.items() if arm.rpm is not None or arm.tpm is not None]
+    if not limited:
+        return None
+    return SharedUsage(home.client, limited, prefix=config.redis.prefix, interval_s=config.redis.usage_sync_s)
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest

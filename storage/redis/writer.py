@@ -1,0 +1,263 @@
+"""SequencedWriter: script calls written to Redis exactly once, through outages.
+
+The one writer behind the posterior store and tracking. Items wait *loose* in a bounded
+buffer; a flush forms them into numbered calls (``Calls.form``, each under the next seq of
+the writer's Sequencer) and runs them in one pipeline. The exactly-once contract is in
+``storage.redis.sequence``; this module keeps its side of it:
+
+- one flush at a time (a lock); in-doubt calls (reply lost) go first, whole, under their
+  seqs; loose items are formed into new calls only once Redis answered that pipeline;
+- a call Redis answered with an error or NOT_APPLIED was not applied: its items are loose
+  again, ahead of newer ones, and get a new seq when next formed;
+- an in-doubt call older than SEQ_MARGIN x the seq TTL (by ``born``) is dropped and counted;
+- over ``buffer_limit`` cells the oldest are dropped and counted: in-doubt calls first
+  (whole), then the oldest loose items.
+
+After Redis did not answer, the breaker keeps writes off the network for a while; ``start``
+runs a task that retries every ``retry_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+from storage.errors import LOG, WarnLimiter
+from storage.periodic import Periodic
+from storage.redis.breaker import Breaker
+from storage.redis.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, Sequencer, slot_tags
+
+Item = TypeVar("Item")
+
+
+class Numbered(Protocol):
+    """A formed call: its seq, the monotonic time it was formed, and how many cells it holds."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def born(self) -> float: ...
+
+    @property
+    def cells(self) -> int: ...
+
+
+Call = TypeVar("Call", bound=Numbered)
+
+
+class Calls(Protocol[Item, Call]):
+    """How one kind of write becomes guarded script calls, and back."""
+
+    unanswered: tuple[type[BaseException], ...]
+    """Errors of a pipeline after which each of its calls may or may not have been applied."""
+
+    def form(self, items: list[Item], now: float, born: float, number: Callable[[], int]) -> list[Call]:
+        """Loose items (oldest first) as calls numbered by ``number`` in order."""
+        ...
+
+    def loose(self, call: Call) -> list[Item]:
+        """A call that was not applied, as loose items again."""
+        ...
+
+    async def run(self, calls: Sequence[Call], now: float) -> list[Any]:
+        """Run ``calls`` in one pipeline, guarded by their seqs; per call the script's reply
+        (ALREADY_APPLIED, NOT_APPLIED, another value: applied) or the error Redis answered.
+        Raises one of ``unanswered`` when Redis did not answer."""
+        ...
+
+    def applied(self, call: Call, reply: Any) -> None:
+        """Called for every call Redis applied now, with its reply."""
+        ...
+
+
+class Buffer(Generic[Item, Call]):
+    """Bounded loose items and in-doubt calls; ``len`` counts cells (a loose item is one)."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"buffer limit must be >= 1, got {limit}")
+        self.limit = limit
+        self.dropped = 0
+        self._loose: deque[Item] = deque()
+        self._doubt: deque[Call] = deque()
+        self._doubt_cells = 0
+
+    def __len__(self) -> int:
+        return len(self._loose) + self._doubt_cells
+
+    @property
+    def loose(self) -> int:
+        return len(self._loose)
+
+    def extend(self, items: Iterable[Item]) -> int:
+        """Append the newest loose items; how many cells were dropped to make room."""
+        self._loose.extend(items)
+        return self._trim()
+
+    def restore(self, items: Sequence[Item]) -> int:
+        """Put loose items that were not applied back in front of newer ones; drops counted."""
+        self._loose.extendleft(reversed(items))
+        return self._trim()
+
+    def take_loose(self) -> list[Item]:
+        items = list(self._loose)
+        self._loose.clear()
+        return items
+
+    def take_doubt(self) -> list[Call]:
+        calls = list(self._doubt)
+        self._doubt.clear()
+        self._doubt_cells = 0
+        return calls
+
+    def keep_doubt(self, calls: Sequence[Call]) -> int:
+        """Hold in-doubt calls (in seq order) ahead of loose items; drops counted."""
+        self._doubt.extend(calls)
+        self._doubt_cells += sum(c.cells for c in calls)
+        return self._trim()
+
+    def _trim(self) -> int:
+        dropped = 0
+        while len(self) > self.limit and self._doubt:
+            call = self._doubt.popleft()
+            self._doubt_cells -= call.cells
+            dropped += call.cells
+        while len(self) > self.limit:
+            self._loose.popleft()
+            dropped += 1
+        self.dropped += dropped
+        return dropped
+
+
+class SequencedWriter(Generic[Item, Call]):
+    """Counters: ``dropped`` (cells), ``replayed`` (resent calls Redis had applied before),
+    ``failed`` (pipelines Redis did not answer, and calls it answered with an error);
+    ``pending`` is the number of buffered cells."""
+
+    def __init__(
+        self,
+        calls: Calls[Item, Call],
+        sequencer: Sequencer,
+        *,
+        name: str,
+        breaker: Breaker,
+        warn: WarnLimiter,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        buffer_limit: int = 10_000,
+        retry_interval_s: float = 1.0,
+    ) -> None:
+        """``calls`` guard their script calls with ``sequencer`` (the writer numbers them);
+        ``name`` names the writes in logs; ``clock`` is the ``now`` given to form and run."""
+        self._calls = calls
+        self._name = name
+        self._breaker = breaker
+        self._warn = warn
+        self._clock = clock
+        self._monotonic = monotonic
+        self._buffer: Buffer[Item, Call] = Buffer(buffer_limit)
+        self._seq = sequencer
+        self._lock = asyncio.Lock()
+        self._retry = Periodic(retry_interval_s, self._flush_if_pending, f"{name}-retry")
+        self.replayed = self.failed = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def dropped(self) -> int:
+        return self._buffer.dropped
+
+    @property
+    def down(self) -> bool:
+        """Whether writes skip the network now (Redis failed recently)."""
+        return self._breaker.open
+
+    async def start(self) -> None:
+        """Start the retry task, after building the slot-tag table in a thread (~0.2 s of CPU
+        the first write would otherwise spend on the event loop)."""
+        await asyncio.to_thread(slot_tags)
+        self._retry.start()
+
+    async def close(self) -> bool:
+        """Stop the retry task and flush best-effort; whether nothing is left unwritten."""
+        await self._retry.stop()
+        if await self.flush():
+            return True
+        LOG.error("closing with %d %s unwritten (Redis unavailable)", self.pending, self._name)
+        return False
+
+    async def write(self, items: Sequence[Item]) -> None:
+        """Buffer ``items`` and send them unless Redis is down; never raises."""
+        self._note_drops(self._buffer.extend(items))
+        if not self._breaker.open:
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Send in-doubt calls, then (if Redis answered) the loose items; whether none are left."""
+        async with self._lock:
+            now = self._clock()
+            doubt, answered = await self._send(self._unexpired(self._buffer.take_doubt()), now)
+            if answered and self._buffer.loose:
+                formed = self._calls.form(self._buffer.take_loose(), now, self._monotonic(), self._seq.number)
+                more, _ = await self._send(formed, now)
+                doubt += more
+            self._note_drops(self._buffer.keep_doubt(doubt))
+            return not self.pending
+
+    def _unexpired(self, calls: list[Call]) -> list[Call]:
+        """In-doubt calls whose seq key surely still lives; older ones dropped and counted
+        (they may have been applied, and a resend could no longer tell)."""
+        oldest = self._monotonic() - SEQ_MARGIN * self._seq.ttl_s
+        kept = [c for c in calls if c.born > oldest]
+        expired = sum(c.cells for c in calls) - sum(c.cells for c in kept)
+        if expired:
+            self._buffer.dropped += expired
+            self._note_drops(expired, f"in-doubt {self._name} older than the seq TTL")
+        return kept
+
+    async def _send(self, calls: list[Call], now: float) -> tuple[list[Call], bool]:
+        """Run ``calls``; the ones left in doubt and whether Redis answered. Calls answered as
+        not applied are loose again."""
+        if not calls:
+            return [], True
+        try:
+            replies = await self._calls.run(calls, now)
+        except self._calls.unanswered as exc:
+            self.failed += 1
+            self._breaker.trip(exc)
+            return calls, False
+        self._breaker.reset()
+        replied = zip(calls, replies, strict=True)
+        unapplied = [call for call, reply in replied if not self._answered(call, reply)]
+        again = [item for call in unapplied for item in self._calls.loose(call)]
+        self._note_drops(self._buffer.restore(again))
+        return [], True
+
+    def _answered(self, call: Call, reply: Any) -> bool:
+        """Count one reply; whether the call is done with (applied now or before)."""
+        if isinstance(reply, Exception):
+            self.failed += 1
+            self._warn.warn(("reply", self._name), "%s write failed, kept to resend: %r", self._name, reply)
+            return False
+        if reply == NOT_APPLIED:
+            return False
+        if reply == ALREADY_APPLIED:
+            self.replayed += 1
+        else:
+            self._calls.applied(call, reply)
+        return True
+
+    async def _flush_if_pending(self) -> None:
+        if self.pending:
+            await self.flush()
+
+    def _note_drops(self, dropped: int, what: str = "") -> None:
+        if dropped:
+            what = what or f"oldest {self._name} (buffer full)"
+            self._warn.warn(("dropped", what), "dropped %d %s; %d in total", dropped, what, self.dropped)

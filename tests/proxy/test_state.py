@@ -1,0 +1,79 @@
+"""open_state chooses Redis when a URL is configured, else the embedded store; what one
+State wrote, another State on the same storage reads back as the same evidence."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.redis_server import RedisServer
+
+from policies.base import ALL_PROMPTS, Delta, Evidence, Table
+from proxy.config.settings import Config, parse_config
+from proxy.state import open_state
+from proxy.tracking import tracking_file
+from storage.embedded import state_file
+
+ENTRY = {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": "k", "rpm": 5}}
+DELTAS = [Delta(Table("t"), "m", 1.0, 0.0), Delta(Table("t", "code"), "m", 0.25, 0.75)]
+
+
+def _config(**sections: Any) -> Config:
+    return parse_config({"model_list": [ENTRY], **sections})
+
+
+async def test_redis_url_gives_a_shared_state(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    config = _config(redis={"url": redis_server.url, "prefix": "x"}, router={"half_life_s": None})
+    writer, reader = open_state(config, time.time), open_state(config, time.time)
+    assert writer.shared and writer.redis is not None and writer.redis.prefix == "x"
+    assert writer.state_file is None and writer.usage is not None  # m has an rpm limit
+    await writer.start()
+    await writer.posteriors.apply(DELTAS)
+    assert await writer.posteriors.flush()
+    assert await reader.posteriors.dump() == {"t": {ALL_PROMPTS: {"m": Evidence(1.0, 0.0)},
+                                                    "code": {"m": Evidence(0.25, 0.75)}}}
+    assert writer.counters()["store"]["pending"] == 0
+    await writer.close()
+    await reader.close()
+
+
+async def test_no_url_gives_an_embedded_state_saved_to_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    path = tmp_path / "s.json"
+    config = _config(server={"state_file": str(path)}, router={"half_life_s": None})
+    state = open_state(config, time.time)
+    assert not state.shared and state.redis is None and state.usage is None
+    assert state.state_file == path
+    await state.start()
+    await state.posteriors.apply(DELTAS)
+    await state.close()
+    cells, corrupt = state_file.read(path)
+    assert corrupt == 0 and {t: {m: (c.s, c.f) for m, c in row.items()} for t, row in cells.items()} == {
+        Table("t"): {"m": (1.0, 0.0)}, Table("t", "code"): {"m": (0.25, 0.75)},
+    }
+    again = open_state(config, time.time)
+    assert await again.posteriors.load([Table("t"), Table("t", "code")], ["m"]) == {
+        Table("t"): {"m": Evidence(1.0, 0.0)}, Table("t", "code"): {"m": Evidence(0.25, 0.75)},
+    }
+    assert not tracking_file.path_for(path).exists()  # nothing tracked, nothing saved
+    await again.close()
+
+
+async def test_a_second_embedded_state_on_an_owned_file_does_not_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    config = _config(server={"state_file": str(tmp_path / "s.json")})
+    owner, other = open_state(config, time.time), open_state(config, time.time)
+    assert owner.state_file is not None and other.state_file is None
+    await other.posteriors.apply(DELTAS)
+    assert not await other.posteriors.flush()
+    await other.close()
+    await owner.close()
