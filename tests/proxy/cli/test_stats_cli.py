@@ -77,10 +77,14 @@ def test_stats_cli_reports_the_policy_posterior_per_context(
     fake_upstream: FakeUpstream,
 ) -> None:
     """Agent table m1 = 4 successes, 1 of them in the "code" cell; evidence_scale 3,
-    context_strength 2: every prompt sees 1 + 3 x 4; code prompts 1 + 3 x (cap(4 - 1, 2) + 1)."""
+    context_strength fixed at 2 (learnt strength off): every prompt sees 1 + 3 x 4;
+    code prompts 1 + 3 x (cap(4 - 1, 2) + 1)."""
     monkeypatch.delenv("REDIS_URL", raising=False)
     path = tmp_path / "state.json"
-    router = {"policy": "thompson", "policy_options": {"evidence_scale": 3.0, "context_strength": 2.0}}
+    router = {
+        "policy": "thompson",
+        "policy_options": {"evidence_scale": 3.0, "context_strength": 2.0, "context_strength_max": 2.0},
+    }
     server = {"state_file": str(path)}
     config = parse_config(config_dict(fake_upstream, ("m1",), server=server, router=router))
     store = MemoryStore(state_file=path)
