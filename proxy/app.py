@@ -55,6 +55,8 @@ def create_app(
         await _start(services.store, services.upstream, tracker, services.limits)
         app.state.services = services
         app.state.tracker = tracker
+        for notice in config.notices:
+            log.warning("config: LiteLLM key %s", notice)
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield

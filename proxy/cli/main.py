@@ -74,6 +74,8 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{args.config}: ok ({len(config.arms)} models, {len(config.agents)} agents)")
     for name, reason in config.unavailable.items():
         print(f"unavailable: {name}: {reason}")
+    for notice in config.notices:
+        print(f"litellm key: {notice}")
     return 1 if args.strict and config.unavailable else 0
 
 

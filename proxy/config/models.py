@@ -109,8 +109,8 @@ def parse_arms(top: Section, providers: Collection[str] | None = None) -> ModelL
             log.warning("model %r is unavailable (left out of routing): %s", arm.name, arm.reason)
     arms = by_mode.get(CHAT, {})
     if not arms:
-        reasons = "; ".join(lost.reason for lost in unavailable.values()) or "every model has a non-chat mode"
-        raise ConfigError(f"model_list: no model is available for chat completions ({reasons})")
+        reasons = "; ".join(lost.reason for lost in unavailable.values()) or "none has mode chat"
+        raise ConfigError(f"model_list: no model is available ({reasons})")
     frozen = {mode: MappingProxyType(found) for mode, found in by_mode.items()}
     lost = MappingProxyType(unavailable)
     return ModelList(MappingProxyType(arms), MappingProxyType(frozen), lost, tuple(notices))
