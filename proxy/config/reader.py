@@ -114,7 +114,7 @@ class Section:
         """Reject, before anything is read, a key outside ``allowed`` (naming the allowed ones)."""
         unknown = sorted(str(key) for key in self._data if key not in allowed)
         if unknown:
-            known = ", ".join(sorted(allowed))
+            known = ", ".join(sorted(allowed)) or "none"
             raise ConfigError(f"{self.key_path(unknown[0])}: unknown key (allowed here: {known})")
 
     def finish(self) -> None:
