@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from starlette.applications import Starlette
 
+from proxy.cli.loading import load as load_config
 from proxy.config.reader import ConfigError
-from proxy.config.settings import load_config
 
 CONFIG_ENV = "MODEL_MANAGER_CONFIG"
 DEFAULT_CONFIG = "config.yaml"

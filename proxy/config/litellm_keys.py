@@ -17,9 +17,9 @@ SECTIONS = ("litellm_settings", "router_settings", "general_settings", "environm
 MAX_ATTEMPTS = 20
 
 _FALLBACKS = (
-    "not honoured as written: a request for `auto` (or any name that is not a group) already falls "
-    "back across every model the agent may use, best learned first; a request naming a group stays "
-    "in that group, so list the fallback models in one `groups:` entry to let them serve it"
+    "a request for `auto` (or any name that is not a group) already falls back across every model "
+    "the agent may use, best learned first; a request naming a group stays in that group, so list "
+    "the fallback models in one `groups:` entry to let them serve it"
 )
 _CALLBACKS = "no callbacks: use GET /metrics, GET /v1/stats and the decision records"
 _REDIS = "use redis.url (or REDIS_URL)"

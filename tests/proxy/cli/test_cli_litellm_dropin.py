@@ -16,6 +16,7 @@ import pytest
 from support.paths import DATA
 from support.servers import FakeUpstream, ProxyProcess
 
+from proxy.cli.loading import STATE_FILE_ENV, load
 from proxy.config.settings import STATE_FILE
 
 MASTER = "sk-master-dropin"
@@ -145,3 +146,13 @@ def test_two_proxies_from_one_folder_keep_their_own_state_files(
         logged = [line for line in output.splitlines() if LOGGED in line]
         assert sum("litellm_settings.fallbacks:" in line for line in logged) == 1, output[-2000:]
     assert not list(shared.iterdir())
+
+
+def test_the_state_file_environment_variable_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    config = write_dropin(tmp_path / "conf")
+    monkeypatch.delenv(STATE_FILE_ENV, raising=False)
+    assert load(config).server.state_file == str(tmp_path / "conf" / STATE_FILE)
+    monkeypatch.setenv(STATE_FILE_ENV, str(tmp_path / "data" / "state.json"))
+    assert load(config).server.state_file == str(tmp_path / "data" / "state.json")
