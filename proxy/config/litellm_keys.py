@@ -9,12 +9,18 @@ ours set explicitly wins. Every other key is accepted and reported as a Notice, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxy.config.reader import Section
 
-SECTIONS = ("litellm_settings", "router_settings", "general_settings", "environment_variables")
 MAX_ATTEMPTS = 20
+MAPPED = {
+    "num_retries": "max_attempts",
+    "timeout": "attempt_timeout_s",
+    "request_timeout": "attempt_timeout_s",
+}
+"""LiteLLM keys honoured, and the router setting each sets."""
 
 _FALLBACKS = (
     "a request for `auto` (or any name that is not a group) already falls back across every model "
@@ -111,10 +117,11 @@ def read_litellm_keys(top: Section) -> LiteLLMKeys:
     ]
     if not any(item.setting == "attempt_timeout_s" for item in mapped):
         mapped.extend(_mapped(litellm, router, "request_timeout", "attempt_timeout_s"))
+    used = {item.path: item for item in mapped}
     ignored = [
-        *_not_honoured(litellm),
-        *_not_honoured(router),
-        *_not_honoured(general, skip=("master_key",)),
+        *_not_honoured(litellm, used),
+        *_not_honoured(router, used),
+        *_not_honoured(general, used, skip=("master_key",)),
         *(Notice(environment.key_path(key), ENVIRONMENT_ADVICE) for key in environment.key_names()),
     ]
     return LiteLLMKeys(tuple(mapped), tuple(ignored))
@@ -124,17 +131,24 @@ def _mapped(first: Section, second: Section, key: str, setting: str) -> list[Map
     for section in (first, second):
         if section.has(key):
             if setting == "max_attempts":
-                value: float = section.integer(key, 0, high=MAX_ATTEMPTS - 1) + 1
+                value: float = min(section.integer(key, 0), MAX_ATTEMPTS - 1) + 1
             else:
                 value = section.positive(key, 1.0)
             return [Mapped(section.key_path(key), setting, value)]
     return []
 
 
-def _not_honoured(section: Section, skip: tuple[str, ...] = ()) -> list[Notice]:
-    honoured = ("num_retries", "timeout", "request_timeout", *skip)
-    return [
-        Notice(section.key_path(key), f"not honoured: {ADVICE[key]}" if key in ADVICE else "not honoured")
-        for key in section.key_names()
-        if key not in honoured
-    ]
+def _not_honoured(section: Section, used: Mapping[str, Mapped], skip: tuple[str, ...] = ()) -> list[Notice]:
+    """A Notice per key of ``section`` that is neither ``used`` (mapped) nor in ``skip``."""
+    notices = []
+    for key in section.key_names():
+        path = section.key_path(key)
+        if key in skip or path in used:
+            continue
+        if key in MAPPED:
+            winner = next(item.path for item in used.values() if item.setting == MAPPED[key])
+            notices.append(Notice(path, f"not used: {winner} sets the same router setting"))
+        else:
+            notices.append(Notice(path, f"not honoured: {ADVICE[key]}" if key in ADVICE else "not honoured"))
+    return notices
+

@@ -272,3 +272,18 @@ def test_a_relative_state_file_resolves_against_the_config_folder(
 
 def test_a_config_not_read_from_a_file_keeps_the_relative_default() -> None:
     assert parsed(dropin()).server.state_file == STATE_FILE
+
+
+def test_a_mapped_key_given_twice_names_the_one_not_used() -> None:
+    data = dropin()
+    data["router_settings"].update(num_retries=9, timeout=20)
+    config = parsed(data)
+    assert (config.router.max_attempts, config.router.attempt_timeout_s) == (3, 20.0)
+    by_path = {notice.path: notice.message for notice in config.notices}
+    assert by_path["router_settings.num_retries"] == (
+        "not used: litellm_settings.num_retries sets the same router setting"
+    )
+    assert by_path["litellm_settings.request_timeout"] == (
+        "not used: router_settings.timeout sets the same router setting"
+    )
+    assert by_path["router_settings.timeout"] == "honoured as router.attempt_timeout_s = 20"
