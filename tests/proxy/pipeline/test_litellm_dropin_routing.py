@@ -102,15 +102,15 @@ def test_a_pin_header_other_than_true_or_false_is_a_400(proxy: RunningProxy, val
     assert "true or false" in error["message"]
 
 
-@pytest.mark.parametrize(("value", "pinned"), [("TRUE", True), ("1", True), ("False", False), ("0", False)])
+@pytest.mark.parametrize(("value", "is_pin"), [("TRUE", True), ("1", True), ("False", False), ("0", False)])
 def test_pin_header_values_are_case_insensitive(
-    proxy: RunningProxy, fake_upstream: FakeUpstream, value: str, pinned: bool
+    proxy: RunningProxy, fake_upstream: FakeUpstream, value: str, is_pin: bool
 ) -> None:
     with pinned(proxy, value) as sdk:
         for _ in range(6):
             sdk.chat.completions.create(model="claude-haiku", messages=MESSAGES)
     sent = {body["model"] for body in fake_upstream.bodies()}
-    assert (sent == {"claude-haiku"}) is pinned
+    assert (sent == {"claude-haiku"}) is is_pin
 
 
 def test_a_workflow_outcome_outside_the_documented_set_is_a_400(proxy: RunningProxy) -> None:
