@@ -24,7 +24,7 @@ def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
     agent = config.agent(request.agent)
     if agent.pin is not None:
         if agent.pin in config.unavailable:
-            raise _unavailable(config, agent.pin)
+            raise _unavailable(agent.pin)
         return (agent.pin,)
     allowed = agent.models if agent.models is not None else tuple(config.arms)
     if not allowed:
@@ -69,7 +69,7 @@ def _pinned(config: Config, model: str | None) -> tuple[str, ...]:
 
 def _unknown(config: Config, model: str) -> ProxyError:
     if model in config.unavailable:
-        return _unavailable(config, model)
+        return _unavailable(model)
     mode = _mode_of(config, model)
     if mode is not None:
         return ProxyError(
@@ -94,10 +94,11 @@ def _mode_of(config: Config, model: str) -> str | None:
     return None
 
 
-def _unavailable(config: Config, model: str) -> ProxyError:
+def _unavailable(model: str) -> ProxyError:
+    """503; the reason (it may name environment variables) is for operators, in /ready."""
     return ProxyError(
         503,
         "model_unavailable",
-        f"model {model!r} is configured but unavailable: {config.unavailable[model]} (see GET /ready)",
+        f"model {model!r} is configured but unavailable (GET /ready gives the reason)",
         param="model",
     )
