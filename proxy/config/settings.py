@@ -14,6 +14,7 @@ config file's folder. Every problem raises ConfigError whose message starts with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from proxy.config.models import Arm, parse_arms, parse_groups
 from proxy.config.providers import provider_names
 from proxy.config.reader import ConfigError, Section
 from proxy.config.routing import AgentSettings, RouterSettings, parse_agents, parse_router
+from proxy.simulator.profile import SimProfile, profile_from_dict
 
 __all__ = [
     "AgentSettings",
@@ -46,6 +48,7 @@ __all__ = [
 log = logging.getLogger("model_manager.config")
 
 STATE_FILE = "model-manager-state.json"
+SIM_FIELDS = tuple(item.name for item in dataclasses.fields(SimProfile))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,18 @@ def _simulator(section: Section) -> Mapping[str, Mapping[str, Any]] | None:
         section.finish()
         return None
     models = section.section("models")
-    profiles = {name: dict(models.section(name).items()) for name, _ in list(models.items())}
+    profiles = {name: _profile(models.section(name)) for name, _ in list(models.items())}
     section.finish()
     return MappingProxyType(profiles)
+
+
+def _profile(section: Section) -> Mapping[str, Any]:
+    """One simulated model's profile; unknown fields are named with the allowed ones."""
+    section.only(SIM_FIELDS)
+    fields = dict(section.items())
+    for key, value in fields.items():
+        try:
+            profile_from_dict({key: value})
+        except ValueError as exc:
+            raise ConfigError(f"{section.key_path(key)}: {exc}") from exc
+    return fields
