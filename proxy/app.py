@@ -65,6 +65,8 @@ def create_app(
         await forwarder.start()
         app.state.services, app.state.tracker, app.state.stored = services, tracker, stored
         app.state.embedder = forwarder
+        for notice in config.notices:
+            log.warning("config: LiteLLM key %s", notice)
         log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
         try:
             yield

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from starlette.applications import Starlette
 
 from policies.base import ALL_PROMPTS
+from proxy.cli.loading import load as load_config
 from proxy.config.reader import ConfigError
-from proxy.config.settings import load_config
 
 CONFIG_ENV = "MODEL_MANAGER_CONFIG"
 DEFAULT_CONFIG = "config.yaml"
@@ -84,6 +84,8 @@ def _check(args: argparse.Namespace) -> int:
     print(f"{args.config}: ok ({len(config.arms)} models, {len(config.agents)} agents)")
     for name, reason in config.unavailable.items():
         print(f"unavailable: {name}: {reason}")
+    for notice in config.notices:
+        print(f"litellm key: {notice}")
     return 1 if args.strict and config.unavailable else 0
 
 

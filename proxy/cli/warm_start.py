@@ -34,8 +34,9 @@ from policies.replay.data import ReplayDataError
 from policies.replay.logs import LoggedRow, load_logged
 from policies.reward import logged_reward
 from policies.warm_start import LoggedOutcome, warm_deltas
+from proxy.cli.loading import load as load_config
 from proxy.cli.warm_ledger import FileLedger, Ledger, RedisLedger, fingerprint
-from proxy.config.settings import Config, load_config
+from proxy.config.settings import Config
 from proxy.pipeline.router import Router
 from proxy.state import State, open_state
 from proxy.wire.names import is_valid_name

@@ -47,6 +47,11 @@ class Section:
         for key in self._data:
             yield str(key), self.raw(key)
 
+    def key_names(self) -> list[str]:
+        """Every key, marked as read, without resolving its value."""
+        self._seen.update(self._data)
+        return [str(key) for key in self._data]
+
     def string(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key, default)
         if value is None or isinstance(value, str):
@@ -104,6 +109,13 @@ class Section:
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
         raise ConfigError(f"{self.key_path(key)}: must be a list of strings, got {_kind(value)}")
+
+    def only(self, allowed: tuple[str, ...]) -> None:
+        """Reject, before anything is read, a key outside ``allowed`` (naming the allowed ones)."""
+        unknown = sorted(str(key) for key in self._data if key not in allowed)
+        if unknown:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError(f"{self.key_path(unknown[0])}: unknown key (allowed here: {known})")
 
     def finish(self) -> None:
         """Reject every key that was never read."""

@@ -3,11 +3,16 @@ requests are routed and scored. Every problem raises ConfigError naming the key 
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from policies.quality import QualityWeights
+from policies.reward import RewardWeights
+from policies.thompson import ThompsonPolicy
 from proxy.config.reader import ConfigError, Section
 from proxy.wire.names import is_valid_name
 
@@ -98,8 +103,8 @@ def _agent(
         models=models,
         pin=pin,
         exploration_rate=_optional_rate(section),
-        reward=_numbers(section.section("reward")),
-        quality=dict(section.section("quality").items()),
+        reward=_reward(section.section("reward")),
+        quality=_quality(section.section("quality")),
     )
     section.finish()
     return settings
@@ -111,23 +116,58 @@ def _optional_rate(section: Section) -> float | None:
     return section.number("exploration_rate", 0.0, high=1.0)
 
 
-def _numbers(section: Section) -> Mapping[str, float]:
-    values = {key: section.number(key, 0.0) for key, _ in list(section.items())}
-    section.finish()
+REWARD_KEYS = tuple(item.name for item in dataclasses.fields(RewardWeights))
+QUALITY_KEYS = tuple(item.name for item in dataclasses.fields(QualityWeights))
+THOMPSON_OPTIONS = tuple(
+    name
+    for name in inspect.signature(ThompsonPolicy.__init__).parameters
+    if name not in ("self", "name", "priors")
+)
+"""``router.policy_options`` of the thompson policy (``fixed`` and ``uniform`` take none)."""
+
+
+def _reward(section: Section) -> Mapping[str, float]:
+    section.only(REWARD_KEYS)
+    values = {key: section.number(key, 0.0) for key in section.key_names()}
     return MappingProxyType(values)
 
 
+def _quality(section: Section) -> Mapping[str, Any]:
+    section.only(QUALITY_KEYS)
+    values: dict[str, Any] = {
+        key: section.boolean(key, True) if key == "enabled" else section.number(key, 0.0, high=1.0)
+        for key in section.key_names()
+    }
+    return MappingProxyType(values)
+
+
+def _policy_options(section: Section, policy: str) -> Mapping[str, Any]:
+    section.only(THOMPSON_OPTIONS if policy == "thompson" else ())
+    return MappingProxyType(dict(section.items()))
+
+
 def parse_router(
-    section: Section, arms: Collection[str], unavailable: Collection[str] = ()
+    section: Section,
+    arms: Collection[str],
+    unavailable: Collection[str] = (),
+    litellm: Mapping[str, float] | None = None,
 ) -> RouterSettings:
     """The ``router`` section; ``arms`` are the available model names (priors of the
-    ``unavailable`` ones are ignored)."""
+    ``unavailable`` ones are ignored); ``litellm`` gives defaults for ``max_attempts`` and
+    ``attempt_timeout_s`` from LiteLLM keys."""
+    mapped = litellm or {}
     defaults = RouterSettings()
+    defaults = dataclasses.replace(
+        defaults,
+        max_attempts=int(mapped.get("max_attempts", defaults.max_attempts)),
+        attempt_timeout_s=mapped.get("attempt_timeout_s", defaults.attempt_timeout_s),
+    )
+    policy = section.choice("policy", defaults.policy, ("thompson", "fixed", "uniform"))
     half_life = (
         section.optional_number("half_life_s") if section.has("half_life_s") else (defaults.half_life_s)
     )
     settings = RouterSettings(
-        policy=section.choice("policy", defaults.policy, ("thompson", "fixed", "uniform")),
+        policy=policy,
         exploration_rate=section.number("exploration_rate", defaults.exploration_rate, high=1.0),
         half_life_s=half_life or None,
         max_attempts=section.integer("max_attempts", defaults.max_attempts, low=1, high=20),
@@ -140,9 +180,9 @@ def parse_router(
         direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
         direct_translation=section.boolean("direct_translation", defaults.direct_translation),
         priors=_priors(section.section("priors"), arms, unavailable),
-        policy_options=dict(section.section("policy_options").items()),
-        reward=_numbers(section.section("reward")),
-        quality=dict(section.section("quality").items()),
+        policy_options=_policy_options(section.section("policy_options"), policy),
+        reward=_reward(section.section("reward")),
+        quality=_quality(section.section("quality")),
     )
     section.finish()
     return settings

@@ -1,17 +1,20 @@
 """config.yaml -> frozen, validated settings.
 
 The ``model_list`` keeps LiteLLM proxy's shape so an existing LiteLLM config drops in.
-A model whose ``litellm_params`` name an unset ``os.environ/`` variable is unavailable:
-left out of routing and listed in ``Config.unavailable`` with the reason (the proxy starts
-with the others; ``check --strict`` fails on it). When no model is available, ConfigError.
-``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator`` are ours
-(``model_list`` and ``groups`` are read in proxy.config.models, ``agents`` and ``router``
-in proxy.config.routing).
-Every problem raises ConfigError whose message starts with the key path.
+A model whose ``litellm_params`` name an unset ``os.environ/`` variable, an unknown provider
+or a malformed ``api_base`` is unavailable: left out of routing and listed in
+``Config.unavailable`` with the reason (the proxy starts with the others; ``check --strict``
+fails on it). When no chat model is available, ConfigError. LiteLLM's own sections are read
+in proxy.config.litellm_keys: keys that map onto ours are honoured, the others are listed in
+``Config.notices``. ``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator``
+are ours (``model_list`` and ``groups`` are read in proxy.config.models, ``agents`` and
+``router`` in proxy.config.routing). A relative ``server.state_file`` is relative to the
+config file's folder. Every problem raises ConfigError whose message starts with the key path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -22,16 +25,19 @@ from typing import Any
 
 import yaml
 
+from proxy.config.litellm_keys import Notice, read_litellm_keys
 from proxy.config.models import Arm, parse_arms, parse_groups
+from proxy.config.providers import provider_names
 from proxy.config.reader import ConfigError, Section
 from proxy.config.routing import AgentSettings, RouterSettings, parse_agents, parse_router
-from proxy.simulator.profile import profile_from_dict
+from proxy.simulator.profile import SimProfile, profile_from_dict
 
 __all__ = [
     "AgentSettings",
     "Arm",
     "Config",
     "ConfigError",
+    "Notice",
     "RedisSettings",
     "RouterSettings",
     "ServerSettings",
@@ -41,14 +47,16 @@ __all__ = [
 
 log = logging.getLogger("model_manager.config")
 
-LITELLM_SECTIONS = ("litellm_settings", "router_settings", "environment_variables")
+STATE_FILE = "model-manager-state.json"
+SIM_FIELDS = tuple(item.name for item in dataclasses.fields(SimProfile))
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     master_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
-    state_file: str = "model-manager-state.json"
+    state_file: str = STATE_FILE
+    """Absolute (next to the config file) when the config was read from a file."""
     workflow_retention_s: float = 7 * 86_400.0
 
 
@@ -75,6 +83,10 @@ class Config:
     source: str = "<memory>"
     unavailable: Mapping[str, str] = field(default_factory=dict)
     """Models (and groups with no available model) left out, with the reason."""
+    arms_by_mode: Mapping[str, Mapping[str, Arm]] = field(default_factory=dict)
+    """Every available model by ``model_info.mode`` (``chat`` is ``arms``; e.g. ``embedding``)."""
+    notices: tuple[Notice, ...] = ()
+    """LiteLLM keys not honoured, and those mapped onto ours (check prints them, start logs them)."""
 
     def agent(self, name: str) -> AgentSettings:
         return self.agents.get(name) or AgentSettings()
@@ -94,40 +106,44 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    return parse_config(data, source=str(path))
+    folder = Path(path).resolve().parent
+    return parse_config(data, source=str(path), folder=folder)
 
 
-def parse_config(data: object, *, source: str = "<memory>") -> Config:
-    """Validate an already-parsed YAML document."""
+def parse_config(data: object, *, source: str = "<memory>", folder: Path | None = None) -> Config:
+    """Validate an already-parsed YAML document; a relative ``server.state_file`` (and its
+    default) is resolved against ``folder`` when given (the config file's folder)."""
     top = Section("", data)
-    arms, lost = parse_arms(top)
-    groups, unavailable = parse_groups(top, arms, lost)
+    models = parse_arms(top, provider_names())
+    arms = models.arms
+    groups, unavailable = parse_groups(top, arms, models.lost)
+    litellm = read_litellm_keys(top)
+    router_section = top.section("router")
     config = Config(
         arms=arms,
         groups=groups,
         agents=parse_agents(top.section("agents"), arms, groups, unavailable),
-        router=parse_router(top.section("router"), arms, unavailable),
-        server=_server(top.section("server"), top.section("general_settings")),
+        router=parse_router(router_section, arms, unavailable, litellm.defaults(router_section)),
+        server=_server(top.section("server"), top.section("general_settings"), folder),
         redis=_redis(top.section("redis")),
         simulator=_simulator(top.section("simulator")),
         source=source,
         unavailable=unavailable,
+        arms_by_mode=models.by_mode,
+        notices=models.notices + litellm.notices(router_section),
     )
-    for name in LITELLM_SECTIONS:
-        if top.raw(name) is not None:
-            log.info("config: LiteLLM section %r is accepted and ignored", name)
     top.finish()
     return config
 
 
-def _server(section: Section, general: Section) -> ServerSettings:
+def _server(section: Section, general: Section, folder: Path | None) -> ServerSettings:
     defaults = ServerSettings()
-    # LiteLLM's general_settings is accepted for drop-in configs; only master_key is used.
     master_key = section.string("master_key") or general.string("master_key")
+    state_file = section.string("state_file", defaults.state_file) or defaults.state_file
     settings = ServerSettings(
         master_key=master_key or None,
         max_body_bytes=section.integer("max_body_bytes", defaults.max_body_bytes, low=1024),
-        state_file=section.string("state_file", defaults.state_file) or defaults.state_file,
+        state_file=str(folder / state_file) if folder is not None else state_file,
         workflow_retention_s=section.positive("workflow_retention_s", defaults.workflow_retention_s),
     )
     section.finish()
@@ -153,11 +169,18 @@ def _simulator(section: Section) -> Mapping[str, Mapping[str, Any]] | None:
         section.finish()
         return None
     models = section.section("models")
-    profiles = {name: dict(models.section(name).items()) for name, _ in list(models.items())}
-    for name, fields in profiles.items():
-        try:
-            profile_from_dict(fields)
-        except ValueError as exc:
-            raise ConfigError(f"{models.key_path(name)}: {exc}") from None
+    profiles = {name: _profile(models.section(name)) for name, _ in list(models.items())}
     section.finish()
     return MappingProxyType(profiles)
+
+
+def _profile(section: Section) -> Mapping[str, Any]:
+    """One simulated model's profile; unknown fields are named with the allowed ones."""
+    section.only(SIM_FIELDS)
+    fields = dict(section.items())
+    for key, value in fields.items():
+        try:
+            profile_from_dict({key: value})
+        except ValueError as exc:
+            raise ConfigError(f"{section.key_path(key)}: {exc}") from exc
+    return fields

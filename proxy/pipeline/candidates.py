@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proxy.config.models import CHAT
 from proxy.config.settings import Config
 from proxy.pipeline.request import ChatRequest
 from proxy.wire.errors import ProxyError
@@ -16,8 +17,9 @@ def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
       multi-model group: every model the agent may use.
     - a group name: the group's models the agent may use.
 
-    A configured model without credentials (``config.unavailable``) is 503
-    ``model_unavailable`` when named, pinned, or when it leaves the agent no model.
+    A configured model left out (``config.unavailable``: credentials unset, unknown provider,
+    malformed ``api_base``) is 503 ``model_unavailable`` when named, pinned, or when it leaves
+    the agent no model. A pinned non-chat model (``model_info.mode``) is 400 ``wrong_model_mode``.
     """
     agent = config.agent(request.agent)
     if agent.pin is not None:
@@ -68,6 +70,14 @@ def _pinned(config: Config, model: str | None) -> tuple[str, ...]:
 def _unknown(config: Config, model: str) -> ProxyError:
     if model in config.unavailable:
         return _unavailable(model)
+    mode = _mode_of(config, model)
+    if mode is not None:
+        return ProxyError(
+            400,
+            "wrong_model_mode",
+            f"model {model!r} has model_info.mode {mode!r}: it does not serve chat completions",
+            param="model",
+        )
     return ProxyError(
         404,
         "model_not_found",
@@ -76,11 +86,19 @@ def _unknown(config: Config, model: str) -> ProxyError:
     )
 
 
+def _mode_of(config: Config, model: str) -> str | None:
+    """The mode of a registered non-chat model (or group of them) called ``model``, else None."""
+    for mode, arms in config.arms_by_mode.items():
+        if mode != CHAT and any(model in (arm.name, arm.group) for arm in arms.values()):
+            return mode
+    return None
+
+
 def _unavailable(model: str) -> ProxyError:
+    """503; the reason (it may name environment variables) is for operators, in /ready."""
     return ProxyError(
         503,
         "model_unavailable",
-        f"model {model!r} is configured but unavailable: its credentials are not set "
-        "(see GET /ready)",
+        f"model {model!r} is configured but unavailable (GET /ready gives the reason)",
         param="model",
     )

@@ -7,12 +7,13 @@ retryable failure (a 429 also rests the model, as for chat).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
 
-from proxy.config.settings import Config
+from proxy.config.settings import Arm, Config
 from proxy.forwarding.base import Embedder, FailureKind, UpstreamError
 from proxy.pipeline.headers import ATTEMPTS_HEADER, MODEL_HEADER, REQUEST_ID_HEADER
 from proxy.pipeline.request import json_object, new_request_id
@@ -44,7 +45,7 @@ async def handle_embeddings(services: Services, embedder: Embedder, request: Emb
         if services.cooldowns.resting(name):
             continue
         try:
-            raw = await embedder.embed(services.config.arms[name], request.body, _timeout(services))
+            raw = await embedder.embed(_arm(services.config, name), request.body, _timeout(services))
         except UpstreamError as error:
             failures.append((name, error))
             if error.kind is FailureKind.RATE_LIMITED:
@@ -59,6 +60,15 @@ async def handle_embeddings(services: Services, embedder: Embedder, request: Emb
 
 
 def _models(config: Config, model: str) -> tuple[str, ...]:
+    """The deployments ``model`` names: an embedding deployment (``model_info.mode:
+    embedding``) or a group of them; else a chat deployment or group named explicitly (the
+    upstream decides whether it embeds)."""
+    arms = embedding_arms(config)
+    if model in arms:
+        return (model,)
+    members = tuple(name for name, arm in arms.items() if arm.group == model)
+    if members:
+        return members
     if model in config.arms:
         return (model,)
     if model in config.groups:
@@ -70,6 +80,15 @@ def _models(config: Config, model: str) -> tuple[str, ...]:
     raise ProxyError(
         404, "model_not_found", f"model {model!r} is not registered (see GET /v1/models)", param="model"
     )
+
+
+def embedding_arms(config: Config) -> Mapping[str, Arm]:
+    """Every available deployment of mode ``embedding``."""
+    return config.arms_by_mode.get("embedding", {})
+
+
+def _arm(config: Config, name: str) -> Arm:
+    return embedding_arms(config).get(name) or config.arms[name]
 
 
 def _check_input(value: object) -> None:

@@ -15,7 +15,8 @@ from proxy.wire.names import DEFAULT_AGENT, is_valid_name, is_valid_workflow
 AGENT_HEADER = "x-agent"
 WORKFLOW_HEADER = "x-workflow"
 PIN_HEADER = "x-model-manager-pin"
-TRUE_VALUES = ("1", "true", "yes")
+PIN_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
+"""``X-Model-Manager-Pin`` values (case-insensitive); anything else is a 400."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ def chat_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReques
         agent=_agent(headers.get(AGENT_HEADER)),
         workflow=_workflow(headers.get(WORKFLOW_HEADER)),
         model=model or None,
-        pinned=headers.get(PIN_HEADER, "").lower() in TRUE_VALUES,
+        pinned=_pinned(headers.get(PIN_HEADER, "")),
         request_id=new_request_id(),
     )
 
@@ -111,6 +112,13 @@ def _workflow(value: str | None) -> str | None:
     if not is_valid_workflow(value):
         raise _bad_header("X-Workflow", "1-128 letters, digits or _.:@/- (starting with a letter or digit)")
     return value
+
+
+def _pinned(value: str) -> bool:
+    pinned = PIN_VALUES.get(value.strip().lower())
+    if pinned is None:
+        raise _bad_header("X-Model-Manager-Pin", "true or false (also 1/0, yes/no)")
+    return pinned
 
 
 def _bad_header(name: str, allowed: str) -> ProxyError:

@@ -14,6 +14,8 @@ from proxy.wire.names import is_valid_name, is_valid_workflow
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 CONTEXT = re.compile(r"[a-z0-9][a-z0-9_+-]{0,63}")
 MAX_LIMIT = 1000
+OUTCOMES = ("success", "failure", "partial", "cancelled", "unknown")
+"""What ``POST /v1/workflows/{id}/finish`` accepts as ``outcome``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,9 @@ def parse_finish(raw: bytes) -> tuple[str, float | None]:
     if unknown:
         raise bad_request(f"unknown field(s) {unknown}; expected outcome and score")
     outcome = body.get("outcome", "success")
-    if not isinstance(outcome, str) or not is_valid_name(outcome):
-        message = "'outcome' must be a short name such as \"success\" or \"failure\""
-        raise bad_request(message, param="outcome")
+    if outcome not in OUTCOMES:
+        message = f"'outcome' must be one of {', '.join(OUTCOMES)}, got {str(outcome)[:40]!r}"
+        raise bad_request(message, code="invalid_outcome", param="outcome")
     return outcome, score_of(body.get("score"), required=False)
 
 

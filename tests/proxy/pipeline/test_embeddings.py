@@ -66,6 +66,29 @@ def test_a_group_falls_back_in_order_and_learns_nothing(
     assert running.services.learner.submitted == 0
 
 
+def test_embedding_mode_deployments_serve_embeddings_and_no_chat(
+    proxy_factory: ProxyFactory, fake_upstream: FakeUpstream
+) -> None:
+    """Two ``model_info.mode: embedding`` entries sharing a name: a group for embeddings that
+    chat routing never sees."""
+    config = basic_config(fake_upstream, ("m1",))
+    for upstream_name in ("emb-a", "emb-b"):
+        params = {**config["model_list"][0]["litellm_params"], "model": f"openai/{upstream_name}"}
+        config["model_list"].append(
+            {"model_name": "embedder", "litellm_params": params, "model_info": {"mode": "embedding"}}
+        )
+    running = proxy_factory(config)
+    fake_upstream.set_profile("emb-a", fail_status=503)
+    with running.client() as client:
+        raw = client.embeddings.with_raw_response.create(model="embedder", input="x", encoding_format="float")
+        for _ in range(6):
+            client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert raw.parse().data[0].embedding == vector("x")
+    assert raw.headers["x-model-manager-attempts"] == "2"
+    assert [body["model"] for body in fake_upstream.bodies("/v1/embeddings")] == ["emb-a", "emb-b"]
+    assert {body["model"] for body in fake_upstream.bodies("/v1/chat/completions")} == {"m1"}
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
