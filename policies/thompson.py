@@ -42,7 +42,7 @@ coarser table changes by the same amounts (``discounted``): a sliding memory of 
 its own uses, while models not chosen keep what they showed. Without a snapshot (warm
 start, feedback corrections) nothing is discounted.
 
-Defaults (scale 3, 5 tries, budget 15, context strength 2..30, choice discount 0.01)
+Defaults (scale 3, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
 were tuned with the scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
 train split, and are reported on seeds 0-2 and the test split.
 """
@@ -108,7 +108,7 @@ class ThompsonPolicy:
         tries_budget: float = 15.0,
         context_strength_max: float = 30.0,
         pool_strength_max: float = 0.0,
-        choice_discount: float = 0.01,
+        choice_discount: float = 0.003,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
