@@ -139,9 +139,17 @@ class Policy(Protocol):
         ...
 
     def deltas(
-        self, request: DecisionRequest, model: str, reward: float
+        self,
+        request: DecisionRequest,
+        model: str,
+        reward: float,
+        snapshot: Snapshot | None = None,
     ) -> tuple[Delta, ...]:
-        """The store updates that teach the policy ``reward`` for ``model``."""
+        """The store updates that teach the policy ``reward`` for ``model``.
+
+        ``snapshot`` is the evidence the decision read: a policy may forget part of it
+        with the update. Without it (warm start, a feedback correction that replaces
+        a reward already learnt) the update only adds the reward."""
         ...
 
     def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:

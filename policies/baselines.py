@@ -23,7 +23,13 @@ class FixedPolicy:
         """The candidates as given; the RNG is not used."""
         return Decision(request.candidates)
 
-    def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
+    def deltas(
+        self,
+        request: DecisionRequest,
+        model: str,
+        reward: float,
+        snapshot: Snapshot | None = None,
+    ) -> tuple[Delta, ...]:
         """None: nothing to learn."""
         return ()
 
@@ -56,7 +62,13 @@ class UniformPolicy:
         rng.shuffle(ranking)
         return Decision(tuple(ranking), explored=True)
 
-    def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
+    def deltas(
+        self,
+        request: DecisionRequest,
+        model: str,
+        reward: float,
+        snapshot: Snapshot | None = None,
+    ) -> tuple[Delta, ...]:
         """None: nothing to learn."""
         return ()
 

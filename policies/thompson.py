@@ -30,8 +30,20 @@ is learnt per cell (empirical Bayes, ``_agreeing_strength``): from ``context_str
 where contexts disagree up to this where they agree (0 or below ``context_strength``:
 the constant ``context_strength``).
 
-Defaults (scale 3, 5 tries, budget 15, context strength 2..30) were tuned with the
-scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
+``pool_strength_max``: the same empirical-Bayes estimate for the pooled prior, from how
+far this agent's means differ from the other agents' (0 or below ``pool_strength``: the
+constant ``pool_strength``). Off by default: the noise term assumes 0/1 rewards, so with
+continuous rewards disagreeing agents read as agreeing (measured worse on them).
+
+``choice_discount`` (gamma): every update of a model first removes that share of the
+evidence its finest cell held when the decision was read (the snapshot), and every
+coarser table changes by the same amounts (``discounted``): a sliding memory of about
+1 / gamma uses per cell, so a model that degrades loses its lead within a few hundred of
+its own uses, while models not chosen keep what they showed. Without a snapshot (warm
+start, feedback corrections) nothing is discounted.
+
+Defaults (scale 3, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
+were tuned with the scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
 train split, and are reported on seeds 0-2 and the test split.
 """
 
@@ -66,6 +78,7 @@ class ThompsonPolicy:
     __slots__ = (
         "_prior_floats",
         "_wins_memo",
+        "choice_discount",
         "context_strength",
         "context_strength_max",
         "evidence_scale",
@@ -73,6 +86,7 @@ class ThompsonPolicy:
         "min_tries",
         "name",
         "pool_strength",
+        "pool_strength_max",
         "priors",
         "propensity_draws",
         "tries_budget",
@@ -93,6 +107,8 @@ class ThompsonPolicy:
         min_tries: float = 5.0,
         tries_budget: float = 15.0,
         context_strength_max: float = 30.0,
+        pool_strength_max: float = 0.0,
+        choice_discount: float = 0.003,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -102,6 +118,8 @@ class ThompsonPolicy:
         _check_range("min_tries", min_tries, 0.0, float("inf"))
         _check_range("tries_budget", tries_budget, 0.0, float("inf"))
         _check_range("context_strength_max", context_strength_max, 0.0, float("inf"))
+        _check_range("pool_strength_max", pool_strength_max, 0.0, float("inf"))
+        _check_range("choice_discount", choice_discount, 0.0, 1.0)
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -117,6 +135,8 @@ class ThompsonPolicy:
         self.min_tries = min_tries
         self.tries_budget = tries_budget
         self.context_strength_max = context_strength_max
+        self.pool_strength_max = pool_strength_max
+        self.choice_discount = choice_discount
 
     def forced_tries(self, candidates: int) -> float:
         """Tries each of ``candidates`` models gets before sampling: ``min_tries``, cut so
@@ -170,10 +190,22 @@ class ThompsonPolicy:
             and _tries(pooled, model) - _tries(agent, model) < floor
         )
 
-    def deltas(self, request: DecisionRequest, model: str, reward: float) -> tuple[Delta, ...]:
-        """Add r successes and 1 - r failures to every table the policy reads."""
+    def deltas(
+        self,
+        request: DecisionRequest,
+        model: str,
+        reward: float,
+        snapshot: Snapshot | None = None,
+    ) -> tuple[Delta, ...]:
+        """Add r successes and 1 - r failures to every table the policy reads.
+
+        With the decision's ``snapshot``, each of ``model``'s cells first sheds
+        ``choice_discount`` of the evidence it held then (see ``discounted``)."""
         r = clipped_reward(reward)
-        return tuple(Delta(table, model, r, 1.0 - r) for table in self.tables(request))
+        tables = self.tables(request)
+        if snapshot is None or self.choice_discount <= 0.0:
+            return tuple(Delta(table, model, r, 1.0 - r) for table in tables)
+        return discounted(tables, snapshot, model, r, self.choice_discount)
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
@@ -234,6 +266,11 @@ class ThompsonPolicy:
         pool_cap = self.pool_strength
         pooled = snapshot.get(_POOLED_TABLE, empty) if pool_cap > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
+        scale, priors, floor = self.evidence_scale, self._prior_floats, PRIOR_FLOOR
+        if pool_cap > 0.0 and self.pool_strength_max > pool_cap:
+            pool_cap = _agreeing_strength(
+                pooled, agent, request.candidates, pool_cap, self.pool_strength_max, scale=scale
+            )
         cells: Mapping[str, Evidence] = empty
         context_cap: float | None = None
         if self._uses_context(request):
@@ -243,7 +280,6 @@ class ThompsonPolicy:
                 context_cap = _agreeing_strength(
                     agent, cells, request.candidates, context_cap, self.context_strength_max
                 )
-        scale, priors, floor = self.evidence_scale, self._prior_floats, PRIOR_FLOOR
         alphas: list[float] = []
         betas: list[float] = []
         for model in request.candidates:
@@ -257,19 +293,37 @@ class ThompsonPolicy:
         return self.use_context and request.context != ALL_PROMPTS
 
 
+def discounted(
+    tables: Sequence[Table], snapshot: Snapshot, model: str, r: float, discount: float
+) -> tuple[Delta, ...]:
+    """Deltas that turn the finest cell's (s, f) as read into ((1 - discount) s + r,
+    (1 - discount) f + 1 - r), and change every coarser table by the same amounts, so
+    each table stays the sum of the cells below it. Evidence is forgotten per choice of
+    the model in that cell, not per second: a lead lost to drift fades as fast as the
+    model is used."""
+    cell = snapshot.get(tables[-1], {}).get(model)
+    s, f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
+    ds, df = r - discount * s, 1.0 - r - discount * f
+    return tuple(Delta(table, model, ds, df) for table in tables)
+
+
 def _agreeing_strength(
     agent: Mapping[str, Evidence],
     cell: Mapping[str, Evidence],
     models: Sequence[str],
     low: float,
     high: float,
+    *,
+    scale: float = 1.0,
 ) -> float:
     """Empirical-Bayes strength of the agent's other contexts over this context cell.
 
     Method of moments over models seen both in the cell and elsewhere: the spread of
     (cell mean - rest mean) beyond sampling noise estimates how far contexts disagree
-    (tau^2); a prior worth p(1 - p) / tau^2 observations matches it. Clamped to
-    [low, high]; ``low`` while nothing is comparable yet.
+    (tau^2); a prior worth p(1 - p) / tau^2 observations, divided by ``scale`` (the
+    evidence scale the result will be multiplied by), matches it. Clamped to
+    [low, high]; ``low`` while nothing is comparable yet. The same estimate, with the
+    pooled table as ``agent`` and the agent's as ``cell``, gives the pool strength.
     """
     excess = weight = spread = 0.0
     for model in models:
@@ -292,7 +346,7 @@ def _agreeing_strength(
     tau2 = excess / weight
     if tau2 <= 0.0:
         return high
-    return min(max(spread / weight / tau2, low), high)
+    return min(max(spread / weight / tau2 / scale, low), high)
 
 
 def _tries(table: Mapping[str, Evidence], model: str) -> float:

@@ -193,7 +193,9 @@ async def _replay(
         snapshot = await store.load(policy.tables(request), request.candidates)
         choice = policy.rank(request, snapshot, rng).choice
         picks.append(index_of[choice])
-        await store.apply(policy.deltas(request, choice, outcomes.reward[prompt][picks[-1]]))
+        await store.apply(
+            policy.deltas(request, choice, outcomes.reward[prompt][picks[-1]], snapshot)
+        )
         if progress is not None and (step % PROGRESS_EVERY == 0 or step == len(sample)):
             progress(step, len(sample))
     await store.close()

@@ -56,10 +56,10 @@ class Variant:
 PLAIN = Variant("plain", "thompson-plain")
 PREVIOUS = Variant("previous", "thompson", {
     "exploration_rate": 0.0, "pool_strength": 4.0, "context_strength": 2.0,
-    "evidence_scale": 3.0, "min_tries": 5.0, "tries_budget": float("inf"),
-    "context_strength_max": 0.0,
+    "evidence_scale": 3.0, "min_tries": 5.0, "tries_budget": 15.0,
+    "context_strength_max": 30.0, "pool_strength_max": 0.0, "choice_discount": 0.0,
 })
-"""The defaults before the suite existed (evaluator's exploration 0), pinned explicitly."""
+"""The defaults before per-choice discounting (no forgetting), pinned explicitly."""
 NEW = Variant("new", "thompson")
 """Today's defaults."""
 DEFAULT_VARIANTS = (PLAIN, PREVIOUS, NEW)
@@ -227,7 +227,7 @@ def replay(stream: Stream, policy: Policy, seed: int, half_life_steps: float | N
         snapshot = store.load_now(policy.tables(request), request.candidates)
         choice = policy.rank(request, snapshot, rng).choice
         picks.append(index[choice])
-        store.apply_now(policy.deltas(request, choice, rewards[picks[-1]]))
+        store.apply_now(policy.deltas(request, choice, rewards[picks[-1]], snapshot))
     return picks
 
 

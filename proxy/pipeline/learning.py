@@ -146,7 +146,7 @@ class Learner:
     def _deltas(self, outcome: Outcome, rewards: dict[str, float]) -> Iterator[Delta]:
         policy = self._router.policy_for(outcome.agent)
         for model, value in rewards.items():
-            yield from policy.deltas(outcome.decision_request, model, value)
+            yield from policy.deltas(outcome.decision_request, model, value, outcome.snapshot)
 
     def _score(self, outcome: Outcome, attempt: Attempt) -> float:
         reward_weights, quality_weights = self._router.weights_for(outcome.agent)

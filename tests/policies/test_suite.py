@@ -19,7 +19,7 @@ from policies.replay.scenarios import (
     synthetic_stream,
     zipf_weights,
 )
-from policies.replay.suite import NEW, PREVIOUS, SuiteOptions, Variant, as_dict, replay, run_suite
+from policies.replay.suite import NEW, SuiteOptions, Variant, as_dict, replay, run_suite
 from policies.replay.suite_metrics import best_fixed_models, figures, recovery_time
 from policies.thompson import ThompsonPolicy
 from proxy.cli.main import main
@@ -85,7 +85,8 @@ def test_forced_tries_scale_with_the_number_of_models() -> None:
     assert policy.forced_tries(60) == pytest.approx(0.25)
     stream = synthetic_stream(Synthetic(60, contexts=1), 2000, seed=3)
     forced = {}
-    for variant in (PREVIOUS, NEW):
+    unbounded = Variant("previous", "thompson", {"tries_budget": float("inf")})
+    for variant in (unbounded, NEW):
         built = variant.make()
         assert isinstance(built, ThompsonPolicy)
         forced[variant.label] = _forced_decisions(stream, built)

@@ -230,6 +230,10 @@ def stats_cli(config: Mapping[str, Any], tmp_path: Path, agent: str, redis_url: 
     return json.loads(done.stdout)
 
 
+UNFORGETTING = {"policy_options": {"choice_discount": 0.0}}
+"""For checks that compare stored evidence with the exact sum of rewards learnt: no forgetting."""
+
+
 def check_restart(config: dict[str, Any], tmp_path: Path, redis_url: str | None) -> None:
     """Learn, stop, start a new app on the same state; it routes to the good model at once."""
     with serve(config, seed=2) as first:
@@ -262,7 +266,7 @@ def check_restart(config: dict[str, Any], tmp_path: Path, redis_url: str | None)
 def test_redis_state_survives_a_proxy_restart(
     fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream))
+    config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream), **UNFORGETTING)
     config["redis"] = {"url": redis_server.url}
     check_restart(config, tmp_path, redis_server.url)
     assert not (tmp_path / "state.json").exists()  # Redis, not the embedded store
@@ -272,7 +276,7 @@ def test_state_file_survives_a_proxy_restart(
     fake_upstream: FakeUpstream, tmp_path: Path, monkeypatch: Any
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream))
+    config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream), **UNFORGETTING)
     check_restart(config, tmp_path, None)
     assert (tmp_path / "state.json").exists()
 
@@ -294,7 +298,7 @@ def test_redis_outage_serves_requests_and_applies_buffered_updates(
     """Redis down: still 200s, /ready says unreachable, updates buffered. Redis back: every
     buffered update lands; alpha + beta totals equal the number of rewarded attempts exactly."""
     url = own_redis_server.url
-    config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream))
+    config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream), **UNFORGETTING)
     # Refused connections fail at once while Redis is down; a generous timeout keeps a busy
     # machine from timing out a write Redis did apply (which the retry would count twice).
     config["redis"] = {"url": url, "timeout_s": 2.0}
