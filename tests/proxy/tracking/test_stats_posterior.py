@@ -26,6 +26,7 @@ def _config(upstream: FakeUpstream) -> dict[str, Any]:
         "priors": {"m1": {"alpha": PRIOR[0], "beta": PRIOR[1]}},
         "policy_options": {
             "evidence_scale": SCALE, "pool_strength": 4.0, "context_strength": 2.0, "min_tries": 0,
+            "context_strength_max": 2.0, "choice_discount": 0.0,  # the constants the sums below use
         },
     }
     return config_dict(upstream, ("m1",), router=router)
