@@ -34,7 +34,8 @@ def test_the_second_process_does_not_overwrite_the_owners_state(
     fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
-    config = config_dict(fake_upstream, router={"policy": "thompson"}, server={"state_file": str(state)})
+    router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0}}  # totals count answers
+    config = config_dict(fake_upstream, router=router, server={"state_file": str(state)})
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {"REDIS_URL": ""}

@@ -221,11 +221,11 @@ MISSPELT: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "router.policy_options.evidnce_scale": (
         edited(("router", "policy_options", "evidnce_scale"), 2),
-        "router.policy_options.evidnce_scale: unknown key (allowed here: context_strength, evidence_scale, ",
+        "router.policy_options.evidnce_scale: unknown key (allowed here: choice_discount, context_strength, ",
     ),
     "simulator.models.m.latncy_ms": (
         {**dropin(), "simulator": {"models": {"m": {"latncy_ms": 5}}}},
-        "simulator.models.m.latncy_ms: unknown key (allowed here: chunk_interval_ms, chunks, ",
+        "simulator.models.m.latncy_ms: unknown key (allowed here: bad_json_rate, bad_tool_call_rate, ",
     ),
     "simulator value of the wrong type": (
         {**dropin(), "simulator": {"models": {"m": {"latency_ms": "slow"}}}},

@@ -328,7 +328,8 @@ def test_fault_rates_are_validated(fake_upstream: FakeUpstream) -> None:
 
 def test_config_rejects_a_bad_simulator_profile() -> None:
     entry = {"model_name": "sim", "litellm_params": {"model": "openai/sim", "api_key": "x"}}
-    with pytest.raises(ConfigError, match=r"simulator\.models\.sim: .*bad_json_rate"):
+    with pytest.raises(ConfigError, match=r"simulator\.models\.sim\.bad_json_rate: .*within \[0, 1\]"):
         parse_config({"model_list": [entry], "simulator": {"models": {"sim": {"bad_json_rate": 3}}}})
-    with pytest.raises(ConfigError, match=r"simulator\.models\.sim: unknown profile field 'bad_json'"):
+    unknown = r"simulator\.models\.sim\.bad_json: unknown key \(allowed here: bad_json_rate, "
+    with pytest.raises(ConfigError, match=unknown):
         parse_config({"model_list": [entry], "simulator": {"models": {"sim": {"bad_json": 0.1}}}})
