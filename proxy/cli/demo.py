@@ -38,6 +38,7 @@ from proxy.cli.demo_view import Progress
 from proxy.config.settings import parse_config
 
 POLL_S = 0.5
+SETTLE_S = 3.0
 PLAIN_EVERY_S = 2.0
 INTERRUPTED = 130
 
@@ -143,8 +144,7 @@ async def _drive(options: Options, url: str, tally: Tally, out: TextIO) -> RunSt
         with _view(tally, out) as show:
             watcher = Watcher(options, control, tally, run, budget, traffic)
             await watcher.watch(task, show)
-            await asyncio.sleep(POLL_S)  # the last calls' tracking writes land after their responses
-            await _poll(control, tally)
+            await _settle(control, tally)
             watcher.count()
             show(run.progress(options.seconds), True)
     return run
@@ -193,6 +193,17 @@ class Watcher:
 def _halfway(options: Options, run: RunState) -> bool:
     by_time = run.elapsed_s >= options.seconds / 2
     return by_time or (options.requests is not None and run.calls >= options.requests / 2)
+
+
+async def _settle(control: httpx.AsyncClient, tally: Tally) -> None:
+    """Poll until /v1/stats counts every call (tracking writes land after the responses), or
+    SETTLE_S passed (a call cancelled by Ctrl-C may never be counted)."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_S
+    while True:
+        await asyncio.sleep(0.1)
+        await _poll(control, tally)
+        if tally.settled() or asyncio.get_running_loop().time() > deadline:
+            return
 
 
 async def _poll(control: httpx.AsyncClient, tally: Tally) -> None:

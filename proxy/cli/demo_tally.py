@@ -99,6 +99,13 @@ class Tally:
             decisions = {model: c["decisions"] for model, c in counters.items()}
             self.windows[agent].add(sum(decisions.values()), decisions)
 
+    def settled(self) -> bool:
+        """True when /v1/stats has a first choice for every call the clients made."""
+        return all(
+            sum(self.counter(agent, model, "decisions") for model in models) >= self.clients[agent].requests
+            for agent, models in self.agents.items()
+        )
+
     def shares(self, agent: str) -> dict[str, float]:
         """The agent's first-choice share per model over its last ``window`` requests."""
         found = self.windows[agent].shares()

@@ -54,8 +54,9 @@ def test_demo_converges_per_agent_and_counts_the_outage_fallbacks() -> None:
     failing = support["models"][FAILING_MODEL]
     assert failing["failures"] > 0
     assert support["fell_back"] > 0
-    rescued = sum(cell["fallbacks"] for model, cell in support["models"].items() if model != FAILING_MODEL)
-    assert rescued >= support["fell_back"]
+    fallbacks = {model: cell["fallbacks"] for model, cell in support["models"].items()}
+    assert sum(fallbacks.values()) >= support["fell_back"]  # a call may fall back twice
+    assert sum(n for model, n in fallbacks.items() if model != FAILING_MODEL) > 0
     assert support["streamed"] == support["requests"] > 0
     assert summary["workflows"] > 0
     assert summary["interrupted"] is False
