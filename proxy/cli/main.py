@@ -5,6 +5,7 @@ model-manager check     validate a config file
 model-manager stats     print what the router has learned
 model-manager evaluate  replay an outcome table through a policy offline
 model-manager warm-start  teach the router logged outcomes before serving
+model-manager demo      watch the router learn on simulated models
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_stats)
     _add_evaluate(sub)
     _add_warm_start(sub)
+    _add_demo(sub)
     return parser
 
 
@@ -138,3 +140,40 @@ def _add_warm_start(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from proxy.cli.warm_start import add_warm_start_command
 
     add_warm_start_command(sub)
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="watch the router learn on simulated models (no keys needed)")
+    demo.add_argument("--seconds", type=_positive, default=60.0, help="traffic duration (default 60)")
+    demo.add_argument("--requests", type=int, help="stop after this many chat calls")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=4000, help="0: any free port")
+    demo.add_argument("--concurrency", type=int, default=12, help="concurrent clients (default 12)")
+    demo.add_argument("--window", type=int, default=30, help="shares over each agent's last N calls")
+    demo.add_argument("--keep-serving", action="store_true", help="keep the proxy up until Ctrl-C")
+    demo.add_argument("--json", action="store_true", help="a JSON summary on stdout, the rest on stderr")
+    demo.set_defaults(run=_demo)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from proxy.cli.demo import Options, run_demo
+
+    os.environ.pop("REDIS_URL", None)  # the demo always runs on the embedded store
+    options = Options(
+        seconds=args.seconds,
+        requests=args.requests,
+        host=args.host,
+        port=args.port,
+        concurrency=args.concurrency,
+        window=args.window,
+        keep_serving=args.keep_serving,
+        json=args.json,
+    )
+    return run_demo(options)
