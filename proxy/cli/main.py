@@ -163,7 +163,7 @@ def _positive(text: str) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from proxy.cli.demo import Options, run_demo
+    from proxy.cli.demo.command import Options, run_demo
 
     os.environ.pop("REDIS_URL", None)  # the demo always runs on the embedded store
     options = Options(

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from support.paths import REPO
 
-from proxy.cli.demo_config import AGENT_MODELS, EXPECTED_BEST, FAILING_MODEL
-from proxy.cli.demo_tally import Window
+from proxy.cli.demo.config import AGENT_MODELS, EXPECTED_BEST, FAILING_MODEL
+from proxy.cli.demo.tally import Window
 
 DEMO = [sys.executable, "-m", "proxy", "demo", "--port", "0"]
 URL = re.compile(r"starting the proxy on (http://127\.0\.0\.1:(\d+))")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.cli.demo_traffic import CallResult
+from proxy.cli.demo.traffic import CallResult
 
 MODEL_COUNTERS = ("calls", "successes", "failures", "fallbacks", "decisions")
 

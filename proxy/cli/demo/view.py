@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from proxy.cli.demo_tally import Tally
+from proxy.cli.demo.tally import Tally
 
 BAR_WIDTH = 12
 

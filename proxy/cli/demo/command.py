@@ -1,7 +1,7 @@
 """``model-manager demo``: the proxy on simulated models, live traffic, the router learning.
 
 Starts the real proxy in process (embedded store, no key, no Redis) on the models of
-proxy.cli.demo_config, sends support tickets as workflows of three agents, makes
+proxy.cli.demo.config, sends support tickets as workflows of three agents, makes
 ``sim-turbo`` fail from halfway on, and shows each agent's first-choice shares converging
 with the fallbacks and failures (a live table on a terminal, plain lines otherwise). Ends
 after ``--seconds`` (or ``--requests`` calls), or on Ctrl-C (exit 130); ``--keep-serving``
@@ -30,11 +30,12 @@ from rich.console import Console
 from rich.live import Live
 
 from proxy.app import create_app
-from proxy.cli import demo_config, demo_view
-from proxy.cli.demo_server import DemoServer, bind
-from proxy.cli.demo_tally import Tally
-from proxy.cli.demo_traffic import Budget, Traffic
-from proxy.cli.demo_view import Progress
+from proxy.cli.demo import config as demo_config
+from proxy.cli.demo import view as demo_view
+from proxy.cli.demo.server import DemoServer, bind
+from proxy.cli.demo.tally import Tally
+from proxy.cli.demo.traffic import Budget, Traffic
+from proxy.cli.demo.view import Progress
 from proxy.config.settings import parse_config
 
 POLL_S = 0.5
