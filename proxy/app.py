@@ -18,6 +18,7 @@ from starlette.routing import Mount
 
 from policies.base import PosteriorStore
 from proxy.config.settings import Config
+from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
 from proxy.http.routes import routes
@@ -63,7 +64,12 @@ def create_app(
             await _close(services.upstream, tracker, services.limits, services.store)
 
     return Starlette(
-        routes=[*routes(), *tracking_routes(), *_simulator_mount(config)],
+        routes=[
+            *routes(),
+            *tracking_routes(),
+            *dashboard_routes(config.server.master_key),
+            *_simulator_mount(config),
+        ],
         middleware=_middleware(config),
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -142,7 +148,8 @@ async def _close(*resources: object) -> None:
 def _middleware(config: Config) -> list[Middleware]:
     if config.server.master_key is None:
         return []
-    return [Middleware(MasterKeyMiddleware, master_key=config.server.master_key)]
+    key = config.server.master_key
+    return [Middleware(MasterKeyMiddleware, master_key=key, own_auth=("/dashboard",))]
 
 
 def _simulator_mount(config: Config) -> list[Mount]:

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("proxy.pipeline",),
     ("proxy.tracking",),
     ("proxy.http",),
+    ("proxy.dashboard",),
     ("proxy",),
     ("proxy.cli",),
     ("proxy.__main__",),
