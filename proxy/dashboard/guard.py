@@ -33,18 +33,23 @@ class Guard:
             return True
         return sessions.valid(request.cookies.get(COOKIE))
 
-    def signed_in(self, request: Request, form: bytes) -> Response | None:
-        """The redirect (with the session cookie) when ``form`` holds the right key, else None."""
-        fields = parse_qs(form.decode("utf-8", "replace"), max_num_fields=4)
-        offered = (fields.get("key") or [""])[0]
+    def signed_in(self, request: Request, offered: str, next_path: str) -> Response | None:
+        """The redirect to ``next_path`` (with the session cookie) when ``offered`` is the
+        key, else None."""
         if self._sessions is None or not self._sessions.key_matches(offered):
             return None
-        response = RedirectResponse(safe_next((fields.get("next") or [HOME])[0]), status_code=303)
+        response = RedirectResponse(safe_next(next_path), status_code=303)
         response.set_cookie(
             COOKIE, self._sessions.issue(), max_age=SESSION_S, path=HOME, httponly=True,
             samesite="strict", secure=request.url.scheme == "https",
         )
         return response
+
+
+def login_fields(form: bytes) -> tuple[str, str]:
+    """(offered key, next path) of the urlencoded login form."""
+    fields = parse_qs(form.decode("utf-8", "replace"), max_num_fields=4)
+    return (fields.get("key") or [""])[0], safe_next((fields.get("next") or [HOME])[0])
 
 
 def signed_out() -> Response:

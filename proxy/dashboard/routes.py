@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from proxy.dashboard import data, html, pages, views
-from proxy.dashboard.guard import LOGIN, Guard, safe_next, signed_out
+from proxy.dashboard.guard import LOGIN, Guard, login_fields, safe_next, signed_out
 from proxy.http.body import read_body
 from proxy.http.routes import json_response, services_of, tracker_of
 from proxy.tracking import inputs
@@ -155,10 +155,14 @@ class Dashboard:
         return HTMLResponse(form, headers=HEADERS)
 
     async def login(self, request: Request) -> Response:
-        form = await read_body(request, LOGIN_FORM_BYTES)
-        signed = self.guard.signed_in(request, form)
+        try:
+            offered, next_path = login_fields(await read_body(request, LOGIN_FORM_BYTES))
+        except ProxyError as error:
+            return error_response(error)
+        signed = self.guard.signed_in(request, offered, next_path)
         if signed is None:
-            return HTMLResponse(pages.login(error="Wrong key."), status_code=401, headers=HEADERS)
+            form = pages.login(error="Wrong key.", next_path=next_path)
+            return HTMLResponse(form, status_code=401, headers=HEADERS)
         return signed
 
     async def logout(self, request: Request) -> Response:

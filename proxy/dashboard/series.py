@@ -22,9 +22,14 @@ def merged(per_agent: Iterable[Series]) -> Series:
     return out
 
 
+MIN_SPAN = 30
+"""Minutes charted at least (when the window is that long), so new traffic is not a lone dot."""
+
+
 def minutes(series: Series, first: int, last: int) -> list[int]:
-    """Every minute from the first with data (not before ``first``) to ``last``."""
-    start = max(min(series, default=last), first)
+    """Every minute from the first with data, or MIN_SPAN minutes back if later, to ``last``;
+    never before ``first``."""
+    start = max(min(min(series, default=last), last - MIN_SPAN + 1), first)
     return list(range(start, last + 1))
 
 

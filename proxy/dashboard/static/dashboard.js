@@ -8,8 +8,9 @@
 
   function seriesOptions(spec) {
     return [{}].concat(spec.series.map(function (s, i) {
-      return { label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
-        points: { show: spec.x.length < 3 } };
+      var filled = s.values.filter(function (v) { return v !== null; }).length;
+      return { label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+        points: { show: filled < 10, size: 5 } };
     }));
   }
 
@@ -31,9 +32,16 @@
     var options = {
       title: spec.title, width: Math.max(slot.clientWidth, 320), height: 220,
       scales: { x: { time: spec.time } }, series: seriesOptions(spec),
-      axes: [{}, { size: 60 }], legend: { live: true }
+      axes: [{}, { size: 64, values: function (u, splits) { return splits.map(short); } }],
+      legend: { live: true }
     };
     plots[spec.id] = { key: key, plot: new uPlot(options, columns, slot) };
+  }
+
+  function short(value) {
+    if (value === null || value === undefined) { return ""; }
+    if (value === 0) { return "0"; }
+    return Math.abs(value) >= 1000 ? value.toLocaleString() : String(Number(value.toPrecision(3)));
   }
 
   function drawAll(specs) { specs.forEach(draw); }
