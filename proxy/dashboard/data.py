@@ -14,6 +14,7 @@ from typing import Any
 from policies.base import ALL_PROMPTS, Beta, Evidence, Table
 from proxy.dashboard import posterior, series
 from proxy.pipeline.services import Services
+from proxy.tracking import summaries
 from proxy.tracking.backend import UNAVAILABLE
 from proxy.tracking.timeline import Series, minute_of
 from proxy.tracking.tracker import Tracker
@@ -39,13 +40,13 @@ class Window:
 
 async def overview(services: Services, tracker: Tracker, window: Window) -> dict[str, Any]:
     """Totals, per-agent rows, model states and the traffic charts."""
-    stats = await tracker.stats(None)
-    agents = [row["agent"] for row in stats["agents"]]
-    merged = series.merged((await tracker.timeline(agents, window.since)).values())
+    counts, means = await tracker.metrics_input()
+    rows = [_counted(agent, counts[agent], means.get(agent, {})) for agent in sorted(counts)]
+    merged = series.merged((await tracker.timeline(sorted(counts), window.since)).values())
     axis = window.axis(merged)
     return {
-        "totals": totals(stats["agents"]),
-        "agents": [agent_row(row) for row in stats["agents"]],
+        "totals": totals(rows),
+        "agents": [agent_row(row) for row in rows],
         "models": model_states(services),
         "failure_kinds_window": series.failure_kinds(merged),
         "charts": [
@@ -62,6 +63,18 @@ async def overview(services: Services, tracker: Tracker, window: Window) -> dict
             }),
         ],
     }
+
+
+def _counted(agent: str, counts: dict[str, float], means: dict[str, float]) -> dict[str, Any]:
+    """An agent's ``/v1/stats`` rows from the same counters (summaries.model_stats), with the
+    posterior mean only (no credible interval: the overview stays cheap at many agents)."""
+    per_model = {owner[0]: metrics for owner, metrics in summaries.split_counts(counts, 2).items()}
+    decisions = sum(m.get("decisions", 0.0) for m in per_model.values())
+    models = [
+        {"model": model, **summaries.model_stats(metrics, decisions), "posterior": {"mean": means.get(model)}}
+        for model, metrics in sorted(per_model.items())
+    ]
+    return {"agent": agent, "requests": int(decisions), "models": models}
 
 
 def totals(agents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,7 +110,11 @@ def agent_row(agent: dict[str, Any]) -> dict[str, Any]:
         **summed,
         "top_model": None if top is None or not top["decisions"] else top["model"],
         "top_share": None if top is None else top["selection_share"],
-        "best_posterior": max(models, key=lambda r: r["posterior"]["mean"], default={"model": None})["model"],
+        "best_posterior": max(
+            (r for r in models if r["posterior"]["mean"] is not None),
+            key=lambda r: r["posterior"]["mean"],
+            default={"model": None},
+        )["model"],
     }
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
-from support.browser import artifacts, browser, screenshot, watch
+from support.browser import screenshot, watch
 from support.dashboard_traffic import AGENTS, WORKFLOW, client_for, config, drive
 from support.servers import FakeUpstream
 from support.tracking_support import Proxy, Starter, backend, start_proxy
 
-__all__ = ["artifacts", "backend", "browser", "start_proxy"]
+__all__ = ["backend", "start_proxy"]
 
 
 def cell(page: Page, row: str, key: str, within: str = "") -> str:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser
-from support.browser import artifacts, browser, screenshot, watch
+from support.browser import screenshot, watch
 from support.dashboard_traffic import AGENTS, config, drive
 from support.servers import FakeUpstream
 from support.tracking_support import Starter, backend, start_proxy
 
-__all__ = ["artifacts", "backend", "browser", "start_proxy"]
+__all__ = ["backend", "start_proxy"]
 
 KEY = "sk-master-dashboard-test-7781"
 
