@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from policies.base import Beta, Evidence
 from policies.interval import credible_interval
@@ -50,7 +50,3 @@ def intervals(betas: Mapping[str, Beta]) -> list[dict[str, float | str]]:
                      "alpha": beta.alpha, "beta": beta.beta})
     return rows
 
-
-def sorted_models(rows: Sequence[Mapping[str, object]]) -> list[str]:
-    """Model names of ``rows`` in their order."""
-    return [str(row["model"]) for row in rows]
