@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from proxy.config.settings import Config
+from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
 from proxy.http.responses_routes import responses_routes
@@ -76,7 +77,13 @@ def create_app(
             await stored.close()
 
     return Starlette(
-        routes=[*routes(), *responses_routes(), *tracking_routes(), *_simulator_mount(config)],
+        routes=[
+            *routes(),
+            *responses_routes(),
+            *tracking_routes(),
+            *dashboard_routes(config.server.master_key),
+            *_simulator_mount(config),
+        ],
         middleware=_middleware(config),
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -129,7 +136,8 @@ def _pricing(config: Config, forwarder: Forwarder) -> CostFn:
 def _middleware(config: Config) -> list[Middleware]:
     if config.server.master_key is None:
         return []
-    return [Middleware(MasterKeyMiddleware, master_key=config.server.master_key)]
+    key = config.server.master_key
+    return [Middleware(MasterKeyMiddleware, master_key=key, own_auth=("/dashboard",))]
 
 
 def _simulator_mount(config: Config) -> list[Mount]:

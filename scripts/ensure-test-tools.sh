@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Make sure the programs the tests run are on PATH: redis-server (the tests start their own
-# on free ports) and nginx (the compose topology's load balancer, run on loopback).
+# on free ports), nginx (the compose topology's load balancer, run on loopback) and chromium
+# (the dashboard's browser tests drive it with Playwright; `playwright install` needs the internet).
 # Installs Debian's packages for missing ones when we are root; otherwise explains.
 set -euo pipefail
-declare -A package_of=([redis-server]=redis-server [nginx]=nginx-light)
+declare -A package_of=([redis-server]=redis-server [nginx]=nginx-light [chromium]=chromium)
 missing=()
 for program in "${!package_of[@]}"; do
   command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || missing+=("${package_of[$program]}")

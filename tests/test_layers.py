@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("proxy.tracking",),
     ("proxy.state",),
     ("proxy.http",),
+    ("proxy.dashboard",),
     ("proxy",),
     ("proxy.cli",),
     ("proxy.__main__",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -51,6 +51,15 @@ class TrackingBackend(Protocol):
 
     async def stats(self, agents: Sequence[str]) -> dict[str, dict[str, float]]:
         """Raw stats counters per agent (missing agents map to {})."""
+        ...
+
+    async def timeline(self, agents: Sequence[str], since: float) -> dict[str, dict[int, dict[str, float]]]:
+        """Per-minute counters per agent (minute -> ``<model>|<metric>`` -> amount) of the
+        minutes from ``since`` (epoch seconds) on; one round trip."""
+        ...
+
+    async def recent_decisions(self, agent: str, limit: int) -> list[dict[str, Any]]:
+        """The agent's newest decisions (timeline.recent_entry dicts), newest first."""
         ...
 
     async def workflow(self, workflow_id: str) -> WorkflowRaw | None:

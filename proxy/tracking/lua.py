@@ -125,3 +125,18 @@ SADD = once("""
 -- KEYS[1] set; ARGV[1] member
 return redis.call('SADD', KEYS[1], ARGV[1])
 """)
+
+TIMELINE = once("""
+-- KEYS[1] agent's hour of per-minute counters, KEYS[2] agent's recent-decisions list (one tag)
+-- ARGV: JSON {field: amount}, ttl ms, decision entry JSON ('' = none), entries kept
+for name, amount in pairs(cjson.decode(ARGV[1])) do
+  redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('LPUSH', KEYS[2], ARGV[3])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+""")

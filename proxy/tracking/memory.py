@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from proxy.tracking import tracking_file
+from proxy.tracking import timeline, tracking_file
 from proxy.tracking.backend import (
     RECENT_WORKFLOWS_KEPT,
     REQUEST_IDS_KEPT,
@@ -73,6 +74,7 @@ class MemoryTracking:
     async def write(self, tracked: Tracked) -> None:
         """Add one outcome (see TrackingBackend.write)."""
         _add(self._state.stats.setdefault(tracked.agent, {}), tracked.stats)
+        self._write_timeline(tracked)
         if tracked.workflow is not None:
             self._write_workflow(tracked)
         if tracked.decision is not None:
@@ -85,6 +87,19 @@ class MemoryTracking:
         """``write`` each outcome in order."""
         for item in tracked:
             await self.write(item)
+
+    def _write_timeline(self, tracked: Tracked) -> None:
+        """Per-minute counters (minutes past TIMELINE_RETENTION_S dropped) and the entry."""
+        series = self._state.timeline.setdefault(tracked.agent, {})
+        for minute, counts in timeline.split_series(tracked.series).items():
+            _add(series.setdefault(minute, {}), counts)
+        oldest = timeline.minute_of(self._clock() - timeline.TIMELINE_RETENTION_S)
+        while series and next(iter(series)) < oldest:  # minutes arrive in order: oldest first
+            del series[next(iter(series))]
+        if tracked.recent is not None:
+            entries = self._state.recent_decisions.setdefault(tracked.agent, [])
+            entries.insert(0, dict(tracked.recent))
+            del entries[timeline.RECENT_DECISIONS_KEPT :]
 
     def _purge(self) -> None:
         """Drop expired entries from the front of the insertion-ordered dicts (amortised O(1):
@@ -127,6 +142,16 @@ class MemoryTracking:
     async def stats(self, agents: Sequence[str]) -> dict[str, dict[str, float]]:
         """Copies of the raw counters per agent."""
         return {agent: dict(self._state.stats.get(agent, {})) for agent in agents}
+
+    async def timeline(self, agents: Sequence[str], since: float) -> dict[str, timeline.Series]:
+        """Copies of the per-minute counters from ``since`` on."""
+        first = timeline.minute_of(since)
+        series = self._state.timeline
+        return {a: {m: dict(c) for m, c in series.get(a, {}).items() if m >= first} for a in agents}
+
+    async def recent_decisions(self, agent: str, limit: int) -> list[dict[str, Any]]:
+        """Copies of the agent's newest decisions, newest first."""
+        return [dict(entry) for entry in self._state.recent_decisions.get(agent, [])[:limit]]
 
     async def workflow(self, workflow_id: str) -> WorkflowRaw | None:
         """A copy of the stored workflow, or None."""

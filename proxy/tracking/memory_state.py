@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.tracking.backend import WorkflowRaw
 from proxy.tracking.records import DecisionRecord
@@ -18,7 +19,8 @@ class Expiring:
 
 @dataclass(slots=True)
 class TrackingState:
-    """Stats counters per agent, workflows, recent-workflow indexes and decision records.
+    """Stats counters per agent, workflows, recent-workflow indexes, decision records,
+    per-minute counters and recent decisions per agent.
 
     ``workflows`` and ``decisions`` are insertion-ordered with the soonest expiry first (an
     entry moves to the end when written); ``recent`` maps an agent (None: every agent) to
@@ -29,6 +31,10 @@ class TrackingState:
     workflows: dict[str, Expiring] = field(default_factory=dict)
     recent: dict[str | None, dict[str, float]] = field(default_factory=dict)
     decisions: dict[str, tuple[float, DecisionRecord]] = field(default_factory=dict)
+    timeline: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    """Agent -> minute -> ``<model>|<metric>`` -> amount (oldest minute first)."""
+    recent_decisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Agent -> its newest decisions, newest first."""
 
 
 def detached_copy(state: TrackingState) -> TrackingState:
@@ -38,6 +44,8 @@ def detached_copy(state: TrackingState) -> TrackingState:
         workflows={wf: _copy(entry) for wf, entry in state.workflows.items()},
         recent={scope: dict(recent) for scope, recent in state.recent.items()},
         decisions=dict(state.decisions),
+        timeline={a: {m: dict(c) for m, c in series.items()} for a, series in state.timeline.items()},
+        recent_decisions={agent: list(entries) for agent, entries in state.recent_decisions.items()},
     )
 
 

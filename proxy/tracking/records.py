@@ -23,7 +23,9 @@ The ``|`` separator cannot occur in agent or model names (proxy.wire.names).
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.forwarding.base import FailureKind
 from proxy.pipeline.outcome import Attempt, Outcome, Status
@@ -65,6 +67,10 @@ class Tracked:
     stats: Counts
     workflow_counts: Counts
     decision: DecisionRecord | None
+    series: Counts = field(default_factory=dict)
+    """Per-minute increments (proxy.tracking.timeline), written in the same batch."""
+    recent: Mapping[str, Any] | None = None
+    """The agent's recent-decisions entry (proxy.tracking.timeline.recent_entry)."""
 
 
 def bucket(value: float) -> int:

@@ -10,10 +10,14 @@ Keys (scope and workflow ids percent-encoded like posterior scopes, see storage.
     {prefix}:{<agent>}:wfs         zset  workflow -> last seen (RECENT_WORKFLOWS_KEPT newest)
     {prefix}:wfs                   zset  the same over every agent
     {prefix}:req:<request_id>      hash  decision record (TTL decision_ttl_s)
+    {prefix}:{<agent>}:tl:<hour>   hash  <minute>|<model>|<metric> -> number, per-minute counters
+                                         of one epoch hour (TTL TIMELINE_RETENTION_S + 1 h)
+    {prefix}:{<agent>}:decisions   list  the newest RECENT_DECISIONS_KEPT decision entries (JSON)
 
 Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write).
-``write`` is one pipelined round trip of 1-4 EVALSHA commands, one small script per hash
-tag: the agent's stats + its recent-workflows entry; the workflow; the global recent index;
+``write`` is one pipelined round trip of 2-5 EVALSHA commands, one small script per hash
+tag (the agent's tag has two): the agent's stats + its recent-workflows entry; its
+per-minute counters + recent-decisions entry; the workflow; the global recent index;
 the decision record (plus the agents-set SADD at most once a minute per agent and process).
 Writes go through a TrackingWriter (proxy.tracking.redis_writer): every script call carries
 the writer's id and sequence number (storage.redis.sequence), so each is applied exactly once
@@ -33,7 +37,7 @@ from typing import Any, cast
 import orjson
 import redis.asyncio
 
-from proxy.tracking import lua
+from proxy.tracking import lua, timeline
 from proxy.tracking.backend import (
     META_FIELDS,
     RECENT_WORKFLOWS_KEPT,
@@ -42,7 +46,7 @@ from proxy.tracking.backend import (
     parse_record,
     record_fields,
 )
-from proxy.tracking.records import Counts, DecisionRecord, Tracked
+from proxy.tracking.records import SEP, Counts, DecisionRecord, Tracked
 from proxy.tracking.redis_writer import TrackingWriter
 from storage.redis.keys import encode_scope
 from storage.redis.sequence import SEQ_TTL_S
@@ -50,6 +54,9 @@ from storage.redis.sequence import SEQ_TTL_S
 log = logging.getLogger("model_manager.tracking")
 REGISTRY_REFRESH_S = 60.0
 REGISTRY_CACHE_LIMIT = 10_000
+TIMELINE_TTL_MS = (timeline.TIMELINE_RETENTION_S + 3600) * 1000
+"""An hour key lives the retention past its last write (and so past its last minute)."""
+RECENT_KEPT = timeline.RECENT_DECISIONS_KEPT
 
 
 class RedisTracking:
@@ -119,6 +126,12 @@ class RedisTracking:
     def request_key(self, request_id: str) -> str:
         return f"{self._prefix}:req:{encode_scope(request_id)}"
 
+    def timeline_key(self, agent: str, hour: int) -> str:
+        return f"{self._prefix}:{{{encode_scope(agent)}}}:tl:{hour}"
+
+    def decisions_key(self, agent: str) -> str:
+        return f"{self._prefix}:{{{encode_scope(agent)}}}:decisions"
+
     # -- writes ----------------------------------------------------------------------
     async def write(self, tracked: Tracked) -> None:
         """One outcome's script calls, exactly once; never raises (see TrackingWriter)."""
@@ -129,7 +142,7 @@ class RedisTracking:
         await self.writer.write([call for item in tracked for call in self._commands(item)])
 
     def _commands(self, tracked: Tracked) -> list[lua.Call]:
-        calls = [self._agent_command(tracked)]
+        calls = [self._agent_command(tracked), *self._timeline_commands(tracked)]
         if self._registry_due(tracked.agent):
             calls.append(lua.Call(lua.SADD, (f"{self._prefix}:stats:agents",), (tracked.agent,)))
         if tracked.workflow is not None:
@@ -161,6 +174,20 @@ class RedisTracking:
             self._retention_ms,
         )
         return lua.Call(lua.AGENT, keys, args)
+
+    def _timeline_commands(self, tracked: Tracked) -> list[lua.Call]:
+        """Per-minute counters (one call per epoch hour touched, usually one) and, with the
+        first, the recent-decisions entry."""
+        by_hour: dict[int, Counts] = {}
+        for name, amount in tracked.series.items():
+            by_hour.setdefault(int(name.partition(SEP)[0]) // 60, {})[name] = amount
+        entry = b"" if tracked.recent is None else orjson.dumps(tracked.recent)
+        calls = []
+        for hour, counts in sorted(by_hour.items()):
+            keys = (self.timeline_key(tracked.agent, hour), self.decisions_key(tracked.agent))
+            calls.append(lua.Call(lua.TIMELINE, keys, (_json(counts), TIMELINE_TTL_MS, entry, RECENT_KEPT)))
+            entry = b""
+        return calls
 
     def _cutoff(self, tracked: Tracked) -> str:
         return repr(tracked.at - self._retention_s)
@@ -204,6 +231,26 @@ class RedisTracking:
             replies = await pipe.execute()
         return {agent: _numbers(reply) for agent, reply in zip(agents, replies, strict=True)}
 
+    async def timeline(self, agents: Sequence[str], since: float) -> dict[str, timeline.Series]:
+        """Every agent's hours from ``since`` on, in one pipelined round trip."""
+        first = timeline.minute_of(since)
+        hours = range(first // 60, timeline.minute_of(self._clock()) // 60 + 1)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for agent in agents:
+                for hour in hours:
+                    pipe.hgetall(self.timeline_key(agent, hour))
+            replies = iter(await pipe.execute())
+        out: dict[str, timeline.Series] = {}
+        for agent in agents:
+            fields = {name: value for _ in hours for name, value in _numbers(next(replies)).items()}
+            out[agent] = {m: c for m, c in sorted(timeline.split_series(fields).items()) if m >= first}
+        return out
+
+    async def recent_decisions(self, agent: str, limit: int) -> list[dict[str, Any]]:
+        """The newest entries of the agent's list (corrupt ones skipped)."""
+        rows = await self._client.lrange(self.decisions_key(agent), 0, max(limit, 1) - 1)
+        return [entry for entry in (_entry(row) for row in rows) if entry is not None]
+
     async def workflow(self, workflow_id: str) -> WorkflowRaw | None:
         """The workflow hash and its request ids, or None."""
         key = self.workflow_key(workflow_id)
@@ -242,6 +289,14 @@ class RedisTracking:
 def _json(counts: Counts) -> bytes:
     """Counters as a JSON object of exact decimal strings."""
     return orjson.dumps({name: repr(amount) for name, amount in counts.items()})
+
+
+def _entry(row: bytes | str) -> dict[str, Any] | None:
+    try:
+        entry = orjson.loads(row)
+    except orjson.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _text(value: bytes | str) -> str:

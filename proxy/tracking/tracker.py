@@ -8,6 +8,7 @@ quality is recomputed here with the agent's QualityWeights (the learner's reward
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +18,10 @@ from proxy.config.settings import Config
 from proxy.pipeline.learning import quality_input
 from proxy.pipeline.outcome import Outcome, Status
 from proxy.pipeline.router import Router
-from proxy.tracking import feedback, summaries
+from proxy.tracking import feedback, summaries, timeline
 from proxy.tracking.backend import TrackingBackend
 from proxy.tracking.posteriors import agent_views, prior_views
-from proxy.tracking.records import track
+from proxy.tracking.records import DecisionRecord, track
 from storage.errors import StoreUnavailable
 
 DEFAULT_LIST_LIMIT = 50
@@ -47,7 +48,7 @@ class Tracker:
 
     async def hook_many(self, learned: list[tuple[Outcome, dict[str, float]]]) -> None:
         """Batch learner hook: every outcome's records in one backend write."""
-        tracked = [track(o, r, self._quality(o), o.started_at) for o, r in learned]
+        tracked = [timeline.stamped(track(o, r, self._quality(o), o.started_at), o, r) for o, r in learned]
         await self.backend.write_many(tracked)
 
     def _quality(self, outcome: Outcome) -> float | None:
@@ -99,6 +100,19 @@ class Tracker:
             for agent, view in views.items()
         }
         return counts, means
+
+    async def timeline(self, agents: list[str], since: float) -> dict[str, timeline.Series]:
+        """Per-minute counters per agent from ``since`` on (see proxy.tracking.timeline)."""
+        return await self.backend.timeline(agents, since)
+
+    async def recent_decisions(self, agent: str, limit: int) -> list[dict[str, Any]]:
+        """The agent's newest decisions, newest first (timeline.recent_entry dicts)."""
+        return await self.backend.recent_decisions(agent, limit)
+
+    async def decisions(self, request_ids: list[str]) -> dict[str, DecisionRecord]:
+        """The live decision records among ``request_ids`` (reads run concurrently)."""
+        found = await asyncio.gather(*(self.backend.decision(rid) for rid in request_ids))
+        return {rid: record for rid, record in zip(request_ids, found, strict=True) if record is not None}
 
     async def workflow(self, workflow_id: str) -> dict[str, Any] | None:
         """The workflow summary, or None if unknown or expired."""

@@ -6,7 +6,12 @@ It sits next to the posterior state file (``state.json`` -> ``state.tracking.jso
      "stats": {agent: {counter: number}},
      "workflows": [[id, expires, {meta: string}, {counter: number}, [request id]]],
      "recent": [[agent or null, [[workflow, last seen]]]],
-     "decisions": [[request id, expires, {field: string}]]}
+     "decisions": [[request id, expires, {field: string}]],
+     "timeline": {agent: {minute: {"<model>|<metric>": number}}},
+     "recent_decisions": {agent: [entry]}}
+
+``timeline`` and ``recent_decisions`` (proxy.tracking.timeline) are optional: a file without
+them reads as empty ones; minutes older than TIMELINE_RETENTION_S are dropped on read.
 
 Times are epoch seconds; decision fields are backend.record_fields. On read, expired
 workflows and decisions are dropped, expiries are capped at now + the current retention or
@@ -22,6 +27,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from proxy.tracking import timeline
 from proxy.tracking.backend import WorkflowRaw, parse_record, record_fields
 from proxy.tracking.memory_state import Expiring, TrackingState
 from proxy.tracking.records import DecisionRecord
@@ -51,6 +57,8 @@ def encode(state: TrackingState) -> bytes:
         ],
         "recent": [[scope, list(recent.items())] for scope, recent in state.recent.items()],
         "decisions": [[rid, expires, record_fields(r)] for rid, (expires, r) in state.decisions.items()],
+        "timeline": {a: {str(m): c for m, c in series.items()} for a, series in state.timeline.items()},
+        "recent_decisions": state.recent_decisions,
     }
     return orjson.dumps(doc)
 
@@ -73,6 +81,8 @@ def read(path: Path, *, now: float, retention_s: float, decision_ttl_s: float) -
         workflows=workflows,
         recent=reader.recent(doc["recent"], workflows),
         decisions=reader.decisions(doc["decisions"]),
+        timeline=reader.timeline(doc.get("timeline", {})),
+        recent_decisions=reader.recent_decisions(doc.get("recent_decisions", {})),
     )
     return state, reader.bad
 
@@ -108,6 +118,33 @@ class _Reader:
                 self.bad += 1
             else:
                 out[agent] = counts
+        return out
+
+    def timeline(self, raw: object) -> dict[str, dict[int, dict[str, float]]]:
+        """Each agent's live minutes; a corrupt agent or minute is skipped and counted."""
+        oldest = timeline.minute_of(self._now - timeline.TIMELINE_RETENTION_S)
+        out: dict[str, dict[int, dict[str, float]]] = {}
+        for agent, minutes in raw.items() if isinstance(raw, dict) else ():
+            if not isinstance(minutes, dict):
+                self.bad += 1
+                continue
+            series = {}
+            for minute, counters in minutes.items():
+                at, counts = _minute(minute), _counts(counters)
+                if counts is None or at < 0:
+                    self.bad += 1
+                elif at >= oldest:
+                    series[at] = counts
+            out[agent] = dict(sorted(series.items()))
+        return out
+
+    def recent_decisions(self, raw: object) -> dict[str, list[dict[str, Any]]]:
+        """Each agent's recent decisions (entries that are not objects are skipped)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for agent, entries in raw.items() if isinstance(raw, dict) else ():
+            kept = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+            self.bad += (len(entries) if isinstance(entries, list) else 1) - len(kept)
+            out[agent] = kept[: timeline.RECENT_DECISIONS_KEPT]
         return out
 
     def workflows(self, rows: list[Any]) -> dict[str, Expiring]:
@@ -159,6 +196,11 @@ def _counts(raw: object) -> dict[str, float] | None:
     if not isinstance(raw, dict) or not all(_finite(v) for v in raw.values()):
         return None
     return {name: float(value) for name, value in raw.items()}
+
+
+def _minute(text: object) -> int:
+    """A stored minute key as an int; -1 when it is not one."""
+    return int(text) if isinstance(text, str) and text.isdigit() else -1
 
 
 def _recent(row: list[Any]) -> tuple[str | None, dict[str, float]] | None:
