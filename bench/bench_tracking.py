@@ -60,13 +60,15 @@ def outcome(router: Router, i: int) -> Outcome:
         snapshot={},
         workflow=f"wf-{i // 10}",
         started_at=time.time(),
-        attempts=[Attempt(first, FailureKind.SERVER, 0.05), Attempt(second, None, 0.8, 0.2)],
+        attempts=(Attempt(first, FailureKind.SERVER, 0.05), Attempt(second, None, 0.8, 0.2)),
         status=Status.SUCCESS,
         summary=summary,
-        cost_usd=0.0012,
-        latency_s=0.8,
-        propensity=0.5,
+        latency_s=0.85,
     )
+
+
+async def fixed_cost(model: str, usage: Usage) -> float:
+    return 0.0012
 
 
 async def run(learner: Learner, router: Router, n: int) -> tuple[float, float]:
@@ -94,8 +96,8 @@ class CountingPipelines:
 async def bench(name: str, store: PosteriorStore, url: str | None, n: int) -> None:
     cfg = config(url)
     router = Router(cfg)
-    plain = Learner(router, store, random.Random(0), propensity=False)
-    tracked = Learner(router, store, random.Random(0), propensity=False)
+    plain = Learner(router, store, random.Random(0), propensity=False, cost=fixed_cost)
+    tracked = Learner(router, store, random.Random(0), propensity=False, cost=fixed_cost)
     tracker = build_tracker(cfg, router, store, time.time)
     tracked.batch_hooks.append(tracker.hook_many)
     await run(plain, router, 200)  # warm up

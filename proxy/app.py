@@ -88,7 +88,6 @@ def _services(
         router, store, rng, propensity=config.router.propensity_samples > 0, cost=_pricing(config, upstream)
     )
     limits = UsageLimits(shared=_shared_usage(config, store))
-    learner.hooks.append(limits.learned)
     return Services(
         config=config,
         router=router,

@@ -13,7 +13,7 @@ STORE_COUNTERS = (
     "corrupt_reads", "rejected_deltas",
 )
 TRACKING_COUNTERS = ("pending", "dropped_updates")
-LEARNER_COUNTERS = ("submitted", "recorded")
+LEARNER_COUNTERS = ("submitted", "recorded", "failed_writes", "hook_failures")
 
 
 def write_counters(store: object, tracking: object | None, learner: object) -> dict[str, Any]:
