@@ -15,6 +15,8 @@ class _Store:
 class _Learner:
     submitted = 10
     recorded = 9
+    failed_writes = 2
+    hook_failures = 1
 
 
 def test_counters_are_the_integer_attributes_present() -> None:
@@ -26,5 +28,5 @@ def test_write_counters_without_tracking() -> None:
     assert write_counters(_Store(), None, _Learner()) == {
         "store": {"pending": 3, "dropped_updates": 1},
         "tracking": {},
-        "learner": {"submitted": 10, "recorded": 9},
+        "learner": {"submitted": 10, "recorded": 9, "failed_writes": 2, "hook_failures": 1},
     }
