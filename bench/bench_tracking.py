@@ -60,13 +60,15 @@ def outcome(router: Router, i: int) -> Outcome:
         snapshot={},
         workflow=f"wf-{i // 10}",
         started_at=time.time(),
-        attempts=[Attempt(first, FailureKind.SERVER, 0.05), Attempt(second, None, 0.8, 0.2)],
+        attempts=(Attempt(first, FailureKind.SERVER, 0.05), Attempt(second, None, 0.8, 0.2)),
         status=Status.SUCCESS,
         summary=summary,
-        cost_usd=0.0012,
-        latency_s=0.8,
-        propensity=0.5,
+        latency_s=0.85,
     )
+
+
+async def fixed_cost(model: str, usage: Usage) -> float:
+    return 0.0012
 
 
 async def run(learner: Learner, router: Router, n: int) -> tuple[float, float]:
@@ -96,8 +98,8 @@ async def bench(name: str, url: str | None, n: int, tmp: Path) -> None:
     state = open_state(cfg, time.time)
     store = state.posteriors
     router = Router(cfg)
-    plain = Learner(router, store, random.Random(0), propensity=False)
-    tracked = Learner(router, store, random.Random(0), propensity=False)
+    plain = Learner(router, store, random.Random(0), propensity=False, cost=fixed_cost)
+    tracked = Learner(router, store, random.Random(0), propensity=False, cost=fixed_cost)
     tracker = Tracker(state.tracking, config=cfg, router=router, store=store, clock=time.time)
     tracked.batch_hooks.append(tracker.hook_many)
     await run(plain, router, 200)  # warm up

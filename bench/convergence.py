@@ -39,6 +39,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from proxy.app import create_app
 from proxy.config.settings import parse_config
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Outcome
 from proxy.pipeline.services import Services
 from proxy.simulator.app import create_simulator_app
@@ -88,9 +89,9 @@ def proxy(data: dict[str, Any], seed: int) -> Iterator[tuple[str, list[Outcome]]
     outcomes: list[Outcome] = []
     lock = threading.Lock()
 
-    async def hook(outcome: Outcome, rewards: dict[str, float]) -> None:
+    async def hook(scored: Scored) -> None:
         with lock:
-            outcomes.append(outcome)
+            outcomes.append(scored.outcome)
 
     with no_delay(UvicornThread(app)) as server:
         services: Services = app.state.services

@@ -110,7 +110,6 @@ def _services(
     propensity = config.router.propensity_samples > 0
     learner = Learner(router, state.posteriors, rng, propensity=propensity, cost=cost)
     limits = UsageLimits(shared=state.usage)
-    learner.hooks.append(limits.learned)
     return Services(
         config=config,
         router=router,

@@ -7,7 +7,7 @@ provider's own exception types.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -183,6 +183,39 @@ class ChunkStream(Protocol):
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def wants_usage(body: Mapping[str, Any]) -> bool:
+    """Whether the client asked for the usage chunk (``stream_options.include_usage``)."""
+    return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
+def with_usage(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The client's ``stream_options`` with ``include_usage`` on (the proxy always reads usage)."""
+    return {**(body.get("stream_options") or {}), "include_usage": True}
+
+
+def retry_after_s(value: object) -> float | None:
+    """Seconds from a ``Retry-After`` header value (never negative); None when absent or unparsable."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+async def guarded(
+    events: AsyncIterator[bytes], failure: Callable[[Exception], UpstreamError]
+) -> AsyncIterator[bytes]:
+    """``events`` relayed; any exception but UpstreamError raised as ``failure(exc)``."""
+    try:
+        async for event in events:
+            yield event
+    except UpstreamError:
+        raise
+    except Exception as exc:
+        raise failure(exc) from exc
 
 
 class Upstream(Protocol):

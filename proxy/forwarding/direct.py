@@ -14,7 +14,17 @@ import aiohttp
 import orjson
 
 from proxy.config.settings import Arm
-from proxy.forwarding.base import Completion, FailureKind, Summary, UpstreamError, kind_for_status
+from proxy.forwarding.base import (
+    Completion,
+    FailureKind,
+    Summary,
+    UpstreamError,
+    guarded,
+    kind_for_status,
+    retry_after_s,
+    wants_usage,
+    with_usage,
+)
 from proxy.forwarding.http_pool import (
     Call,
     PooledClient,
@@ -26,9 +36,7 @@ from proxy.forwarding.http_pool import (
     transport_error,
 )
 from proxy.forwarding.openai_wire import WireTarget
-from proxy.forwarding.sse_events import DONE_DATA, event_data, sse_events
-
-DONE = b"data: [DONE]\n\n"
+from proxy.forwarding.sse_events import DONE, DONE_DATA, event_data, sse_events
 
 
 class DirectUpstream:
@@ -73,9 +81,9 @@ class DirectUpstream:
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
     ) -> DirectStream:
         target = self._targets[arm.name]
-        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        context = self._post(target, _with_usage(body), stream=True, timeout=timeout)
-        stream = DirectStream(target, context, wants_usage)
+        usage_body = {**body, "stream_options": with_usage(body)}
+        context = self._post(target, usage_body, stream=True, timeout=timeout)
+        stream = DirectStream(target, context, wants_usage(body))
         await open_within(stream, first_chunk_timeout, target.secrets)
         return stream
 
@@ -105,16 +113,14 @@ class DirectStream:
 
     async def events(self) -> AsyncIterator[bytes]:
         assert self._events is not None
-        try:
-            async for event in self._events:
-                yield event
-        except UpstreamError:
-            raise
-        except Exception as exc:
-            raise stream_cut(transport_error(exc, self._target.secrets).message) from exc
+        async for event in guarded(self._events, self._cut):
+            yield event
         if not self._done:
             raise stream_cut("upstream stream ended without [DONE]")
         yield DONE
+
+    def _cut(self, exc: Exception) -> UpstreamError:
+        return stream_cut(transport_error(exc, self._target.secrets).message)
 
     async def _relayed(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for event in events:
@@ -148,7 +154,7 @@ async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout
         kind_for_status(response.status, text),
         f"upstream HTTP {response.status}: {_error_text(_parse_quietly(raw)) or text}"[:500],
         status=response.status,
-        retry_after_s=_retry_after(response.headers.get("retry-after")),
+        retry_after_s=retry_after_s(response.headers.get("retry-after")),
     )
 
 
@@ -180,16 +186,3 @@ def _error_text(payload: Any) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error.get("code") or error)
     return str(error) if error else ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _with_usage(body: dict[str, Any]) -> dict[str, Any]:
-    return {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-
-

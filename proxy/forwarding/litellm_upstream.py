@@ -36,7 +36,18 @@ from litellm.types.utils import LlmProviders
 from litellm.utils import ProviderConfigManager, get_optional_params
 
 from proxy.config.settings import Arm
-from proxy.forwarding.base import Completion, FailureKind, Summary, UpstreamError, kind_for_status
+from proxy.forwarding.base import (
+    Completion,
+    FailureKind,
+    Summary,
+    UpstreamError,
+    guarded,
+    kind_for_status,
+    retry_after_s,
+    wants_usage,
+    with_usage,
+)
+from proxy.forwarding.sse_events import DONE
 from proxy.forwarding.translation import Prepared, Route, Translator, resolve_route
 
 litellm.telemetry = False
@@ -51,7 +62,6 @@ for _logger in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
 
 _SECRET = re.compile(r"(sk|key|Bearer)[-_ ]?[A-Za-z0-9_\-]{12,}")
-DONE = b"data: [DONE]\n\n"
 
 
 class LitellmUpstream:
@@ -88,12 +98,11 @@ class LitellmUpstream:
         self, arm: Arm, body: Mapping[str, Any], *, first_chunk_timeout: float, timeout: float
     ) -> LitellmStream:
         """Open a stream and wait for its first chunk; raises UpstreamError before it."""
-        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         kwargs = call_kwargs(arm, body, timeout, stream=True)
-        kwargs["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        kwargs["stream_options"] = with_usage(body)
         try:
             wrapper = await asyncio.wait_for(litellm.acompletion(**kwargs), first_chunk_timeout)
-            stream = LitellmStream(arm, wrapper, wants_usage)
+            stream = LitellmStream(arm, wrapper, wants_usage(body))
             await asyncio.wait_for(stream.read_first(), first_chunk_timeout)
         except UpstreamError:
             raise
@@ -118,14 +127,12 @@ class LitellmStream:
         raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk")
 
     async def events(self) -> AsyncIterator[bytes]:
-        try:
-            async for frame in self._frames():
-                yield frame
-        except UpstreamError:
-            raise
-        except Exception as exc:
-            raise map_exception(exc, self._arm, mid_stream=True) from exc
+        async for frame in guarded(self._frames(), self._cut):
+            yield frame
         yield DONE
+
+    def _cut(self, exc: Exception) -> UpstreamError:
+        return map_exception(exc, self._arm, mid_stream=True)
 
     async def _frames(self) -> AsyncIterator[bytes]:
         async for chunk in self._wrapper:
@@ -276,11 +283,9 @@ def _retry_after(exc: BaseException) -> float | None:
         getattr(exc, "litellm_response_headers", None),
         getattr(getattr(exc, "response", None), "headers", None),
     ):
-        value = headers.get("retry-after") if headers is not None else None
-        try:
-            return max(0.0, float(value)) if value is not None else None
-        except (TypeError, ValueError):
-            continue
+        seconds = retry_after_s(headers.get("retry-after")) if headers is not None else None
+        if seconds is not None:
+            return seconds
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 
 DONE_DATA = b"[DONE]"
+DONE = b"data: [DONE]\n\n"
+"""The frame that ends every stream relayed to a client."""
 
 
 async def sse_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:

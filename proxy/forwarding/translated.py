@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from proxy.config.settings import Arm
-from proxy.forwarding.base import Completion, Summary, UpstreamError
+from proxy.forwarding.base import Completion, Summary, guarded, wants_usage
 from proxy.forwarding.chunk_frames import ChunkFramer
 from proxy.forwarding.http_pool import (
     Call,
@@ -25,10 +25,8 @@ from proxy.forwarding.http_pool import (
     stream_cut,
     transport_error,
 )
-from proxy.forwarding.sse_events import DONE_DATA, event_data, sse_events
+from proxy.forwarding.sse_events import DONE, DONE_DATA, event_data, sse_events
 from proxy.forwarding.translation import Prepared, Translator, carries
-
-DONE = b"data: [DONE]\n\n"
 
 
 class TranslatedUpstream:
@@ -70,8 +68,9 @@ class TranslatedUpstream:
         """Open a stream and wait for its first frame; raises UpstreamError before it."""
         translator = self._translators[arm.name]
         prepared = translator.prepare(body, stream=True)
-        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        framer = ChunkFramer(model=translator.route.model, created=int(time.time()), wants_usage=wants_usage)
+        framer = ChunkFramer(
+            model=translator.route.model, created=int(time.time()), wants_usage=wants_usage(body)
+        )
         call = self._post(translator, prepared, stream=True, timeout=timeout)
         stream = TranslatedStream(translator, prepared, call, framer)
         await open_within(stream, first_chunk_timeout)
@@ -101,13 +100,8 @@ class TranslatedStream:
 
     async def events(self) -> AsyncIterator[bytes]:
         assert self._frames is not None
-        try:
-            async for frame in self._frames:
-                yield frame
-        except UpstreamError:
-            raise
-        except Exception as exc:
-            raise stream_cut(transport_error(exc).message) from exc
+        async for frame in guarded(self._frames, lambda exc: stream_cut(transport_error(exc).message)):
+            yield frame
         if not self._framer.finished:
             raise stream_cut("upstream stream ended before its finish reason")
         for frame in self._framer.final():

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from proxy.config.settings import Arm
-from proxy.forwarding.base import UpstreamError
+from proxy.forwarding.base import UpstreamError, with_usage
 
 FAST_PROVIDERS = frozenset({"anthropic"})
 """Providers whose translated path is verified against litellm.acompletion (tests/test_translated.py)."""
@@ -244,7 +244,7 @@ def _params(body: Mapping[str, Any], stream: bool) -> dict[str, Any]:
     params["stream"] = stream
     params["max_retries"] = 0
     if stream:
-        params["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        params["stream_options"] = with_usage(body)
     if "user" in body:
         params["user"] = body["user"]
         params["extra_body"] = {"user": body["user"]}

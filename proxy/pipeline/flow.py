@@ -1,53 +1,74 @@
 """handle_chat: the request flow, top to bottom.
 
-candidates -> one store read -> policy ranking -> attempts in order (fallback on
-retryable failures) -> relay JSON or SSE -> outcome to the learner after the response.
+candidates -> one store read -> policy ranking -> one attempt loop (JSON or stream, fallback on
+retryable failures) -> relay -> finish: the frozen Outcome, built once, to the learner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from starlette.responses import Response
 
 from policies.base import Decision, DecisionRequest, Policy, Snapshot
 from policies.features import extract_context
 from proxy.config.settings import Arm
-from proxy.forwarding.base import FailureKind, Summary, UpstreamError
+from proxy.forwarding.base import ChunkStream, Completion, FailureKind, UpstreamError
 from proxy.pipeline.candidates import candidates_for
-from proxy.pipeline.headers import all_failed, response_headers
+from proxy.pipeline.flight import Decided, Flight
+from proxy.pipeline.headers import all_failed
 from proxy.pipeline.learning import tool_schemas
-from proxy.pipeline.outcome import Attempt, Outcome, Status
+from proxy.pipeline.outcome import Outcome, Status
 from proxy.pipeline.request import ChatRequest
 from proxy.pipeline.services import Services
-from proxy.pipeline.streaming import stream_response
+from proxy.pipeline.streaming import SSE_HEADERS, Relay
 from proxy.wire.errors import ProxyError, error_response
-from proxy.wire.sse_response import Reply
+from proxy.wire.sse_response import Reply, SSEResponse
 from storage.errors import StoreUnavailable
 
 log = logging.getLogger("model_manager.pipeline")
 CHARS_PER_TOKEN = 4
+T = TypeVar("T")
+
+Call = Callable[[Arm, float], Awaitable[T]]
+"""One attempt: the upstream call to ``arm`` within ``timeout`` seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[T]):
+    """The attempt that answered: its arm, what it returned, and when it was sent."""
+
+    arm: Arm
+    result: T
+    began: float
 
 
 async def handle_chat(services: Services, request: ChatRequest) -> Reply:
-    """Route, forward and relay one chat completion; the outcome is learned from once."""
-    started = time.perf_counter()
-    outcome = await decide(services, request)
+    """Route, forward and relay one chat completion. Its outcome is finished exactly once:
+    here, or for a relayed stream when its body closes (however that ends)."""
+    flight = await decide(services, request)
+    relay: Relay | None = None
     try:
-        if request.stream:
-            return await _stream(services, request, outcome, started)
-        return await _complete(services, request, outcome, started)
-    except asyncio.CancelledError:
-        outcome.status = Status.CANCELLED
-        services.learner.submit(outcome)
-        raise
+        answer = await attempts(services, request, flight, _call(services, request))
+        if isinstance(answer, ProxyError):
+            return error_response(answer, flight.headers())
+        if not request.stream:
+            return _json_reply(flight, answer)
+        relay = _relay(flight, answer)
+        return SSEResponse(relay, {**SSE_HEADERS, **flight.headers(streaming=relay.pending)})
+    finally:
+        if relay is None:
+            flight.finish()
 
 
-async def decide(services: Services, request: ChatRequest) -> Outcome:
-    """Candidates, one store read, and the policy's ranking, wrapped in a fresh Outcome."""
+async def decide(services: Services, request: ChatRequest) -> Flight:
+    """Candidates, one store read, and the policy's ranking, in a Flight started now."""
+    started = services.monotonic()
     decision_request = DecisionRequest(
         agent=request.agent,
         context=extract_context(
@@ -57,7 +78,7 @@ async def decide(services: Services, request: ChatRequest) -> Outcome:
     )
     policy = services.router.policy_for(request.agent)
     snapshot = await _read(services, policy, decision_request)
-    return Outcome(
+    decided = Decided(
         request_id=request.request_id,
         decision_request=decision_request,
         decision=policy.rank(decision_request, snapshot, services.rng),
@@ -67,6 +88,48 @@ async def decide(services: Services, request: ChatRequest) -> Outcome:
         wants_json=request.wants_json,
         tool_schemas=tool_schemas(request.body.get("tools")),
     )
+    return Flight(decided, started=started, clock=services.monotonic, finished=partial(_finished, services))
+
+
+async def attempts(
+    services: Services, request: ChatRequest, flight: Flight, call: Call[T]
+) -> Answer[T] | ProxyError:
+    """The one attempt loop: planned arms in order until one answers, each counted against
+    its rpm/tpm as it is sent; the error to answer with when none will."""
+    router = services.config.router
+    deadline = flight.started + router.deadline_s
+    tokens = _estimated_tokens(request)
+    for arm in plan(services, flight.decided.decision, tokens):
+        timeout = _timeout(router.attempt_timeout_s, deadline - services.monotonic())
+        if timeout is None:
+            break
+        services.limits.sent(arm, tokens)
+        began = services.monotonic()
+        try:
+            return Answer(arm, await call(arm, timeout), began)
+        except UpstreamError as error:
+            flight.attempted(arm.name, began, error.kind, message=error.message)
+            if (rejected := _failed(services, flight, arm, error)) is not None:
+                return rejected
+        except asyncio.CancelledError:
+            flight.attempted(arm.name, began, FailureKind.CANCELLED)
+            raise
+    flight.end(Status.FAILED)
+    return all_failed(flight.attempts)
+
+
+def plan(services: Services, decision: Decision, tokens: int) -> Iterator[Arm]:
+    """Arms to try in order, at most ``router.max_attempts``: not resting after a 429, not at
+    their rpm/tpm, large enough for the prompt. Iterating spends no rate-limit budget."""
+    tried = 0
+    for name in decision.ranking:
+        arm = services.config.arms[name]
+        if services.cooldowns.resting(name) or services.limits.full(arm) or _too_small(arm, tokens):
+            continue
+        yield arm
+        tried += 1
+        if tried >= services.config.router.max_attempts:
+            return
 
 
 async def _read(services: Services, policy: Policy, request: DecisionRequest) -> Snapshot:
@@ -79,100 +142,58 @@ async def _read(services: Services, policy: Policy, request: DecisionRequest) ->
         return {}
 
 
-def plan(services: Services, request: ChatRequest, decision: Decision) -> Iterator[Arm]:
-    """Arms to try in order: not resting after a 429, not at their rpm/tpm, large enough
-    for the prompt. Each arm yielded is counted as sent (proxy.pipeline.usage_limits)."""
-    tokens = _estimated_tokens(request)
-    tried = 0
-    for name in decision.ranking:
-        arm = services.config.arms[name]
-        if services.cooldowns.resting(name) or services.limits.full(arm) or _too_small(arm, tokens):
-            continue
-        services.limits.sent(arm, tokens)
-        yield arm
-        tried += 1
-        if tried >= services.config.router.max_attempts:
-            return
+def _call(services: Services, request: ChatRequest) -> Call[Any]:
+    """The attempt for this request: a JSON completion, or a stream opened to its first chunk."""
+    return partial(_open_stream if request.stream else _complete, services, request)
 
 
-async def _complete(services: Services, request: ChatRequest, outcome: Outcome, started: float) -> Response:
-    deadline = started + services.config.router.deadline_s
-    for arm in plan(services, request, outcome.decision):
-        timeout = _timeout(services.config.router.attempt_timeout_s, deadline)
-        if timeout is None:
-            break
-        began = time.perf_counter()
-        try:
-            completion = await services.upstream.complete(arm, request.body, timeout)
-        except UpstreamError as error:
-            if (response := _failed_attempt(services, outcome, arm, error, began)) is not None:
-                return response
-            continue
-        outcome.attempts.append(Attempt(arm.name, None, time.perf_counter() - began))
-        _succeeded(outcome, completion.summary)
-        headers = response_headers(outcome, started, time.perf_counter())
-        services.learner.submit(outcome)  # learned from by the writer task, after the response
-        return Response(completion.body, media_type="application/json", headers=headers)
-    return _give_up(services, outcome, started)
+async def _complete(services: Services, request: ChatRequest, arm: Arm, timeout: float) -> Completion:
+    return await services.upstream.complete(arm, request.body, timeout)
 
 
-async def _stream(services: Services, request: ChatRequest, outcome: Outcome, started: float) -> Reply:
-    router = services.config.router
-    deadline = started + router.deadline_s
-    for arm in plan(services, request, outcome.decision):
-        timeout = _timeout(router.attempt_timeout_s, deadline)
-        if timeout is None:
-            break
-        began = time.perf_counter()
-        try:
-            stream = await services.upstream.open_stream(
-                arm,
-                request.body,
-                first_chunk_timeout=min(router.first_chunk_timeout_s, timeout),
-                timeout=timeout,
-            )
-        except UpstreamError as error:
-            if (response := _failed_attempt(services, outcome, arm, error, began)) is not None:
-                return response
-            continue
-        return stream_response(services, outcome, arm, stream, started=started, began=began)
-    return _give_up(services, outcome, started)
+async def _open_stream(services: Services, request: ChatRequest, arm: Arm, timeout: float) -> ChunkStream:
+    first_chunk_timeout = min(services.config.router.first_chunk_timeout_s, timeout)
+    return await services.upstream.open_stream(
+        arm, request.body, first_chunk_timeout=first_chunk_timeout, timeout=timeout
+    )
 
 
-def _failed_attempt(
-    services: Services, outcome: Outcome, arm: Arm, error: UpstreamError, began: float
-) -> Response | None:
-    """Record a failed attempt; a response when no other model could do better."""
-    outcome.attempts.append(Attempt(arm.name, error.kind, time.perf_counter() - began, message=error.message))
+def _failed(services: Services, flight: Flight, arm: Arm, error: UpstreamError) -> ProxyError | None:
+    """After a failed attempt: None to try the next model, or the error no model could fix."""
     if error.kind is FailureKind.RATE_LIMITED:
         services.cooldowns.rest(arm.name, error.retry_after_s)
     if error.kind.retryable:
         return None
-    outcome.status = Status.CLIENT_ERROR
+    flight.end(Status.CLIENT_ERROR)
     status = error.status if error.status and 400 <= error.status < 500 else 400
-    proxy_error = ProxyError(status, "upstream_rejected_request", error.message)
-    return _error_with_learning(services, outcome, proxy_error, time.perf_counter())
+    return ProxyError(status, "upstream_rejected_request", error.message)
 
 
-def _give_up(services: Services, outcome: Outcome, started: float) -> Response:
-    outcome.status = Status.FAILED
-    return _error_with_learning(services, outcome, all_failed(outcome), started)
+def _json_reply(flight: Flight, answer: Answer[Completion]) -> Response:
+    flight.attempted(answer.arm.name, answer.began)
+    flight.end(Status.SUCCESS, answer.result.summary)
+    return Response(answer.result.body, media_type="application/json", headers=flight.headers())
 
 
-def _error_with_learning(services: Services, outcome: Outcome, error: ProxyError, started: float) -> Response:
-    outcome.latency_s = services.clock() - outcome.started_at
+def _relay(flight: Flight, opened: Answer[ChunkStream]) -> Relay:
+    """The stream's body (its first chunk arrived now); the flight finishes when it closes."""
+    return Relay(
+        opened.result,
+        flight,
+        model=opened.arm.name,
+        began=opened.began,
+        first_chunk_at=flight.now(),
+        on_close=flight.finish,
+    )
+
+
+def _finished(services: Services, outcome: Outcome) -> None:
+    """A request's one finish: its answer's tokens against the model's tpm, then learning."""
+    services.limits.answered(outcome)
     services.learner.submit(outcome)
-    return error_response(error, response_headers(outcome, started, time.perf_counter()))
 
 
-def _succeeded(outcome: Outcome, summary: Summary) -> None:
-    outcome.status = Status.SUCCESS
-    outcome.summary = summary
-    outcome.latency_s = outcome.attempts[-1].latency_s
-
-
-def _timeout(attempt_timeout: float, deadline: float) -> float | None:
-    remaining = deadline - time.perf_counter()
+def _timeout(attempt_timeout: float, remaining: float) -> float | None:
     return min(attempt_timeout, remaining) if remaining > 0.01 else None
 
 
@@ -187,3 +208,4 @@ def _estimated_tokens(request: ChatRequest) -> int:
 def _too_small(arm: Arm, tokens: int) -> bool:
     limit = arm.max_input_tokens
     return limit is not None and tokens > limit
+

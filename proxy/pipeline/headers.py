@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from proxy.pipeline.outcome import Outcome
+from collections.abc import Sequence
+
+from proxy.pipeline.outcome import Attempt
 from proxy.wire.errors import ProxyError
 
 MODEL_HEADER = "x-model-manager-model"
@@ -12,44 +14,34 @@ REQUEST_ID_HEADER = "x-request-id"
 
 
 def response_headers(
-    outcome: Outcome,
-    started: float,
-    now: float,
-    *,
-    streaming_from: str | None = None,
-    first_chunk_s: float = 0.0,
+    request_id: str, attempts: Sequence[Attempt], model: str | None, elapsed_s: float
 ) -> dict[str, str]:
-    """Request id, attempts, the model that answered, and time spent outside upstream calls.
-
-    ``streaming_from`` names the model whose stream is about to be relayed (its attempt is
-    not recorded yet); ``first_chunk_s`` is the time that model took to its first chunk.
-    """
-    upstream = sum(attempt.latency_s for attempt in outcome.attempts) + first_chunk_s
-    attempts = len(outcome.attempts) + (streaming_from is not None)
+    """Request id, attempts, the model that answered, and the time spent outside upstream calls
+    (``elapsed_s`` since the request started minus every attempt's latency, floored at 0)."""
+    upstream = sum(attempt.latency_s for attempt in attempts)
     headers = {
-        REQUEST_ID_HEADER: outcome.request_id,
-        ATTEMPTS_HEADER: str(attempts),
-        OVERHEAD_HEADER: f"{max(now - started - upstream, 0.0) * 1000:.3f}",
+        REQUEST_ID_HEADER: request_id,
+        ATTEMPTS_HEADER: str(len(attempts)),
+        OVERHEAD_HEADER: f"{max(elapsed_s - upstream, 0.0) * 1000:.3f}",
     }
-    model = streaming_from or outcome.model
     if model is not None:
         headers[MODEL_HEADER] = model
     return headers
 
 
-def all_failed(outcome: Outcome) -> ProxyError:
+def all_failed(attempts: Sequence[Attempt]) -> ProxyError:
     """502 naming each model's failure, or 503 when no model could even be tried."""
-    if not outcome.attempts:
+    if not attempts:
         return ProxyError(
             503,
             "no_model_available",
             "no candidate model could be tried (resting after a 429, at its rpm/tpm limit, "
             "too small for the prompt, or out of time)",
         )
-    reasons = "; ".join(f"{a.model}: {a.failure} ({a.message})" for a in outcome.attempts)
+    reasons = "; ".join(f"{a.model}: {a.failure} ({a.message})" for a in attempts)
     return ProxyError(
         502,
         "all_models_failed",
-        f"all {len(outcome.attempts)} attempted models failed: {reasons}",
-        details=[attempt.describe() for attempt in outcome.attempts],
+        f"all {len(attempts)} attempted models failed: {reasons}",
+        details=[attempt.describe() for attempt in attempts],
     )

@@ -7,7 +7,8 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from policies.base import Delta, PosteriorStore
@@ -19,12 +20,25 @@ from proxy.pipeline.router import Router
 
 log = logging.getLogger("model_manager.learning")
 
-OutcomeHook = Callable[[Outcome, dict[str, float]], Awaitable[None]]
-"""Called after learning with the outcome and each attempted model's reward."""
 
-Learned = list[tuple[Outcome, dict[str, float]]]
-BatchHook = Callable[[Learned], Awaitable[None]]
-"""Called after learning with every outcome of a batch (one write for all of them)."""
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What learning made of one outcome: each attempted model's reward, the answer's cost
+    (USD, when known), the propensity of the policy's choice, and the answer's heuristic
+    quality (None without an answer)."""
+
+    outcome: Outcome
+    rewards: Mapping[str, float]
+    cost_usd: float | None = None
+    propensity: float | None = None
+    quality: float | None = None
+
+
+OutcomeHook = Callable[[Scored], Awaitable[None]]
+"""Called after the store write with each scored outcome."""
+
+BatchHook = Callable[[list[Scored]], Awaitable[None]]
+"""Called after the store write with every scored outcome of a batch (one write for all)."""
 
 MAX_BATCH = 256
 """Outcomes learned from together: one store write and one hook call for all of them."""
@@ -47,7 +61,9 @@ class Learner:
 
     ``submit`` queues an outcome for one writer task, which learns from everything queued
     so far together: under load, many outcomes share one store round trip (write-behind).
-    Outcomes are learned from in submission order.
+    Outcomes are learned from in submission order. The store write and the hooks are
+    separate steps: ``failed_writes`` counts outcomes whose deltas were not written,
+    ``hook_failures`` the hook calls that raised.
     """
 
     def __init__(
@@ -74,6 +90,7 @@ class Learner:
         self.submitted = 0
         self.recorded = 0
         self.failed_writes = 0
+        self.hook_failures = 0
 
     def submit(self, outcome: Outcome) -> None:
         """Queue ``outcome`` for the writer task (started on first use); costs a deque append."""
@@ -89,23 +106,47 @@ class Learner:
         await self.record_batch([outcome])
 
     async def record_batch(self, outcomes: list[Outcome]) -> None:
-        """Learn from ``outcomes`` with one store write; never raises."""
+        """Score ``outcomes``, write their deltas in one store write, then run the hooks;
+        never raises."""
         try:
-            learned = [(outcome, await self._rewards_of(outcome)) for outcome in outcomes]
-            await self._store.apply([d for o, r in learned for d in self._deltas(o, r)])
-            for batch_hook in self.batch_hooks:
-                await batch_hook(learned)
-            for outcome, rewards in learned:
-                for hook in self.hooks:
-                    await hook(outcome, rewards)
+            scored = [await self.score(outcome) for outcome in outcomes]
         except Exception:
             self.failed_writes += len(outcomes)
-            log.exception("could not record %d outcomes", len(outcomes))
+            log.exception("could not score %d outcomes", len(outcomes))
+        else:
+            await self._write(scored)
+            await self._run_hooks(scored)
         self.recorded += len(outcomes)
 
-    async def _rewards_of(self, outcome: Outcome) -> dict[str, float]:
-        await self._price(outcome)
-        return self.rewards(outcome)
+    async def score(self, outcome: Outcome) -> Scored:
+        """The outcome's cost, propensity, quality and rewards (nothing for a cancelled one)."""
+        if outcome.status is Status.CANCELLED:
+            return Scored(outcome, {})
+        quality = self._quality(outcome)
+        cost = await self._price(outcome)
+        rewards = self._rewards(outcome, quality, cost)
+        return Scored(outcome, rewards, cost, self._propensity_of(outcome), quality)
+
+    async def _write(self, scored: list[Scored]) -> None:
+        try:
+            await self._store.apply([delta for item in scored for delta in self._deltas(item)])
+        except Exception:
+            self.failed_writes += len(scored)
+            log.exception("could not write the deltas of %d outcomes", len(scored))
+
+    async def _run_hooks(self, scored: list[Scored]) -> None:
+        for batch_hook in self.batch_hooks:
+            await self._guarded(batch_hook(scored))
+        for item in scored:
+            for hook in self.hooks:
+                await self._guarded(hook(item))
+
+    async def _guarded(self, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:
+            self.hook_failures += 1
+            log.exception("a learner hook failed")
 
     async def _write_loop(self) -> None:
         while True:
@@ -118,23 +159,6 @@ class Learner:
                 await self.record_batch(batch)
             self._idle.set()
 
-    def rewards(self, outcome: Outcome) -> dict[str, float]:
-        """Reward per attempted model: 0 for a model at fault, scored for the answer."""
-        if outcome.status is Status.CANCELLED:
-            return {}
-        self._estimate_propensity(outcome)
-        rewards: dict[str, float] = {}
-        for attempt in outcome.attempts:
-            if attempt.failure is None:
-                rewards[attempt.model] = self._score(outcome, attempt)
-            elif attempt.failure.model_at_fault:
-                rewards[attempt.model] = 0.0
-        return rewards
-
-    async def _price(self, outcome: Outcome) -> None:
-        if outcome.cost_usd is None and outcome.summary is not None and outcome.model is not None:
-            outcome.cost_usd = await self._cost(outcome.model, outcome.summary.usage)
-
     async def drain(self) -> None:
         """Wait until every submitted outcome is learned from, then stop the writer."""
         if self._writer is not None and not self._writer.done():
@@ -143,27 +167,49 @@ class Learner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
 
-    def _deltas(self, outcome: Outcome, rewards: dict[str, float]) -> Iterator[Delta]:
+    def _rewards(self, outcome: Outcome, quality: float | None, cost: float | None) -> dict[str, float]:
+        """Reward per attempted model: 0 for a model at fault, scored for the answer."""
+        rewards: dict[str, float] = {}
+        for attempt in outcome.attempts:
+            if attempt.failure is None:
+                rewards[attempt.model] = self._reward(outcome, attempt, quality, cost)
+            elif attempt.failure.model_at_fault:
+                rewards[attempt.model] = 0.0
+        return rewards
+
+    def _quality(self, outcome: Outcome) -> float | None:
+        if outcome.status is not Status.SUCCESS:
+            return None
+        _, weights = self._router.weights_for(outcome.agent)
+        return assess_quality(quality_input(outcome), weights)
+
+    async def _price(self, outcome: Outcome) -> float | None:
+        if outcome.summary is None or outcome.model is None:
+            return None
+        return await self._cost(outcome.model, outcome.summary.usage)
+
+    def _deltas(self, scored: Scored) -> Iterator[Delta]:
+        outcome = scored.outcome
         policy = self._router.policy_for(outcome.agent)
-        for model, value in rewards.items():
+        for model, value in scored.rewards.items():
             yield from policy.deltas(outcome.decision_request, model, value, outcome.snapshot)
 
-    def _score(self, outcome: Outcome, attempt: Attempt) -> float:
-        reward_weights, quality_weights = self._router.weights_for(outcome.agent)
+    def _reward(self, outcome: Outcome, attempt: Attempt, quality: float | None, cost: float | None) -> float:
+        reward_weights, _ = self._router.weights_for(outcome.agent)
         observation = Observation(
             success=True,
-            quality=assess_quality(quality_input(outcome), quality_weights),
+            quality=1.0 if quality is None else quality,
             latency_s=attempt.latency_s,
             ttft_s=attempt.ttft_s,
-            cost_usd=outcome.cost_usd,
+            cost_usd=cost,
         )
         return reward(observation, reward_weights)
 
-    def _estimate_propensity(self, outcome: Outcome) -> None:
-        if not self._propensity or outcome.propensity is not None:
-            return
+    def _propensity_of(self, outcome: Outcome) -> float | None:
+        if not self._propensity:
+            return None
         policy = self._router.policy_for(outcome.agent)
-        outcome.propensity = policy.propensity(
+        return policy.propensity(
             outcome.decision_request, outcome.snapshot, outcome.decision.choice, self._rng
         )
 

@@ -1,8 +1,8 @@
-"""The record every request ends in, exactly once, handed to learning after the response."""
+"""The record every request ends in, built once from its attempts, handed to learning."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from policies.base import Decision, DecisionRequest, Snapshot
@@ -18,12 +18,16 @@ class Status(StrEnum):
     CLIENT_ERROR = "client_error"
     """The request was wrong for every model; no model is penalised."""
     CANCELLED = "cancelled"
-    """The client went away; nothing is learned."""
+    """The client went away (or the request ended without an answer); nothing is learned."""
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One call to one model. ``failure`` is None for the call that answered."""
+    """One call to one model. ``failure`` is None for the call that answered.
+
+    ``latency_s`` runs from sending the call to its end (answer, failure, or stream end);
+    ``ttft_s`` from sending it to its first streamed chunk.
+    """
 
     model: str
     failure: FailureKind | None
@@ -35,9 +39,15 @@ class Attempt:
         return {"model": self.model, "error": str(self.failure), "message": self.message}
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """How one request went: the decision, every attempt, and what the answer looked like."""
+    """How one request went: the decision, every attempt in order, and what the answer looked like.
+
+    ``started_at`` is wall time (stored with the records). ``latency_s`` runs from the request's
+    start to its end: the end of its final attempt (for a stream, the end of the relay), or the
+    moment it gave up; ``ttft_s`` from the request's start to the first chunk relayed. Both
+    mean the same on every status.
+    """
 
     request_id: str
     decision_request: DecisionRequest
@@ -45,15 +55,13 @@ class Outcome:
     snapshot: Snapshot
     workflow: str | None
     started_at: float
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: tuple[Attempt, ...] = ()
     status: Status = Status.FAILED
     summary: Summary | None = None
-    cost_usd: float | None = None
     latency_s: float = 0.0
     ttft_s: float | None = None
     wants_json: bool = False
     tool_schemas: dict[str, dict[str, object]] | None = None
-    propensity: float | None = None
 
     @property
     def agent(self) -> str:

@@ -15,5 +15,10 @@ def write_counters(
 ) -> dict[str, dict[str, int]]:
     """``storage``'s parts (``{"store": {...}, "tracking": {...}}``) and ``{"learner": {...}}``."""
     found = {part: dict(values) for part, values in storage.items()}
-    found["learner"] = {"submitted": learner.submitted, "recorded": learner.recorded}
+    found["learner"] = {
+        "submitted": learner.submitted,
+        "recorded": learner.recorded,
+        "failed_writes": learner.failed_writes,
+        "hook_failures": learner.hook_failures,
+    }
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,12 @@ class Counters:
 
 @dataclass(slots=True)
 class Services:
+    """What the request flow uses, built once per app.
+
+    ``clock`` is wall time, only for timestamps that are stored; ``monotonic`` measures every
+    duration of a request (deadlines, latencies, time to first chunk, overhead).
+    """
+
     config: Config
     router: Router
     store: PosteriorStore
@@ -32,6 +39,7 @@ class Services:
     learner: Learner
     rng: random.Random
     clock: Callable[[], float]
+    monotonic: Callable[[], float] = time.perf_counter
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     limits: UsageLimits = field(default_factory=UsageLimits)
     counters: Counters = field(default_factory=Counters)

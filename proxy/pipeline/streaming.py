@@ -2,71 +2,106 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
+from typing import Protocol
 
-from proxy.config.settings import Arm
-from proxy.forwarding.base import ChunkStream, FailureKind, UpstreamError
-from proxy.pipeline.headers import response_headers
-from proxy.pipeline.outcome import Attempt, Outcome, Status
-from proxy.pipeline.services import Services
+from proxy.forwarding.base import ChunkStream, FailureKind, Summary, UpstreamError
+from proxy.pipeline.outcome import Attempt, Status
 from proxy.wire.errors import ProxyError, sse_error_event
-from proxy.wire.sse_response import SSEResponse
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def stream_response(
-    services: Services,
-    outcome: Outcome,
-    arm: Arm,
-    stream: ChunkStream,
-    *,
-    started: float,
-    began: float,
-) -> SSEResponse:
-    """Headers now (the first chunk arrived), body relayed as it comes."""
-    ttft = time.perf_counter() - began
-    headers = {
-        **SSE_HEADERS,
-        **response_headers(
-            outcome, started, time.perf_counter(), streaming_from=arm.name, first_chunk_s=ttft
-        ),
-    }
-    return SSEResponse(_relay(services, outcome, arm, stream, began=began, ttft=ttft), headers)
+class StreamLog(Protocol):
+    """Where the relay records its attempt and how the request ended (a Flight)."""
+
+    def attempted(
+        self,
+        model: str,
+        began: float,
+        failure: FailureKind | None = None,
+        *,
+        first_chunk_at: float | None = None,
+        message: str = "",
+    ) -> None: ...
+
+    def end(self, status: Status, summary: Summary | None = None) -> None: ...
 
 
-async def _relay(
-    services: Services, outcome: Outcome, arm: Arm, stream: ChunkStream, *, began: float, ttft: float
-) -> AsyncIterator[bytes]:
-    """Yield every frame; record the outcome exactly once however the stream ends."""
-    failure: FailureKind | None = FailureKind.CANCELLED
-    message = ""
-    try:
-        yield stream.first
-        async for frame in stream.events():
-            yield frame
-        failure = None
-    except UpstreamError as error:
-        failure, message = error.kind, error.message
-        yield sse_error_event(ProxyError(502, "upstream_stream_error", message))
-    finally:
-        if failure is FailureKind.CANCELLED:
-            await stream.aclose()
-        _finish(
-            services, outcome, stream, Attempt(arm.name, failure, time.perf_counter() - began, ttft, message)
+class Relay:
+    """The body of one relayed stream: ``first``, every later frame, one error event if it breaks.
+
+    However it ends (read to the end, broken upstream, or closed by its consumer before or
+    during iteration) the attempt and the ending are recorded once, a stream left unread is
+    released, and ``on_close`` runs once, after them.
+    """
+
+    def __init__(
+        self,
+        stream: ChunkStream,
+        log: StreamLog,
+        *,
+        model: str,
+        began: float,
+        first_chunk_at: float,
+        on_close: Callable[[], object],
+    ) -> None:
+        self._stream, self._log, self._model = stream, log, model
+        self._began, self._first_chunk_at = began, first_chunk_at
+        self._on_close = on_close
+        self._frames = self._relay()
+        self._recorded = False
+        self._closed = False
+
+    @property
+    def pending(self) -> Attempt:
+        """The attempt being relayed, as of its first chunk (for the response headers)."""
+        ttft = self._first_chunk_at - self._began
+        return Attempt(self._model, None, ttft, ttft)
+
+    def __aiter__(self) -> Relay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._frames.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop relaying; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._frames.aclose()
+            if not self._recorded:
+                self._record(FailureKind.CANCELLED)
+                await self._stream.aclose()
+        finally:
+            self._on_close()
+
+    async def _relay(self) -> AsyncGenerator[bytes, None]:
+        try:
+            yield self._stream.first
+            async for frame in self._stream.events():
+                yield frame
+        except UpstreamError as error:
+            self._record(error.kind, error.message)
+            yield sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+            return
+        self._record(None)
+
+    def _record(self, failure: FailureKind | None, message: str = "") -> None:
+        self._recorded = True
+        self._log.attempted(
+            self._model, self._began, failure, first_chunk_at=self._first_chunk_at, message=message
         )
+        self._log.end(_status(failure), self._stream.summary)
 
 
-def _finish(services: Services, outcome: Outcome, stream: ChunkStream, attempt: Attempt) -> None:
-    outcome.attempts.append(attempt)
-    outcome.summary = stream.summary
-    outcome.latency_s = attempt.latency_s
-    outcome.ttft_s = attempt.ttft_s
-    if attempt.failure is None:
-        outcome.status = Status.SUCCESS
-    elif attempt.failure is FailureKind.CANCELLED:
-        outcome.status = Status.CANCELLED
-    else:
-        outcome.status = Status.STREAM_ERROR
-    services.learner.submit(outcome)
+def _status(failure: FailureKind | None) -> Status:
+    if failure is None:
+        return Status.SUCCESS
+    return Status.CANCELLED if failure is FailureKind.CANCELLED else Status.STREAM_ERROR

@@ -3,8 +3,8 @@
 Counted over a sliding 60 s window: by this process alone, or, with Redis, by every process
 (storage.redis.usage_sync, synchronised every ``redis.usage_sync_s`` off the request path; this
 process's own window while Redis fails). An attempt counts one request and the prompt's
-estimated tokens when it is sent; the answer's completion tokens are added when the outcome
-is learned. A model at either limit is skipped like one resting after a 429 (the
+estimated tokens when it is sent; the answer's completion tokens are added when the request
+finishes. A model at either limit is skipped like one resting after a 429 (the
 next-ranked model answers); models without limits cost nothing here.
 """
 
@@ -83,8 +83,8 @@ class UsageLimits:
             self._window(self._tokens, arm.name).add(now, max(prompt_tokens, 0))
             self._share(arm.name, "tokens", max(prompt_tokens, 0))
 
-    async def learned(self, outcome: Outcome, rewards: dict[str, float]) -> None:
-        """Learner hook: add the answer's completion tokens to its model's token window."""
+    def answered(self, outcome: Outcome) -> None:
+        """Add a finished request's completion tokens to its model's token window."""
         model, summary = outcome.model, outcome.summary
         if model in self._tpm_models and summary is not None:
             tokens = max(int(summary.usage.completion_tokens or 0), 0)

@@ -1,7 +1,7 @@
 """What one outcome adds to the statistics, the workflow and the decision record.
 
-Pure functions from an Outcome (plus the heuristic quality and the answer's reward) to
-counter increments, so both backends (memory, Redis) write exactly the same numbers.
+Pure functions from a scored Outcome (its rewards, cost and heuristic quality) to counter
+increments, so both backends (memory, Redis) write exactly the same numbers.
 
 Per (agent, model) stats counters (field ``<model>|<metric>`` of the agent's stats hash):
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.forwarding.base import FailureKind
-from proxy.pipeline.outcome import Attempt, Outcome, Status
+from proxy.pipeline.learning import Scored
+from proxy.pipeline.outcome import Attempt, Status
 
 SEP = "|"
 BUCKETS_S: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -78,21 +79,23 @@ def bucket(value: float) -> int:
     return bisect.bisect_left(BUCKETS_S, value)
 
 
-def track(outcome: Outcome, rewards: dict[str, float], quality: float | None, at: float) -> Tracked:
-    """The counters and decision record of ``outcome`` (``quality`` of the answer, if any)."""
+def track(scored: Scored, at: float) -> Tracked:
+    """The counters and decision record of one scored outcome."""
+    outcome = scored.outcome
     return Tracked(
         agent=outcome.agent,
         workflow=outcome.workflow,
         request_id=outcome.request_id,
         at=at,
-        stats=stats_counts(outcome, quality),
-        workflow_counts=workflow_counts(outcome) if outcome.workflow else {},
-        decision=decision_record(outcome, rewards, quality),
+        stats=stats_counts(scored),
+        workflow_counts=workflow_counts(scored) if outcome.workflow else {},
+        decision=decision_record(scored),
     )
 
 
-def stats_counts(outcome: Outcome, quality: float | None) -> Counts:
+def stats_counts(scored: Scored) -> Counts:
     """Per-model stats increments of one outcome (see the module docstring)."""
+    outcome = scored.outcome
     counts: Counts = {}
     add = _adder(counts)
     add(outcome.decision.choice, "decisions")
@@ -103,7 +106,7 @@ def stats_counts(outcome: Outcome, quality: float | None) -> Counts:
         add(tried, "cancelled")
     answered = outcome.model if outcome.status is Status.SUCCESS else None
     if answered is not None:
-        _answer_stats(add, outcome, answered, quality)
+        _answer_stats(add, scored, answered)
     return counts
 
 
@@ -127,20 +130,22 @@ def _attempt_stats(add: _Add, attempt: Attempt, index: int) -> None:
         add(model, "ttft_n")
 
 
-def _answer_stats(add: _Add, outcome: Outcome, model: str, quality: float | None) -> None:
-    if outcome.summary is not None:
-        add(model, "tokens_in", outcome.summary.usage.prompt_tokens)
-        add(model, "tokens_out", outcome.summary.usage.completion_tokens)
-    if outcome.cost_usd is not None:
-        add(model, "cost", outcome.cost_usd)
-    if quality is not None:
-        add(model, "quality_sum", quality)
+def _answer_stats(add: _Add, scored: Scored, model: str) -> None:
+    summary = scored.outcome.summary
+    if summary is not None:
+        add(model, "tokens_in", summary.usage.prompt_tokens)
+        add(model, "tokens_out", summary.usage.completion_tokens)
+    if scored.cost_usd is not None:
+        add(model, "cost", scored.cost_usd)
+    if scored.quality is not None:
+        add(model, "quality_sum", scored.quality)
         add(model, "quality_n")
 
 
-def workflow_counts(outcome: Outcome) -> Counts:
+def workflow_counts(scored: Scored) -> Counts:
     """Workflow increments: ``requests``, ``<status>`` and per ``<agent>|<model>|<metric>``
     (calls, successes, failures, fallbacks, latency_sum, tokens_in, tokens_out, cost)."""
+    outcome = scored.outcome
     counts: Counts = {"requests": 1.0, f"status.{outcome.status.value}": 1.0}
     agent = outcome.agent
     add = _adder(counts)
@@ -157,15 +162,14 @@ def workflow_counts(outcome: Outcome) -> Counts:
         if outcome.summary is not None:
             add(key, "tokens_in", outcome.summary.usage.prompt_tokens)
             add(key, "tokens_out", outcome.summary.usage.completion_tokens)
-        if outcome.cost_usd is not None:
-            add(key, "cost", outcome.cost_usd)
+        if scored.cost_usd is not None:
+            add(key, "cost", scored.cost_usd)
     return counts
 
 
-def decision_record(
-    outcome: Outcome, rewards: dict[str, float], quality: float | None
-) -> DecisionRecord | None:
+def decision_record(scored: Scored) -> DecisionRecord | None:
     """The feedback record of an answered request (None without an answer)."""
+    outcome, rewards, quality = scored.outcome, scored.rewards, scored.quality
     model = outcome.model
     if outcome.status is not Status.SUCCESS or model is None or model not in rewards:
         return None
@@ -180,7 +184,7 @@ def decision_record(
         workflow=outcome.workflow,
         latency_s=attempt.latency_s,
         ttft_s=attempt.ttft_s,
-        cost_usd=outcome.cost_usd,
+        cost_usd=scored.cost_usd,
         quality=1.0 if quality is None else quality,
         applied=rewards[model],
     )

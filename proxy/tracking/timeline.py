@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Outcome
 from proxy.tracking.records import SEP, Counts, Tracked
 
@@ -52,8 +53,9 @@ def _charted(name: str) -> bool:
     return metric in SERIES_METRICS or metric.startswith("fail.")
 
 
-def recent_entry(outcome: Outcome, rewards: Mapping[str, float]) -> dict[str, Any]:
+def recent_entry(scored: Scored) -> dict[str, Any]:
     """What the agent page lists about one request."""
+    outcome = scored.outcome
     answered = outcome.model
     return {
         "id": outcome.request_id,
@@ -63,13 +65,13 @@ def recent_entry(outcome: Outcome, rewards: Mapping[str, float]) -> dict[str, An
         "candidates": list(outcome.decision_request.candidates),
         "choice": outcome.decision.choice,
         "explored": outcome.decision.explored,
-        "propensity": outcome.propensity,
+        "propensity": scored.propensity,
         "attempts": [[a.model, "" if a.failure is None else a.failure.value] for a in outcome.attempts],
         "status": outcome.status.value,
         "model": answered,
         "workflow": outcome.workflow,
         "latency_s": outcome.latency_s,
-        "reward": None if answered is None else rewards.get(answered),
+        "reward": None if answered is None else scored.rewards.get(answered),
     }
 
 
@@ -84,7 +86,7 @@ def split_series(fields: Mapping[str, float]) -> Series:
     return out
 
 
-def stamped(tracked: Tracked, outcome: Outcome, rewards: Mapping[str, float]) -> Tracked:
+def stamped(tracked: Tracked, scored: Scored) -> Tracked:
     """``tracked`` with its per-minute increments and recent-decision entry."""
-    series = series_counts(outcome, tracked.stats)
-    return replace(tracked, series=series, recent=recent_entry(outcome, rewards))
+    series = series_counts(scored.outcome, tracked.stats)
+    return replace(tracked, series=series, recent=recent_entry(scored))

@@ -2,8 +2,8 @@
 
 ``hook_many`` runs after the learner applied a batch's rewards (off the response path) and
 makes one backend write for the whole batch (one pipelined Redis round trip). Times (first/last
-seen) are the requests' start times, so late writes do not reorder workflows. The heuristic
-quality is recomputed here with the agent's QualityWeights (the learner's reward used it).
+seen) are the requests' start times, so late writes do not reorder workflows. Quality, cost
+and rewards are the learner's (proxy.pipeline.learning.Scored), never recomputed here.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from policies.base import ALL_PROMPTS, Evidence, PosteriorStore
-from policies.quality import assess_quality
 from proxy.config.settings import Config
-from proxy.pipeline.learning import quality_input
-from proxy.pipeline.outcome import Outcome, Status
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.router import Router
 from proxy.tracking import feedback, summaries, timeline
 from proxy.tracking.backend import TrackingBackend
@@ -46,16 +44,10 @@ class Tracker:
         self._store = store
         self._clock = clock
 
-    async def hook_many(self, learned: list[tuple[Outcome, dict[str, float]]]) -> None:
+    async def hook_many(self, learned: list[Scored]) -> None:
         """Batch learner hook: every outcome's records in one backend write."""
-        tracked = [timeline.stamped(track(o, r, self._quality(o), o.started_at), o, r) for o, r in learned]
+        tracked = [timeline.stamped(track(scored, scored.outcome.started_at), scored) for scored in learned]
         await self.backend.write_many(tracked)
-
-    def _quality(self, outcome: Outcome) -> float | None:
-        if outcome.status is not Status.SUCCESS:
-            return None
-        _, weights = self._router.weights_for(outcome.agent)
-        return assess_quality(quality_input(outcome), weights)
 
     async def stats(self, agent: str | None, context: str = ALL_PROMPTS) -> dict[str, Any]:
         """The ``GET /v1/stats`` body: every agent (or one) with per-model rows; each

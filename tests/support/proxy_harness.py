@@ -25,6 +25,7 @@ from proxy.app import create_app
 from proxy.config.settings import parse_config
 from proxy.http.bad_http import answer as bad_http
 from proxy.pipeline.cooldowns import Cooldowns
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Outcome
 from proxy.pipeline.services import Services
 from proxy.state import embedded_state
@@ -106,10 +107,10 @@ class RunningProxy:
             self.recorded.clear()
         self.services.cooldowns = Cooldowns()
 
-    async def hook(self, outcome: Outcome, rewards: dict[str, float]) -> None:
-        """Learner hook: keep every recorded outcome."""
+    async def hook(self, scored: Scored) -> None:
+        """Learner hook: keep every recorded outcome with its rewards."""
         with self.lock:
-            self.recorded.append((outcome, rewards))
+            self.recorded.append((scored.outcome, dict(scored.rewards)))
 
     def outcomes(self, count: int = 1, timeout: float = 5.0) -> list[Recorded]:
         """Wait until at least ``count`` outcomes were recorded; returns them all."""

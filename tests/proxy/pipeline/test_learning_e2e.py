@@ -43,6 +43,7 @@ from policies.base import POOLED, Table
 from policies.thompson import ThompsonPolicy
 from proxy.app import create_app
 from proxy.config.settings import parse_config
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Outcome
 from proxy.pipeline.services import Services
 from storage.redis import keys
@@ -69,12 +70,14 @@ class Served:
     url: str
     services: Services
     recorded: list[Recorded] = field(default_factory=list)
+    scored: list[Scored] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     clients: dict[str, openai.OpenAI] = field(default_factory=dict)
 
-    async def hook(self, outcome: Outcome, rewards: dict[str, float]) -> None:
+    async def hook(self, scored: Scored) -> None:
         with self.lock:
-            self.recorded.append((outcome, dict(rewards)))
+            self.recorded.append((scored.outcome, dict(scored.rewards)))
+            self.scored.append(scored)
 
     def client(self, agent: str) -> openai.OpenAI:
         if agent not in self.clients:
@@ -364,13 +367,16 @@ def test_recorded_propensities_match_choice_frequencies(fake_upstream: FakeUpstr
     config = learning_config(fake_upstream, tmp_path, ["a-one", "a-two"], exploration_rate=0.1)
     with serve(config, seed=6) as served:
         learn(served, 200, agents=("A",), may_fail=True)
-        outcomes = [o for o, _ in served.outcomes("A")]
-    props = [o.propensity for o in outcomes]
-    assert all(p is not None and 0.05 <= p <= 1.0 for p in props), props  # floor: 0.1 / 2
+        with served.lock:
+            scored = [s for s in served.scored if s.outcome.agent == "A"]
+    props = [s.propensity for s in scored]
+    assert len(props) == 200 and all(p is not None and 0.05 <= p <= 1.0 for p in props), props  # 0.1 / 2
     p_one = [
-        p if o.decision.choice == "a-one" else 1.0 - p for o in outcomes if (p := o.propensity) is not None
+        p if s.outcome.decision.choice == "a-one" else 1.0 - p
+        for s in scored
+        if (p := s.propensity) is not None
     ]
-    chosen = sum(o.decision.choice == "a-one" for o in outcomes)
+    chosen = sum(s.outcome.decision.choice == "a-one" for s in scored)
     variance = sum(p * (1.0 - p) for p in p_one) * (1.0 + 1.0 / 64)
     assert abs(sum(p_one) - chosen) <= 4.0 * math.sqrt(variance) + 1.0, (sum(p_one), chosen)
     assert sum(0.1 < p < 0.9 for p in p_one) >= 5  # some decisions were genuinely uncertain

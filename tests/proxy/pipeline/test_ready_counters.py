@@ -19,5 +19,5 @@ def test_write_counters_keeps_storage_parts_and_adds_the_learner() -> None:
     assert write_counters(storage, learner) == {
         "store": {"pending": 3, "dropped_updates": 1},
         "tracking": {},
-        "learner": {"submitted": 0, "recorded": 0},
+        "learner": {"submitted": 0, "recorded": 0, "failed_writes": 0, "hook_failures": 0},
     }

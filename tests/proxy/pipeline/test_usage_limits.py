@@ -3,7 +3,6 @@ model at its limit is skipped (the next-ranked model answers) on a real proxy.""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from contextlib import ExitStack
@@ -55,11 +54,17 @@ def test_bad_limits_name_the_key(fake_upstream: FakeUpstream, value: object) -> 
 
 def outcome_answered_by(model: str, completion_tokens: int) -> Outcome:
     request = DecisionRequest("a", "", (model,))
-    outcome = Outcome("r", request, Decision((model,)), {}, workflow=None, started_at=0.0)
-    outcome.attempts.append(Attempt(model, None, 0.1))
-    outcome.status = Status.SUCCESS
-    outcome.summary = Summary(usage=Usage(prompt_tokens=0, completion_tokens=completion_tokens))
-    return outcome
+    return Outcome(
+        "r",
+        request,
+        Decision((model,)),
+        {},
+        workflow=None,
+        started_at=0.0,
+        attempts=(Attempt(model, None, 0.1),),
+        status=Status.SUCCESS,
+        summary=Summary(usage=Usage(prompt_tokens=0, completion_tokens=completion_tokens)),
+    )
 
 
 def test_requests_and_tokens_over_a_sliding_minute(fake_upstream: FakeUpstream) -> None:
@@ -74,7 +79,7 @@ def test_requests_and_tokens_over_a_sliding_minute(fake_upstream: FakeUpstream) 
     assert not limits.full(arms["m1"])
     limits.sent(arms["m2"], 60)
     assert not limits.full(arms["m2"])
-    asyncio.run(limits.learned(outcome_answered_by("m2", 40), {}))  # completion tokens count too
+    limits.answered(outcome_answered_by("m2", 40))  # completion tokens count too
     assert limits.full(arms["m2"])
     clock.now += 61
     assert not limits.full(arms["m2"])

@@ -8,6 +8,7 @@ import pytest
 
 from policies.base import Decision, DecisionRequest
 from proxy.forwarding.base import FailureKind, Summary, Usage
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.records import BUCKETS_S, bucket, track
@@ -24,7 +25,7 @@ def outcome(attempts: list[Attempt], status: Status, workflow: str | None = "wf"
         snapshot={},
         workflow=workflow,
         started_at=100.0,
-        attempts=attempts,
+        attempts=tuple(attempts),
         status=status,
         **kw,  # type: ignore[arg-type]
     )
@@ -35,9 +36,8 @@ def test_fallback_success_counts() -> None:
         [Attempt("m1", FailureKind.TIMEOUT, 2.0), Attempt("m2", None, 0.3, 0.1)],
         Status.SUCCESS,
         summary=Summary(text="hi", usage=Usage(7, 3)),
-        cost_usd=0.5,
     )
-    tracked = track(done, {"m1": 0.0, "m2": 0.9}, 0.8, 100.0)
+    tracked = track(Scored(done, {"m1": 0.0, "m2": 0.9}, cost_usd=0.5, quality=0.8), 100.0)
     assert tracked.stats == {
         "m1|decisions": 1,
         "m1|calls": 1,
@@ -65,10 +65,10 @@ def test_fallback_success_counts() -> None:
 
 
 def test_cancelled_client_error_and_broken_stream() -> None:
-    cancelled = track(outcome([], Status.CANCELLED, workflow=None), {}, None, 1.0)
+    cancelled = track(Scored(outcome([], Status.CANCELLED, workflow=None), {}), 1.0)
     assert cancelled.stats == {"m1|decisions": 1, "m1|cancelled": 1}
     assert cancelled.workflow_counts == {} and cancelled.decision is None
-    refused = track(outcome([Attempt("m1", FailureKind.CLIENT, 0.1)], Status.CLIENT_ERROR), {}, None, 1.0)
+    refused = track(Scored(outcome([Attempt("m1", FailureKind.CLIENT, 0.1)], Status.CLIENT_ERROR), {}), 1.0)
     assert refused.stats["m1|fail.client_error"] == 1 and refused.decision is None
     assert refused.workflow_counts["status.client_error"] == 1
     cut = outcome(
@@ -76,7 +76,7 @@ def test_cancelled_client_error_and_broken_stream() -> None:
         Status.STREAM_ERROR,
         summary=Summary(usage=Usage(5, 1)),
     )
-    broken = track(cut, {"m1": 0.0}, None, 1.0)
+    broken = track(Scored(cut, {"m1": 0.0}), 1.0)
     assert broken.stats["m1|fail.stream_cut"] == 1 and "m1|tokens_in" not in broken.stats
     assert broken.decision is None
 
@@ -103,7 +103,7 @@ def test_memory_backend_expiry_purge_and_compare_and_set() -> None:
     done = outcome([Attempt("m1", None, 0.1)], Status.SUCCESS, summary=Summary(text="x"))
 
     async def scenario() -> None:
-        await backend.write(track(done, {"m1": 0.7}, 1.0, 0.0))
+        await backend.write(track(Scored(done, {"m1": 0.7}, quality=1.0), 0.0))
         assert await backend.swap_applied("mm-1", 0.5, 0.2, 0.1) is False
         assert await backend.swap_applied("mm-1", 0.7, 0.2, 0.1) is True
         record = await backend.decision("mm-1")
@@ -113,7 +113,7 @@ def test_memory_backend_expiry_purge_and_compare_and_set() -> None:
         assert await backend.swap_applied("mm-1", 0.2, 0.3, 0.1) is None
         assert await backend.workflow("wf") is not None
         now[0] = 11.0
-        await backend.write(track(outcome([], Status.CANCELLED, workflow=None), {}, None, 11.0))
+        await backend.write(track(Scored(outcome([], Status.CANCELLED, workflow=None), {}), 11.0))
         assert backend._state.workflows == {} and backend._state.decisions == {}  # purged on write
         assert await backend.recent_workflows("ag", 10) == []
 
