@@ -15,7 +15,8 @@ from proxy.pipeline.learning import Learner, Scored
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.router import Router
-from proxy.tracking import build_tracker
+from proxy.state import embedded_state
+from proxy.tracking.tracker import Tracker
 from storage.embedded.store import MemoryStore
 
 CONFIG = parse_config(
@@ -74,7 +75,7 @@ async def test_a_failing_hook_leaves_the_written_deltas_counted_as_written() -> 
     policy = Router(CONFIG).policy_for("a")
     tables = policy.tables(REQUEST)
     assert evidence(await store.load(tables, ["m1"])) == pytest.approx(2.0 * len(tables))  # both written
-    counters = write_counters(store, None, learner)["learner"]
+    counters = write_counters({"store": store.counters()}, learner)["learner"]
     assert (counters["failed_writes"], counters["hook_failures"]) == (0, 2)
 
 
@@ -105,7 +106,8 @@ async def test_scored_carries_cost_propensity_and_quality_and_tracking_reuses_th
     store = MemoryStore()
     router = Router(CONFIG)
     learner = Learner(router, store, random.Random(0), cost=priced)
-    tracker = build_tracker(CONFIG, router, store, lambda: 1.0)
+    state = embedded_state(CONFIG, lambda: 1.0, store)
+    tracker = Tracker(state.tracking, config=CONFIG, router=router, store=store, clock=lambda: 1.0)
     scored: list[Scored] = []
 
     async def keep(item: Scored) -> None:
