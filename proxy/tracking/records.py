@@ -12,7 +12,8 @@ Per (agent, model) stats counters (field ``<model>|<metric>`` of the agent's sta
 - ``decisions``: requests where the model was the policy's first choice
 - ``lat.<i>`` / ``ttft.<i>``: histogram of successful attempts' latency / time to first
   token, bucket ``i`` counting values <= BUCKETS_S[i] (the last bucket is unbounded);
-  ``lat_sum`` / ``ttft_sum`` / ``ttft_n`` for means
+  ``lat_sum`` / ``ttft_sum`` / ``ttft_n`` for means; ``lq.<k>`` / ``tq.<k>``: the same values in
+  log-spaced buckets for percentiles within 2% (proxy.tracking.sketch)
 - ``tokens_in``, ``tokens_out``, ``cost`` (USD, when known) of the answer;
   ``quality_sum`` / ``quality_n``: heuristic quality of answers (mean = sum / n)
 - ``cancelled``: requests given up by the client while this model was being tried
@@ -30,6 +31,7 @@ from typing import Any
 from proxy.forwarding.base import FailureKind
 from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Attempt, Status
+from proxy.tracking import sketch
 
 SEP = "|"
 BUCKETS_S: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -123,9 +125,11 @@ def _attempt_stats(add: _Add, attempt: Attempt, index: int) -> None:
         return
     add(model, "successes")
     add(model, f"lat.{bucket(attempt.latency_s)}")
+    add(model, f"{sketch.LATENCY}.{sketch.key(attempt.latency_s)}")
     add(model, "lat_sum", attempt.latency_s)
     if attempt.ttft_s is not None:
         add(model, f"ttft.{bucket(attempt.ttft_s)}")
+        add(model, f"{sketch.TTFT}.{sketch.key(attempt.ttft_s)}")
         add(model, "ttft_sum", attempt.ttft_s)
         add(model, "ttft_n")
 

@@ -1,8 +1,8 @@
 """Raw counters -> the JSON shapes of ``GET /v1/stats`` and ``GET /v1/workflows/{id}``.
 
-Percentiles come from the fixed histogram (proxy.tracking.records.BUCKETS_S): p50/p95 are
-the upper edge of the bucket holding that rank (the value is at most that), or null when
-it falls in the unbounded last bucket or there is no data.
+Percentiles come from the log-spaced sketch counters (proxy.tracking.sketch: within 2% of
+the value at that rank); counters written before the sketch existed fall back to the
+coarse histogram's bucket edge (proxy.tracking.records.BUCKETS_S).
 
 ``selection_share`` is the model's share of the agent's first choices so far (the
 ``decisions`` counters: how often the policy picked the model first), not a fresh
@@ -16,6 +16,7 @@ from typing import Any
 
 from policies.base import Beta, Evidence
 from policies.interval import credible_interval
+from proxy.tracking import sketch
 from proxy.tracking.backend import WorkflowRaw
 from proxy.tracking.records import BUCKETS_S, SEP
 
@@ -89,12 +90,20 @@ def model_stats(metrics: Mapping[str, float], decisions_total: float) -> dict[st
     }
 
 
+SKETCH_OF = {"lat": sketch.LATENCY, "ttft": sketch.TTFT}
+
+
 def _distribution(metrics: Mapping[str, float], prefix: str, total: float, n: float) -> dict[str, Any]:
     return {
         "mean": round(total / n, 6) if n else None,
-        "p50": percentile(metrics, prefix, 0.5),
-        "p95": percentile(metrics, prefix, 0.95),
+        "p50": _quantile(metrics, prefix, 0.5),
+        "p95": _quantile(metrics, prefix, 0.95),
     }
+
+
+def _quantile(metrics: Mapping[str, float], prefix: str, p: float) -> float | None:
+    found = sketch.quantile(metrics, SKETCH_OF[prefix], p)
+    return found if found is not None else percentile(metrics, prefix, p)
 
 
 def agent_stats(

@@ -43,7 +43,8 @@ def test_streamed_answers_record_ttft(start_proxy: Starter, fake_upstream: FakeU
     proxy.wait_recorded(2)
     row = proxy.get("/v1/stats?agent=streamer").json()["agents"][0]["models"][0]
     assert (row["calls"], row["successes"]) == (2, 2)
-    assert row["ttft_s"]["mean"] >= 0.03 and row["ttft_s"]["p50"] == 0.05
+    assert row["ttft_s"]["mean"] >= 0.03
+    assert 0.03 * 0.98 <= row["ttft_s"]["p50"] <= row["ttft_s"]["mean"] * 1.02  # the lower of two, within 2%
     assert row["latency_s"]["mean"] >= row["ttft_s"]["mean"]
     assert row["tokens_out"] > 0
     assert proxy.get("/v1/workflows/wf-s").json()["totals"]["tokens_out"] == row["tokens_out"]
