@@ -16,6 +16,26 @@ AGENT_HEADER = "x-agent"
 WORKFLOW_HEADER = "x-workflow"
 PIN_HEADER = "x-model-manager-pin"
 TRUE_VALUES = ("1", "true", "yes")
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "model": ("string",),
+    "stream": ("boolean",),
+    "tools": ("array",),
+    "tool_choice": ("string", "object"),
+    "response_format": ("object",),
+    "stream_options": ("object",),
+    "temperature": ("number",),
+    "top_p": ("number",),
+    "presence_penalty": ("number",),
+    "frequency_penalty": ("number",),
+    "max_tokens": ("integer",),
+    "max_completion_tokens": ("integer",),
+    "n": ("integer",),
+    "seed": ("integer",),
+    "stop": ("string", "array"),
+    "user": ("string",),
+}
+"""Well-known optional body fields and their JSON types (null is accepted for each); a wrong
+type is a 400 here rather than a wasted upstream call. Other fields pass through unchecked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +71,8 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
     """Validate body and headers; raises ProxyError (400) naming what is wrong."""
     body = json_object(raw)
     _check_messages(body.get("messages"))
-    _check_stream(body)
+    _check_fields(body)
     model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise bad_request("'model' must be a string", param="model")
     return ChatRequest(
         body=body,
         agent=_agent(headers.get(AGENT_HEADER)),
@@ -88,9 +106,39 @@ def _check_messages(messages: object) -> None:
             raise bad_request(f"messages[{index}] must be an object with a string 'role'", param="messages")
 
 
-def _check_stream(body: Mapping[str, Any]) -> None:
-    if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
-        raise bad_request("'stream' must be a boolean", param="stream")
+def _check_fields(body: Mapping[str, Any]) -> None:
+    for name, types in OPTIONAL_FIELDS.items():
+        value = body.get(name)
+        if value is not None and not any(is_json_type(value, kind) for kind in types):
+            raise bad_request(f"'{name}' must be {' or '.join(_ARTICLE[t] for t in types)}", param=name)
+    tools = body.get("tools")
+    if isinstance(tools, list) and not all(isinstance(tool, dict) for tool in tools):
+        raise bad_request("'tools' must be an array of objects", param="tools")
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and not isinstance(response_format.get("type"), str):
+        raise bad_request("'response_format' must have a string 'type'", param="response_format")
+
+
+_ARTICLE = {
+    "string": "a string",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "number": "a number",
+    "integer": "an integer",
+}
+
+
+def is_json_type(value: object, kind: str) -> bool:
+    """Whether ``value`` (parsed JSON) is of JSON Schema type ``kind`` (booleans are not numbers)."""
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind == "number":
+        return isinstance(value, int | float)
+    python = {"string": str, "array": list, "object": dict}.get(kind)
+    return python is not None and isinstance(value, python)
 
 
 def _agent(value: str | None) -> str:
