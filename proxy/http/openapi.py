@@ -14,7 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from proxy.pipeline.request import AGENT_HEADER, OPTIONAL_FIELDS, PIN_HEADER, TRUE_VALUES, WORKFLOW_HEADER
+from proxy.pipeline.request import (
+    AGENT_HEADER,
+    OPTIONAL_FIELDS,
+    PIN_HEADER,
+    RANGES,
+    TRUE_VALUES,
+    WORKFLOW_HEADER,
+)
 from proxy.tracking.inputs import MAX_LIMIT
 from proxy.wire.names import NAME_PATTERN, WORKFLOW_PATTERN
 
@@ -40,6 +47,8 @@ def _chat_request() -> Schema:
     properties["messages"] = {"type": "array", "minItems": 1, "items": ref("Message")}
     properties["model"]["description"] = "a model or group name, 'auto', or absent: the router picks"
     properties["tools"]["items"] = {"type": "object"}
+    for name, (least, most) in RANGES.items():
+        properties[name].update({"minimum": least} if most is None else {"minimum": least, "maximum": most})
     properties["response_format"] = {
         "type": ["object", "null"],
         "required": ["type"],
@@ -178,7 +187,7 @@ def _operation(
 
 
 def _chat_ok() -> Schema:
-    sse = {"schema": {"type": "string"}, "description": "stream: true; data: lines, then [DONE]"}
+    sse = {"schema": {}, "description": "stream: true; chunk events (data: lines), then [DONE]"}
     return {"content": {"application/json": {"schema": ref("ChatCompletion")}, "text/event-stream": sse}}
 
 

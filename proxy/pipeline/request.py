@@ -16,6 +16,8 @@ AGENT_HEADER = "x-agent"
 WORKFLOW_HEADER = "x-workflow"
 PIN_HEADER = "x-model-manager-pin"
 TRUE_VALUES = ("1", "true", "yes")
+MAX_NESTING = 128
+"""Deepest arrays/objects a body may nest: orjson parses 1024 levels but re-encodes only ~254."""
 OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "model": ("string",),
     "stream": ("boolean",),
@@ -36,6 +38,12 @@ OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Well-known optional body fields and their JSON types (null is accepted for each); a wrong
 type is a 400 here rather than a wasted upstream call. Other fields pass through unchecked."""
+RANGES: dict[str, tuple[int, int | None]] = {
+    "n": (1, 128),
+    "max_tokens": (1, None),
+    "max_completion_tokens": (1, None),
+}
+"""Bounds of the counted fields: at least one choice or token, at most OpenAI's 128 choices."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +103,23 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"request body is not valid JSON ({exc})", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
+    if not nests_within(body, MAX_NESTING):
+        raise bad_request(f"request body nests deeper than {MAX_NESTING} levels", code="invalid_json")
     return body
+
+
+def nests_within(value: object, limit: int) -> bool:
+    """Whether parsed JSON ``value`` nests arrays/objects at most ``limit`` levels deep."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+        ]
+        if not level:
+            return True
+    return not any(isinstance(item, dict | list) for item in level)
 
 
 def _check_messages(messages: object) -> None:
@@ -111,6 +135,11 @@ def _check_fields(body: Mapping[str, Any]) -> None:
         value = body.get(name)
         if value is not None and not any(is_json_type(value, kind) for kind in types):
             raise bad_request(f"'{name}' must be {' or '.join(_ARTICLE[t] for t in types)}", param=name)
+    for name, (least, most) in RANGES.items():
+        value = body.get(name)
+        if value is not None and not (least <= value and (most is None or value <= most)):
+            within = f"at least {least}" if most is None else f"within {least}..{most}"
+            raise bad_request(f"'{name}' must be {within}", param=name)
     tools = body.get("tools")
     if isinstance(tools, list) and not all(isinstance(tool, dict) for tool in tools):
         raise bad_request("'tools' must be an array of objects", param="tools")
