@@ -7,6 +7,7 @@ A few hundred deterministic cases here; ``bench/fuzz.py --cases 10000`` runs man
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,22 @@ def test_the_checks_see_a_write_and_a_bad_error(target: FuzzTarget) -> None:
         )
         is None
     )
+
+
+def test_findings_stay_fixed(target: FuzzTarget) -> None:
+    """Deep nesting orjson parses but cannot re-encode, n out of 1..128, a misspelled query
+    parameter: each a 400 naming the problem (they were a 500, an upstream call, a silent no-op)."""
+    from support.fuzzing import raw_request
+
+    deep = b'{"messages":[{"role":"user","content":' + b"[" * 300 + b"]" * 300 + b"}]}"
+    cases = {
+        "invalid_json": deep,
+        "n": b'{"messages":[{"role":"user","content":"a"}],"n":3332607}',
+        "max_tokens": b'{"messages":[{"role":"user","content":"a"}],"max_tokens":0}',
+    }
+    for expected, body in cases.items():
+        status, _, answer = send_raw(target.url, raw_request("/v1/chat/completions", [], body))
+        error = json.loads(answer)["error"]
+        assert (status, expected) == (400, error["code"] if expected == "invalid_json" else error["param"])
+    typo = target.http.get("/v1/stats", params={"agnet": "a"})
+    assert typo.status_code == 400 and typo.json()["error"]["code"] == "unknown_parameter"
