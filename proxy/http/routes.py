@@ -12,6 +12,7 @@ from starlette.routing import Route
 from proxy.config.settings import Config
 from proxy.forwarding.base import Embedder
 from proxy.http.body import read_body, until_disconnect
+from proxy.http.openapi import openapi_route
 from proxy.pipeline.embeddings import handle_embeddings, parse_embeddings_request
 from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.ready_counters import write_counters
@@ -125,4 +126,5 @@ def routes() -> list[Route]:
         Route("/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        openapi_route(),
     ]

@@ -57,7 +57,20 @@ def _outage(request: Request, exc: BaseException) -> ProxyError:
     return ProxyError(503, "tracking_unavailable", message, headers={"Retry-After": RETRY_AFTER_S})
 
 
+def _query_params(request: Request, *allowed: str) -> None:
+    """ProxyError 400 for a query parameter the endpoint does not take (a typo filters nothing)."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise ProxyError(
+            400,
+            "unknown_parameter",
+            f"unknown query parameter(s) {unknown}; expected {list(allowed)}",
+            param=unknown[0],
+        )
+
+
 async def stats(request: Request, tracker: Tracker) -> Response:
+    _query_params(request, "agent")
     agent = inputs.check_agent(request.query_params.get("agent"))
     context = inputs.check_context(request.query_params.get("context"))
     return json_response(await tracker.stats(agent, context))
@@ -85,6 +98,7 @@ def process_counters(request: Request) -> dict[str, int]:
 
 
 async def list_workflows(request: Request, tracker: Tracker) -> Response:
+    _query_params(request, "agent", "limit")
     agent = inputs.check_agent(request.query_params.get("agent"))
     limit = inputs.check_limit(request.query_params.get("limit"), DEFAULT_LIST_LIMIT)
     return json_response(await tracker.workflows(agent, limit))

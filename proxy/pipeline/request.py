@@ -17,6 +17,34 @@ WORKFLOW_HEADER = "x-workflow"
 PIN_HEADER = "x-model-manager-pin"
 PIN_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
 """``X-Model-Manager-Pin`` values (case-insensitive); anything else is a 400."""
+MAX_NESTING = 128
+"""Deepest arrays/objects a body may nest: orjson parses 1024 levels but re-encodes only ~254."""
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "model": ("string",),
+    "stream": ("boolean",),
+    "tools": ("array",),
+    "tool_choice": ("string", "object"),
+    "response_format": ("object",),
+    "stream_options": ("object",),
+    "temperature": ("number",),
+    "top_p": ("number",),
+    "presence_penalty": ("number",),
+    "frequency_penalty": ("number",),
+    "max_tokens": ("integer",),
+    "max_completion_tokens": ("integer",),
+    "n": ("integer",),
+    "seed": ("integer",),
+    "stop": ("string", "array"),
+    "user": ("string",),
+}
+"""Well-known optional body fields and their JSON types (null is accepted for each); a wrong
+type is a 400 here rather than a wasted upstream call. Other fields pass through unchecked."""
+RANGES: dict[str, tuple[int, int | None]] = {
+    "n": (1, 128),
+    "max_tokens": (1, None),
+    "max_completion_tokens": (1, None),
+}
+"""Bounds of the counted fields: at least one choice or token, at most OpenAI's 128 choices."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +84,8 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
 def chat_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
     """Validate a parsed chat body and the headers; raises ProxyError (400) naming what is wrong."""
     _check_messages(body.get("messages"))
-    _check_stream(body)
+    _check_fields(body)
     model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise bad_request("'model' must be a string", param="model")
     return ChatRequest(
         body=body,
         agent=_agent(headers.get(AGENT_HEADER)),
@@ -82,7 +108,23 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"request body is not valid JSON ({exc})", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
+    if not nests_within(body, MAX_NESTING):
+        raise bad_request(f"request body nests deeper than {MAX_NESTING} levels", code="invalid_json")
     return body
+
+
+def nests_within(value: object, limit: int) -> bool:
+    """Whether parsed JSON ``value`` nests arrays/objects at most ``limit`` levels deep."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+        ]
+        if not level:
+            return True
+    return not any(isinstance(item, dict | list) for item in level)
 
 
 def _check_messages(messages: object) -> None:
@@ -93,9 +135,44 @@ def _check_messages(messages: object) -> None:
             raise bad_request(f"messages[{index}] must be an object with a string 'role'", param="messages")
 
 
-def _check_stream(body: Mapping[str, Any]) -> None:
-    if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
-        raise bad_request("'stream' must be a boolean", param="stream")
+def _check_fields(body: Mapping[str, Any]) -> None:
+    for name, types in OPTIONAL_FIELDS.items():
+        value = body.get(name)
+        if value is not None and not any(is_json_type(value, kind) for kind in types):
+            raise bad_request(f"'{name}' must be {' or '.join(_ARTICLE[t] for t in types)}", param=name)
+    for name, (least, most) in RANGES.items():
+        value = body.get(name)
+        if value is not None and not (least <= value and (most is None or value <= most)):
+            within = f"at least {least}" if most is None else f"within {least}..{most}"
+            raise bad_request(f"'{name}' must be {within}", param=name)
+    tools = body.get("tools")
+    if isinstance(tools, list) and not all(isinstance(tool, dict) for tool in tools):
+        raise bad_request("'tools' must be an array of objects", param="tools")
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and not isinstance(response_format.get("type"), str):
+        raise bad_request("'response_format' must have a string 'type'", param="response_format")
+
+
+_ARTICLE = {
+    "string": "a string",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "number": "a number",
+    "integer": "an integer",
+}
+
+
+def is_json_type(value: object, kind: str) -> bool:
+    """Whether ``value`` (parsed JSON) is of JSON Schema type ``kind`` (booleans are not numbers)."""
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind == "number":
+        return isinstance(value, int | float)
+    python = {"string": str, "array": list, "object": dict}.get(kind)
+    return python is not None and isinstance(value, python)
 
 
 def _agent(value: str | None) -> str:

@@ -7,8 +7,12 @@ import re
 AUTO = "auto"
 DEFAULT_AGENT = "default"
 MAX_NAME_LENGTH = 64
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,63}")
-_WORKFLOW = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,63}"
+"""Agent and model names (also the OpenAPI description's pattern, anchored there)."""
+WORKFLOW_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}"
+"""Workflow and request ids."""
+_NAME = re.compile(NAME_PATTERN)
+_WORKFLOW = re.compile(WORKFLOW_PATTERN)
 
 
 def is_valid_name(value: str) -> bool:
