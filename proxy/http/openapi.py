@@ -18,8 +18,8 @@ from proxy.pipeline.request import (
     AGENT_HEADER,
     OPTIONAL_FIELDS,
     PIN_HEADER,
+    PIN_VALUES,
     RANGES,
-    TRUE_VALUES,
     WORKFLOW_HEADER,
 )
 from proxy.tracking.inputs import MAX_LIMIT
@@ -133,6 +133,25 @@ def _schemas() -> dict[str, Schema]:
             "additionalProperties": False,
         },
         "Object": {"type": "object"},
+        "ResponsesRequest": {
+            "type": "object",
+            "required": ["input"],
+            "properties": {
+                "model": {"type": ["string", "null"]},
+                "input": {"type": ["string", "array"]},
+                "instructions": {"type": ["string", "null"]},
+                "stream": {"type": ["boolean", "null"]},
+                "tools": {"type": ["array", "null"]},
+            },
+            "additionalProperties": True,
+            "description": "OpenAI Responses request; previous_response_id and store: true are refused",
+        },
+        "EmbeddingsRequest": {
+            "type": "object",
+            "required": ["model", "input"],
+            "properties": {"model": {"type": "string"}, "input": {"type": ["string", "array"]}},
+            "additionalProperties": True,
+        },
     }
 
 
@@ -144,7 +163,10 @@ def _header(name: str, pattern: str | None, description: str) -> Schema:
 
 
 def _chat_headers() -> list[Schema]:
-    pin = f"{'/'.join(TRUE_VALUES)} (any case): send to the requested model only, no fallback"
+    pin = (
+        f"{'/'.join(v for v, on in PIN_VALUES.items() if on)} (any case): send to the requested model "
+        f"only, no fallback; {'/'.join(v for v, on in PIN_VALUES.items() if not on and v)}: routed"
+    )
     return [
         _header(AGENT_HEADER, NAME_PATTERN, "the agent learned for (absent or empty: 'default')"),
         _header(WORKFLOW_HEADER, WORKFLOW_PATTERN, "groups requests into one workflow"),
@@ -237,7 +259,56 @@ def _versioned() -> dict[str, dict[str, Schema]]:
                 "Explicit feedback on a request or workflow", _json(ref("Object")), body=ref("Feedback")
             )
         },
+        "/responses": {
+            "post": _operation(
+                "Route one Responses API request (translated to chat for every registered model)",
+                _responses_ok(),
+                parameters=_chat_headers(),
+                body=ref("ResponsesRequest"),
+            )
+        },
+        "/embeddings": {
+            "post": _operation(
+                "Embeddings from the named model or group, in order (nothing learned)",
+                _json(ref("Object")),
+                body=ref("EmbeddingsRequest"),
+            )
+        },
     }
+
+
+def _responses_ok() -> Schema:
+    sse = {"schema": {}, "description": "stream: true; Responses events (response.created ... completed)"}
+    return {"content": {"application/json": {"schema": ref("Object")}, "text/event-stream": sse}}
+
+
+def _dashboard() -> dict[str, dict[str, Schema]]:
+    """The operator pages (HTML) and their JSON twins; a session cookie or the key."""
+    html = {"content": {"text/html": {"schema": {"type": "string"}}}}
+    agent = [_path("agent", {"type": "string", "pattern": anchored(NAME_PATTERN)})]
+    workflow = [_path("workflow_id", {"type": "string", "pattern": anchored(WORKFLOW_PATTERN)})]
+    pages: dict[str, tuple[str, list[Schema]]] = {
+        "": ("Overview", []),
+        "/agents/{agent}": ("One agent", agent),
+        "/workflows": ("Workflows", []),
+        "/workflows/{workflow_id}": ("One workflow", workflow),
+    }
+    paths: dict[str, dict[str, Schema]] = {}
+    for path, (summary, parameters) in pages.items():
+        paths["/dashboard" + path] = {"get": _operation(f"Dashboard: {summary}", html, parameters=parameters)}
+        api = "/dashboard/api" + (path or "/overview")
+        data = _operation(f"Dashboard data: {summary}", _json(ref("Object")), parameters=parameters)
+        paths[api] = {"get": data}
+    login_form = {"type": "object", "properties": {"key": {"type": "string"}, "next": {"type": "string"}}}
+    paths["/dashboard/login"] = {
+        "get": _operation("Dashboard sign-in form", html, secured=False),
+        "post": {
+            **_operation("Sign in with the master key (sets a session cookie)", html, secured=False),
+            "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": login_form}}},
+        },
+    }
+    paths["/dashboard/logout"] = {"post": _operation("Sign out (clears the session cookie)", html)}
+    return paths
 
 
 def _unversioned() -> dict[str, dict[str, Schema]]:
@@ -252,7 +323,7 @@ def _unversioned() -> dict[str, dict[str, Schema]]:
 
 def _paths() -> dict[str, dict[str, Schema]]:
     paths = {prefix + path: item for prefix in VERSIONED for path, item in _versioned().items()}
-    return {**paths, **_unversioned()}
+    return {**paths, **_unversioned(), **_dashboard()}
 
 
 def openapi_document() -> dict[str, Any]:

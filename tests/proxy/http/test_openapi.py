@@ -17,8 +17,8 @@ from proxy.pipeline.request import OPTIONAL_FIELDS
 
 __all__ = ["proxy_factory"]
 
-MOUNTS_NOT_DESCRIBED = frozenset({"/simulator"})
-"""Mounted apps with their own API (the demo simulator), not endpoints of the proxy."""
+MOUNTS_NOT_DESCRIBED = frozenset({"/simulator", "/dashboard/static"})
+"""Mounted apps that are not endpoints of the proxy: the demo simulator, the dashboard's files."""
 KEY = "sk-master-openapi"
 
 
