@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 POOLED = "*"
@@ -110,13 +111,34 @@ class DecisionRequest:
     candidates: tuple[str, ...]
 
 
+class DecisionKind(StrEnum):
+    """How a request's model was chosen. A policy sets the first three on its Decision;
+    the proxy adds the other two when it knows them (proxy.pipeline.kinds)."""
+
+    SAMPLED = "sampled"
+    """The policy's own pick: the top posterior draw (or its fixed rule)."""
+    EXPLORED = "explored"
+    """An exploration draw: a candidate picked uniformly at random."""
+    FORCED_TRY = "forced-try"
+    """A candidate tried fewer than ``min_tries`` times (within the tries budget), picked first."""
+    FALLBACK = "fallback"
+    """The answer came from a model other than the first choice."""
+    PINNED = "pinned"
+    """One candidate only: the request or its agent pinned the model; nothing was chosen."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A ranking of candidates: the choice first, then the fallback order."""
+    """A ranking of candidates: the choice first, then the fallback order.
+
+    ``kind`` says how the choice was made; ``draws`` are the posterior samples of a sampled
+    decision, in candidate order (empty otherwise)."""
 
     ranking: tuple[str, ...]
     explored: bool = False
     tables: tuple[Table, ...] = field(default=())
+    kind: DecisionKind = DecisionKind.SAMPLED
+    draws: tuple[float, ...] = ()
 
     @property
     def choice(self) -> str:

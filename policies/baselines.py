@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from policies.base import Beta, Decision, DecisionRequest, Delta, Snapshot, Table
+from policies.base import Beta, Decision, DecisionKind, DecisionRequest, Delta, Snapshot, Table
 
 
 class FixedPolicy:
@@ -60,7 +60,7 @@ class UniformPolicy:
         """A random permutation of the candidates (every one explored)."""
         ranking = list(request.candidates)
         rng.shuffle(ranking)
-        return Decision(tuple(ranking), explored=True)
+        return Decision(tuple(ranking), explored=True, kind=DecisionKind.EXPLORED)
 
     def deltas(
         self,

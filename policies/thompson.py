@@ -58,6 +58,7 @@ from policies.base import (
     PRIOR_FLOOR,
     Beta,
     Decision,
+    DecisionKind,
     DecisionRequest,
     Delta,
     Evidence,
@@ -161,14 +162,16 @@ class ThompsonPolicy:
         alphas, betas = self.parameters(request, snapshot)
         explored = self.exploration_rate > 0.0 and rng.random() < self.exploration_rate
         untried = () if explored else self.undertried(request, snapshot)
+        draws: tuple[float, ...] = ()
         if explored:
-            pick = rng.randrange(len(candidates))
+            pick, kind = rng.randrange(len(candidates)), DecisionKind.EXPLORED
         elif untried:
-            pick = untried[rng.randrange(len(untried))]
+            pick, kind = untried[rng.randrange(len(untried))], DecisionKind.FORCED_TRY
         else:
-            pick = _thompson_pick(alphas, betas, rng)
+            pick, draws = _thompson_draws(alphas, betas, rng)
+            kind = DecisionKind.SAMPLED
         decision = _ranking(candidates, alphas, betas, pick)
-        return Decision(decision, explored or bool(untried), self.tables(request))
+        return Decision(decision, explored or bool(untried), self.tables(request), kind, draws)
 
     def undertried(self, request: DecisionRequest, snapshot: Snapshot) -> tuple[int, ...]:
         """Indices of candidates tried less than ``min_tries`` times both in the finest
@@ -367,6 +370,19 @@ def _thompson_pick(alphas: Sequence[float], betas: Sequence[float], rng: random.
         if draw > best_draw:
             best, best_draw = index, draw
     return best
+
+
+def _thompson_draws(
+    alphas: Sequence[float], betas: Sequence[float], rng: random.Random
+) -> tuple[int, tuple[float, ...]]:
+    """``_thompson_pick`` that also returns every draw (same RNG use, same pick)."""
+    draw_beta = rng.betavariate
+    draws = tuple(draw_beta(alpha, beta) for alpha, beta in zip(alphas, betas, strict=True))
+    best, best_draw = 0, -1.0
+    for index, draw in enumerate(draws):
+        if draw > best_draw:
+            best, best_draw = index, draw
+    return best, draws
 
 
 def _ranking(

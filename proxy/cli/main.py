@@ -11,7 +11,6 @@ model-manager demo      watch the router learn on simulated models
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from starlette.applications import Starlette
 
 from policies.base import ALL_PROMPTS
 from proxy.cli.loading import load as load_config
+from proxy.cli.log_format import FORMATS, LOG_FORMAT_ENV, configure_logging
 from proxy.config.reader import ConfigError
 
 CONFIG_ENV = "MODEL_MANAGER_CONFIG"
@@ -29,9 +29,7 @@ DEFAULT_CONFIG = "config.yaml"
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; returns the process exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_format)
     try:
         code: int = args.run(args)
     except ConfigError as exc:
@@ -53,6 +51,7 @@ def app_from_env() -> Starlette:
     """App factory for uvicorn (also with --workers): config path from MODEL_MANAGER_CONFIG."""
     from proxy.app import create_app
 
+    configure_logging()
     return create_app(load_config(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)))
 
 
@@ -63,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     load_config(args.config)  # fail fast, with a message, before uvicorn starts
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+    os.environ[LOG_FORMAT_ENV] = args.log_format
     uvicorn.run(
         "proxy.cli.main:app_from_env",
         factory=True,
@@ -72,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         http=bad_http.protocol(),  # parser-level 400s are OpenAI-shaped JSON
         access_log=args.access_log,
         log_level=args.log_level,
+        log_config=None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -99,6 +100,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-manager", description=__doc__.splitlines()[0])
+    parser.set_defaults(log_format=None)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the proxy")
     _config_arg(serve)
@@ -107,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="processes (share state via Redis)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-format", choices=FORMATS, default="text", help="text lines, or one JSON object per line"
+    )
     serve.set_defaults(run=_serve)
     check = sub.add_parser("check", help="validate a config file")
     _config_arg(check)

@@ -188,6 +188,8 @@ def _workflow_link(workflow: str | None) -> str:
 
 
 def _how(e: Mapping[str, Any]) -> str:
+    if e.get("kind"):
+        return str(e["kind"])
     tags = ["explored" if e.get("explored") else "sampled"]
     if len(e.get("attempts", [])) > 1:
         tags.append("fallback")

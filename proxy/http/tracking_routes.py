@@ -6,6 +6,8 @@
 - ``GET /v1/workflows/{id}``: one workflow's summary (404 if unknown or expired)
 - ``POST /v1/workflows/{id}/finish`` ``{"outcome": "success", "score": 0.8}``: mark finished
 - ``POST /v1/feedback`` ``{"request_id"|"workflow_id": ..., "score": 0..1}``: explicit feedback
+- ``GET /v1/requests/{id}``: one answered request's decision record (404 if unknown or
+  expired); read after this process's queued outcomes are learned from (read-your-writes)
 - ``GET /metrics``: the same counters, and this process's, for Prometheus (proxy.tracking.metrics)
 """
 
@@ -24,6 +26,7 @@ from proxy.pipeline.ready_counters import write_counters
 from proxy.tracking import inputs
 from proxy.tracking.backend import UNAVAILABLE
 from proxy.tracking.metrics import CONTENT_TYPE, render
+from proxy.tracking.records import record_payload
 from proxy.tracking.tracker import DEFAULT_LIST_LIMIT, Tracker
 from proxy.wire.errors import ProxyError, error_response
 
@@ -78,7 +81,7 @@ async def stats(request: Request, tracker: Tracker) -> Response:
 
 async def metrics(request: Request, tracker: Tracker) -> Response:
     counts, means = await tracker.metrics_input()
-    text = render(counts, means, process_counters(request))
+    text = render(counts, means, process_counters(request), services_of(request).request_metrics)
     return Response(text, media_type=CONTENT_TYPE)
 
 
@@ -95,6 +98,15 @@ def process_counters(request: Request) -> dict[str, int]:
         for name, value in values.items():
             found[f"{part}_{name}" if name == "pending" else f"{part}_{name}_total"] = value
     return found
+
+
+async def get_request(request: Request, tracker: Tracker) -> Response:
+    request_id = inputs.check_request_id(request.path_params["request_id"])
+    await services_of(request).learner.settled()
+    record = await tracker.backend.decision(request_id)
+    if record is None:
+        raise inputs.not_found(f"request {request_id!r} (no answered decision recorded)")
+    return json_response(record_payload(record))
 
 
 async def list_workflows(request: Request, tracker: Tracker) -> Response:
@@ -147,6 +159,7 @@ def tracking_routes() -> list[Route]:
         ("/workflows/{workflow_id:path}/finish", finish_workflow, "POST"),
         ("/workflows/{workflow_id:path}", get_workflow, "GET"),
         ("/feedback", post_feedback, "POST"),
+        ("/requests/{request_id:path}", get_request, "GET"),
     ]
     versioned = [
         Route(prefix + path, _tracked(handler), methods=[method])

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from policies.base import Decision, DecisionRequest, Snapshot
 from proxy.forwarding.base import FailureKind, Summary
+from proxy.pipeline.explain import EXPLAIN_HEADER, Explanation, SkipReason, header_value, payload
 from proxy.pipeline.headers import response_headers
+from proxy.pipeline.kinds import DECISION_HEADER, decision_kind
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 
 Clock = Callable[[], float]
@@ -27,6 +29,8 @@ class Decided:
     """Wall time, stored with the records."""
     wants_json: bool = False
     tool_schemas: dict[str, dict[str, object]] | None = None
+    explanation: Explanation | None = None
+    """Computed only when the request asked for it (``X-Model-Manager-Explain``)."""
 
 
 class Flight:
@@ -50,6 +54,7 @@ class Flight:
         self._ended_at: float | None = None
         self._first_chunk_at: float | None = None
         self._outcome: Outcome | None = None
+        self._skipped: list[tuple[str, SkipReason]] = []
 
     @property
     def attempts(self) -> Sequence[Attempt]:
@@ -73,6 +78,10 @@ class Flight:
         if first_chunk_at is not None:
             self._first_chunk_at = first_chunk_at
 
+    def skipped(self, model: str, reason: SkipReason) -> None:
+        """``model`` was passed over without an attempt, for ``reason``."""
+        self._skipped.append((model, reason))
+
     def end(self, status: Status, summary: Summary | None = None) -> None:
         """How the request ended, now (the first ending recorded counts)."""
         if self._ended_at is None:
@@ -82,7 +91,14 @@ class Flight:
         """The response headers as of now; ``streaming`` is the stream about to be relayed."""
         attempts = [*self._attempts, streaming] if streaming is not None else self._attempts
         model = streaming.model if streaming is not None else self._answered_by()
-        return response_headers(self.decided.request_id, attempts, model, self._clock() - self.started)
+        headers = response_headers(self.decided.request_id, attempts, model, self._clock() - self.started)
+        decision = self.decided.decision
+        kind = decision_kind(decision, model)
+        headers[DECISION_HEADER] = kind.value
+        if self.decided.explanation is not None:
+            body = payload(self.decided.explanation, kind, model, self._skipped, len(decision.ranking))
+            headers[EXPLAIN_HEADER] = header_value(body)
+        return headers
 
     def finish(self) -> Outcome:
         """The request's Outcome, built and handed on the first call only."""

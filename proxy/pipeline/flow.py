@@ -20,6 +20,7 @@ from policies.features import extract_context
 from proxy.config.settings import Arm
 from proxy.forwarding.base import ChunkStream, Completion, FailureKind, UpstreamError
 from proxy.pipeline.candidates import candidates_for
+from proxy.pipeline.explain import Explanation, SkipReason, explain
 from proxy.pipeline.flight import Decided, Flight
 from proxy.pipeline.headers import all_failed
 from proxy.pipeline.learning import tool_schemas
@@ -78,15 +79,19 @@ async def decide(services: Services, request: ChatRequest) -> Flight:
     )
     policy = services.router.policy_for(request.agent)
     snapshot = await _read(services, policy, decision_request)
+    decision = policy.rank(decision_request, snapshot, services.rng)
     decided = Decided(
         request_id=request.request_id,
         decision_request=decision_request,
-        decision=policy.rank(decision_request, snapshot, services.rng),
+        decision=decision,
         snapshot=snapshot,
         workflow=request.workflow,
         started_at=services.clock(),
         wants_json=request.wants_json,
         tool_schemas=tool_schemas(request.body.get("tools")),
+        explanation=_explanation(
+            services, request, policy, decision_request=decision_request, snapshot=snapshot, decision=decision
+        ),
     )
     return Flight(decided, started=started, clock=services.monotonic, finished=partial(_finished, services))
 
@@ -99,7 +104,7 @@ async def attempts(
     router = services.config.router
     deadline = flight.started + router.deadline_s
     tokens = _estimated_tokens(request)
-    for arm in plan(services, flight.decided.decision, tokens):
+    for arm in plan(services, flight.decided.decision, tokens, flight.skipped):
         timeout = _timeout(router.attempt_timeout_s, deadline - services.monotonic())
         if timeout is None:
             break
@@ -118,18 +123,55 @@ async def attempts(
     return all_failed(flight.attempts)
 
 
-def plan(services: Services, decision: Decision, tokens: int) -> Iterator[Arm]:
+Skipped = Callable[[str, SkipReason], None]
+"""Told of each model the plan passes over, and why."""
+
+
+def plan(
+    services: Services, decision: Decision, tokens: int, skipped: Skipped | None = None
+) -> Iterator[Arm]:
     """Arms to try in order, at most ``router.max_attempts``: not resting after a 429, not at
-    their rpm/tpm, large enough for the prompt. Iterating spends no rate-limit budget."""
+    their rpm/tpm, large enough for the prompt (``skipped`` hears of each one passed over and
+    why). Iterating spends no rate-limit budget."""
     tried = 0
     for name in decision.ranking:
         arm = services.config.arms[name]
-        if services.cooldowns.resting(name) or services.limits.full(arm) or _too_small(arm, tokens):
+        reason = skip_reason(services, arm, tokens)
+        if reason is not None:
+            if skipped is not None:
+                skipped(name, reason)
             continue
         yield arm
         tried += 1
         if tried >= services.config.router.max_attempts:
             return
+
+
+def _explanation(
+    services: Services,
+    request: ChatRequest,
+    policy: Policy,
+    *,
+    decision_request: DecisionRequest,
+    snapshot: Snapshot,
+    decision: Decision,
+) -> Explanation | None:
+    """The decision's explanation when the request asked for one (costs nothing otherwise)."""
+    if not request.explain:
+        return None
+    unavailable = sorted(services.config.unavailable)
+    return explain(policy, decision_request, snapshot, decision, rng=services.rng, unavailable=unavailable)
+
+
+def skip_reason(services: Services, arm: Arm, tokens: int) -> SkipReason | None:
+    """Why ``arm`` may not be tried now, or None when it may."""
+    if services.cooldowns.resting(arm.name):
+        return SkipReason.COOLDOWN
+    if services.limits.full(arm):
+        return SkipReason.USAGE_LIMIT
+    if _too_small(arm, tokens):
+        return SkipReason.CONTEXT_WINDOW
+    return None
 
 
 async def _read(services: Services, policy: Policy, request: DecisionRequest) -> Snapshot:
@@ -188,8 +230,11 @@ def _relay(flight: Flight, opened: Answer[ChunkStream]) -> Relay:
 
 
 def _finished(services: Services, outcome: Outcome) -> None:
-    """A request's one finish: its answer's tokens against the model's tpm, then learning."""
+    """A request's one finish: its answer's tokens against the model's tpm, metrics, logs,
+    then learning."""
     services.limits.answered(outcome)
+    services.request_metrics.observe(outcome)
+    services.access.finished(outcome)
     services.learner.submit(outcome)
 
 

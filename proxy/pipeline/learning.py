@@ -88,6 +88,8 @@ class Learner:
         self.hooks: list[OutcomeHook] = []
         self.batch_hooks: list[BatchHook] = []
         self.submitted = 0
+        self._learned_submitted = 0
+        self._batch_done = asyncio.Event()
         self.recorded = 0
         self.failed_writes = 0
         self.hook_failures = 0
@@ -157,7 +159,22 @@ class Learner:
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
                 await self.record_batch(batch)
+                self._learned(len(batch))
             self._idle.set()
+
+    def _learned(self, count: int) -> None:
+        """Wake every ``settled`` waiter: ``count`` more submitted outcomes are learned from."""
+        self._learned_submitted += count
+        done, self._batch_done = self._batch_done, asyncio.Event()
+        done.set()
+
+    async def settled(self) -> None:
+        """Return once every outcome submitted before the call is learned from (its deltas
+        written and its hooks run: a read after this sees the request's records). Cheap when
+        nothing is queued; outcomes submitted later are not waited for."""
+        target = self.submitted
+        while self._learned_submitted < target and self._writer is not None and not self._writer.done():
+            await self._batch_done.wait()
 
     async def drain(self) -> None:
         """Wait until every submitted outcome is learned from, then stop the writer."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from policies.base import Decision, DecisionRequest, Snapshot
+from policies.base import Decision, DecisionKind, DecisionRequest, Snapshot
 from proxy.forwarding.base import FailureKind, Summary
+from proxy.pipeline.kinds import decision_kind
 
 
 class Status(StrEnum):
@@ -73,6 +74,16 @@ class Outcome:
         if self.status in (Status.SUCCESS, Status.STREAM_ERROR) and self.attempts:
             return self.attempts[-1].model
         return None
+
+    @property
+    def kind(self) -> DecisionKind:
+        """How the model was chosen (proxy.pipeline.kinds)."""
+        return decision_kind(self.decision, self.model)
+
+    @property
+    def upstream_s(self) -> float:
+        """Time spent in upstream calls: every attempt's latency."""
+        return sum(attempt.latency_s for attempt in self.attempts)
 
     @property
     def fallbacks(self) -> int:

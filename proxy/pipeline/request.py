@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from proxy.pipeline.explain import EXPLAIN_HEADER, wants_explanation
 from proxy.wire.errors import ProxyError, bad_request
 from proxy.wire.names import DEFAULT_AGENT, is_valid_name, is_valid_workflow
 
@@ -57,6 +58,8 @@ class ChatRequest:
     model: str | None
     pinned: bool
     request_id: str
+    explain: bool = False
+    """``X-Model-Manager-Explain: true``: answer with the decision's explanation header."""
 
     @property
     def stream(self) -> bool:
@@ -93,6 +96,7 @@ def chat_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReques
         model=model or None,
         pinned=_pinned(headers.get(PIN_HEADER, "")),
         request_id=new_request_id(),
+        explain=wants_explanation(headers.get(EXPLAIN_HEADER, "")),
     )
 
 

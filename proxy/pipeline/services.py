@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from policies.base import PosteriorStore
 from proxy.config.settings import Config
 from proxy.forwarding.base import Upstream
+from proxy.pipeline.access_log import AccessLog
 from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.learning import Learner
+from proxy.pipeline.request_metrics import RequestMetrics
 from proxy.pipeline.router import Router
 from proxy.pipeline.usage_limits import UsageLimits
 
@@ -43,3 +45,5 @@ class Services:
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     limits: UsageLimits = field(default_factory=UsageLimits)
     counters: Counters = field(default_factory=Counters)
+    access: AccessLog = field(default_factory=AccessLog)
+    request_metrics: RequestMetrics = field(default_factory=RequestMetrics)

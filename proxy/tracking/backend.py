@@ -114,6 +114,8 @@ def record_fields(record: DecisionRecord) -> dict[str, str]:
     }
     if record.score is not None:
         fields["score"] = repr(record.score)
+    if record.kind is not None:
+        fields["kind"] = record.kind
     return fields
 
 
@@ -134,6 +136,7 @@ def parse_record(request_id: str, fields: Mapping[str, str]) -> DecisionRecord |
             quality=_finite(fields["quality"]),
             applied=_finite(fields["applied"]),
             score=_optional(fields.get("score", "")),
+            kind=fields.get("kind") or None,
         )
     except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
         return None

@@ -11,14 +11,19 @@ process's with the embedded store), the same counters as ``GET /v1/stats``:
 - ``model_manager_posterior_mean``: mean of the posterior the agent's policy samples from
   (agent level, every prompt context)
 
-Of this process only, unlabelled: ``model_manager_process_*`` (requests served and the
-write-path counters of ``GET /ready``).
+Of this process only: ``model_manager_process_*`` (requests served and the write-path
+counters of ``GET /ready``, unlabelled), ``model_manager_process_decisions_total{agent, kind}``
+(finished requests by decision kind, proxy.pipeline.kinds; ``process_`` keeps it apart from the
+shared per-model ``decisions_total``) and ``model_manager_latency_overhead_seconds``: a
+histogram of the time each request spent outside upstream calls (the
+``x-model-manager-overhead-ms`` header), buckets OVERHEAD_BUCKETS_S.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from proxy.pipeline.request_metrics import OVERHEAD_BUCKETS_S, RequestMetrics
 from proxy.tracking.records import BUCKETS_S
 from proxy.tracking.summaries import split_counts
 
@@ -68,8 +73,10 @@ def render(
     agent_counts: Mapping[str, Counts],
     posterior_means: Mapping[str, Mapping[str, float]],
     process: Mapping[str, int],
+    local: RequestMetrics | None = None,
 ) -> str:
-    """The exposition text: per (agent, model) families, then this process's counters."""
+    """The exposition text: per (agent, model) families, then this process's counters
+    (and its request metrics, ``local``)."""
     out = Exposition()
     for agent in sorted(agent_counts):
         for (model,), metrics in sorted(split_counts(agent_counts[agent], 2).items()):
@@ -83,7 +90,23 @@ def render(
         out.declare(family, "counter" if name.endswith("_total") else "gauge",
                     f"This process: {name.replace('_', ' ')}.")
         out.sample(family, value, {})
+    if local is not None:
+        _request_metrics(out, local)
     return out.text()
+
+
+def _request_metrics(out: Exposition, local: RequestMetrics) -> None:
+    out.declare("process_decisions_total", "counter", "This process: finished requests by decision kind.")
+    for (agent, kind), count in sorted(local.decisions.items()):
+        out.sample("process_decisions_total", count, {"agent": agent, "kind": kind})
+    name = "latency_overhead_seconds"
+    out.declare(name, "histogram", "This process: time each request spent outside upstream calls.")
+    running = 0
+    for index, edge in enumerate((*OVERHEAD_BUCKETS_S, float("inf"))):
+        running += local.overhead_buckets[index]
+        out.sample(name, running, {"le": _le(edge)}, suffix="_bucket")
+    out.sample(name, local.overhead_sum_s, {}, suffix="_sum")
+    out.sample(name, running, {}, suffix="_count")
 
 
 def _model_families(out: Exposition, metrics: Counts, labels: Mapping[str, str]) -> None:

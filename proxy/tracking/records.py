@@ -57,6 +57,8 @@ class DecisionRecord:
     quality: float
     applied: float
     score: float | None = None
+    kind: str | None = None
+    """How the model was chosen (proxy.pipeline.kinds); None on records written without it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,28 @@ def decision_record(scored: Scored) -> DecisionRecord | None:
         cost_usd=scored.cost_usd,
         quality=1.0 if quality is None else quality,
         applied=rewards[model],
+        kind=outcome.kind.value,
     )
+
+
+def record_payload(record: DecisionRecord) -> dict[str, Any]:
+    """The ``GET /v1/requests/{id}`` body."""
+    return {
+        "object": "request",
+        "id": record.request_id,
+        "agent": record.agent,
+        "workflow": record.workflow,
+        "context": record.context,
+        "candidates": list(record.candidates),
+        "model": record.model,
+        "decision": record.kind,
+        "latency_s": record.latency_s,
+        "ttft_s": record.ttft_s,
+        "cost_usd": record.cost_usd,
+        "quality": record.quality,
+        "reward": record.applied,
+        "score": record.score,
+    }
 
 
 class _Add:

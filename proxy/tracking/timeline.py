@@ -65,6 +65,7 @@ def recent_entry(scored: Scored) -> dict[str, Any]:
         "candidates": list(outcome.decision_request.candidates),
         "choice": outcome.decision.choice,
         "explored": outcome.decision.explored,
+        "kind": outcome.kind.value,
         "propensity": scored.propensity,
         "attempts": [[a.model, "" if a.failure is None else a.failure.value] for a in outcome.attempts],
         "status": outcome.status.value,
