@@ -259,6 +259,13 @@ def _versioned() -> dict[str, dict[str, Schema]]:
                 "Explicit feedback on a request or workflow", _json(ref("Object")), body=ref("Feedback")
             )
         },
+        "/requests/{request_id}": {
+            "get": _operation(
+                "One request's decision record (404 when unknown or expired)",
+                _json(ref("Object")),
+                parameters=[_path("request_id", {"type": "string", "pattern": anchored(WORKFLOW_PATTERN)})],
+            )
+        },
         "/responses": {
             "post": _operation(
                 "Route one Responses API request (translated to chat for every registered model)",
