@@ -14,6 +14,7 @@ from support.redis_server import RedisServer
 
 from policies.base import Decision, DecisionRequest
 from proxy.forwarding.base import FailureKind, Summary, Usage
+from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.tracking import timeline
 from proxy.tracking.memory import MemoryTracking
@@ -34,17 +35,15 @@ def outcome(request_id: str = "mm-1", at: float = START) -> Outcome:
         snapshot={},
         workflow="wf",
         started_at=at,
-        attempts=[Attempt("m1", FailureKind.TIMEOUT, 2.0), Attempt("m2", None, 0.3, 0.1)],
+        attempts=(Attempt("m1", FailureKind.TIMEOUT, 2.0), Attempt("m2", None, 0.3, 0.1)),
         status=Status.SUCCESS,
         summary=Summary(text="hi", usage=Usage(7, 3)),
-        cost_usd=0.5,
-        propensity=0.25,
     )
 
 
 def stamped(done: Outcome) -> Tracked:
-    rewards = {"m1": 0.0, "m2": 0.9}
-    return timeline.stamped(track(done, rewards, 0.8, done.started_at), done, rewards)
+    scored = Scored(done, {"m1": 0.0, "m2": 0.9}, cost_usd=0.5, propensity=0.25, quality=0.8)
+    return timeline.stamped(track(scored, done.started_at), scored)
 
 
 def test_an_outcome_adds_its_charted_counters_to_its_minute() -> None:
