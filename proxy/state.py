@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio
-
 from proxy.config.settings import Config
 from proxy.tracking import tracking_file
 from proxy.tracking.backend import TrackingBackend
@@ -23,6 +21,7 @@ from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.redis_backend import RedisTracking
 from storage.embedded.store import MemoryStore
 from storage.protocols import Store
+from storage.redis.client import Client
 from storage.redis.store import RedisStore
 from storage.redis.usage_sync import SharedUsage
 
@@ -33,7 +32,7 @@ log = logging.getLogger("model_manager.store")
 class RedisHome:
     """The shared Redis: its client (closed by the posterior store) and key prefix."""
 
-    client: redis.asyncio.Redis
+    client: Client
     prefix: str
 
 
@@ -82,10 +81,12 @@ def open_state(config: Config, clock: Callable[[], float]) -> State:
             half_life_s=config.router.half_life_s, clock=clock, state_file=Path(config.server.state_file)
         )
         return embedded_state(config, clock, store)
-    log.info("state: Redis at %s (shared by every replica)", _without_password(url))
+    kind = "Redis Cluster (any node)" if config.redis.cluster else "Redis"
+    log.info("state: %s at %s (shared by every replica)", kind, _without_password(url))
     timeout = config.redis.timeout_s
     return redis_state(config, clock, RedisStore.from_url(
         url,
+        cluster=config.redis.cluster,
         socket_timeout=timeout,
         connect_timeout=timeout,
         prefix=config.redis.prefix,
