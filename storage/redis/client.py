@@ -89,7 +89,7 @@ class ClusterPipe(ClusterPipeline):
         super().__init__(client)
         self._owner = client
 
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> ClusterPipe:  # type: ignore[override]
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> ClusterPipe:
         """EVALSHA routed by its keys' slot (redis-py blocks the method on cluster pipelines
         because a script may span slots; every script here touches one slot)."""
         self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
