@@ -3,7 +3,7 @@
 ``open_state(config, clock)`` picks Redis when a URL is configured (``REDIS_URL`` or
 ``redis.url``), else the embedded store saved to ``server.state_file``. The State holds the
 posterior store, the tracking backend on the same storage, and (Redis only) the shared
-rpm/tpm usage; ``start``/``close`` run them all in order.
+rpm/tpm usage and 429 cooldowns; ``start``/``close`` run them all in order.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from proxy.tracking.redis_backend import RedisTracking
 from storage.embedded.store import MemoryStore
 from storage.protocols import Store
 from storage.redis.client import Client
+from storage.redis.cooldown_sync import SharedCooldowns
 from storage.redis.store import RedisStore
 from storage.redis.usage_sync import SharedUsage
 
@@ -47,6 +48,7 @@ class State:
     posteriors: Store
     tracking: TrackingBackend
     usage: SharedUsage | None = None
+    cooldowns: SharedCooldowns | None = None
     redis: RedisHome | None = None
     state_file: Path | None = None
 
@@ -60,9 +62,13 @@ class State:
         await self.tracking.start()
         if self.usage is not None:
             await self.usage.start()
+        if self.cooldowns is not None:
+            await self.cooldowns.start()
 
     async def close(self) -> None:
-        """Usage and tracking first: they write through the client the store closes."""
+        """Cooldowns, usage and tracking first: they write through the client the store closes."""
+        if self.cooldowns is not None:
+            await self.cooldowns.close()
         if self.usage is not None:
             await self.usage.close()
         await self.tracking.close()
@@ -100,7 +106,8 @@ def redis_state(config: Config, clock: Callable[[], float], store: RedisStore) -
     """State on ``store``'s Redis: tracking and shared usage on its client and prefix."""
     home = RedisHome(store.client, store.prefix)
     tracking = RedisTracking(home.client, prefix=home.prefix, clock=clock, **_tracking_options(config))
-    return State(store, tracking, _shared_usage(config, home), redis=home)
+    cooldowns = SharedCooldowns(home.client, prefix=home.prefix, interval_s=config.redis.usage_sync_s)
+    return State(store, tracking, _shared_usage(config, home), cooldowns, redis=home)
 
 
 def embedded_state(config: Config, clock: Callable[[], float], store: MemoryStore) -> State:
