@@ -39,7 +39,7 @@ class RedisHome:
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """The posterior store, the tracking backend and the shared usage, on one storage.
+    """The posterior store, the tracking backend, the shared usage and cooldowns, on one storage.
 
     ``redis`` is set when the storage is Redis (shared by every replica); ``state_file``
     when it is embedded and this process owns its state file.
