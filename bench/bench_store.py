@@ -16,7 +16,7 @@ from pathlib import Path
 
 from policies.base import POOLED, Delta, PosteriorStore, Table
 from storage.embedded.store import MemoryStore
-from storage.redis.codec import make_client
+from storage.redis.client import connect
 from storage.redis.store import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -55,7 +55,7 @@ def bench_sync(n: int) -> None:
 
 
 async def bench_ping(url: str, n: int) -> None:
-    client = make_client(url, 1.0, 1.0)
+    client = connect(url, cluster=False, socket_timeout=1.0, connect_timeout=1.0)
     await client.ping()
     ping = await per_call_us(client.ping, n)
     print(f"{'redis loopback, bare PING':<28} {ping:8.1f} us/call (round-trip floor)")

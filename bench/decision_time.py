@@ -29,7 +29,7 @@ from policies.base import POOLED, DecisionRequest, Delta, PosteriorStore, Snapsh
 from policies.registry import build_policy
 from policies.thompson import ThompsonPolicy
 from storage.embedded.store import MemoryStore
-from storage.redis.codec import make_client
+from storage.redis.client import connect
 from storage.redis.store import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -136,7 +136,7 @@ async def bench_store_size(label: str, store: PosteriorStore, request: DecisionR
 
 
 async def bench_ping(url: str, n: int) -> None:
-    client = make_client(url, 1.0, 1.0)
+    client = connect(url, cluster=False, socket_timeout=1.0, connect_timeout=1.0)
     await client.ping()
     print(summary("redis PING round trip (floor)", await time_async(client.ping, n)))
     await client.aclose()

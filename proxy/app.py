@@ -118,7 +118,7 @@ def _services(
         learner=learner,
         rng=rng,
         clock=clock,
-        cooldowns=Cooldowns(),
+        cooldowns=Cooldowns(shared=state.cooldowns),
         limits=limits,
     )
 

@@ -3,7 +3,7 @@
 ``open_state(config, clock)`` picks Redis when a URL is configured (``REDIS_URL`` or
 ``redis.url``), else the embedded store saved to ``server.state_file``. The State holds the
 posterior store, the tracking backend on the same storage, and (Redis only) the shared
-rpm/tpm usage; ``start``/``close`` run them all in order.
+rpm/tpm usage and 429 cooldowns; ``start``/``close`` run them all in order.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio
-
 from proxy.config.settings import Config
 from proxy.tracking import tracking_file
 from proxy.tracking.backend import TrackingBackend
@@ -23,6 +21,8 @@ from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.redis_backend import RedisTracking
 from storage.embedded.store import MemoryStore
 from storage.protocols import Store
+from storage.redis.client import Client
+from storage.redis.cooldown_sync import SharedCooldowns
 from storage.redis.store import RedisStore
 from storage.redis.usage_sync import SharedUsage
 
@@ -33,13 +33,13 @@ log = logging.getLogger("model_manager.store")
 class RedisHome:
     """The shared Redis: its client (closed by the posterior store) and key prefix."""
 
-    client: redis.asyncio.Redis
+    client: Client
     prefix: str
 
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """The posterior store, the tracking backend and the shared usage, on one storage.
+    """The posterior store, the tracking backend, the shared usage and cooldowns, on one storage.
 
     ``redis`` is set when the storage is Redis (shared by every replica); ``state_file``
     when it is embedded and this process owns its state file.
@@ -48,6 +48,7 @@ class State:
     posteriors: Store
     tracking: TrackingBackend
     usage: SharedUsage | None = None
+    cooldowns: SharedCooldowns | None = None
     redis: RedisHome | None = None
     state_file: Path | None = None
 
@@ -61,9 +62,13 @@ class State:
         await self.tracking.start()
         if self.usage is not None:
             await self.usage.start()
+        if self.cooldowns is not None:
+            await self.cooldowns.start()
 
     async def close(self) -> None:
-        """Usage and tracking first: they write through the client the store closes."""
+        """Cooldowns, usage and tracking first: they write through the client the store closes."""
+        if self.cooldowns is not None:
+            await self.cooldowns.close()
         if self.usage is not None:
             await self.usage.close()
         await self.tracking.close()
@@ -82,10 +87,12 @@ def open_state(config: Config, clock: Callable[[], float]) -> State:
             half_life_s=config.router.half_life_s, clock=clock, state_file=Path(config.server.state_file)
         )
         return embedded_state(config, clock, store)
-    log.info("state: Redis at %s (shared by every replica)", _without_password(url))
+    kind = "Redis Cluster (any node)" if config.redis.cluster else "Redis"
+    log.info("state: %s at %s (shared by every replica)", kind, _without_password(url))
     timeout = config.redis.timeout_s
     return redis_state(config, clock, RedisStore.from_url(
         url,
+        cluster=config.redis.cluster,
         socket_timeout=timeout,
         connect_timeout=timeout,
         prefix=config.redis.prefix,
@@ -99,7 +106,8 @@ def redis_state(config: Config, clock: Callable[[], float], store: RedisStore) -
     """State on ``store``'s Redis: tracking and shared usage on its client and prefix."""
     home = RedisHome(store.client, store.prefix)
     tracking = RedisTracking(home.client, prefix=home.prefix, clock=clock, **_tracking_options(config))
-    return State(store, tracking, _shared_usage(config, home), redis=home)
+    cooldowns = SharedCooldowns(home.client, prefix=home.prefix, interval_s=config.redis.usage_sync_s)
+    return State(store, tracking, _shared_usage(config, home), cooldowns, redis=home)
 
 
 def embedded_state(config: Config, clock: Callable[[], float], store: MemoryStore) -> State:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from support.redis_cluster import RedisClusterNodes
 from support.redis_server import RedisServer
+from support.redis_targets import RedisTarget
 from support.servers import FakeUpstream, UvicornThread
 
 from proxy.simulator.app import create_simulator_app
@@ -29,6 +31,28 @@ def redis_server(_redis_session: RedisServer) -> Iterator[RedisServer]:
     with redis.Redis.from_url(_redis_session.url) as client:
         client.flushall()
     yield _redis_session
+
+
+@pytest.fixture(scope="session")
+def _redis_cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    with RedisClusterNodes(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(_redis_cluster_session: RedisClusterNodes) -> RedisClusterNodes:
+    """A Redis Cluster (three masters, three replicas) shared by the session, every master
+    emptied before each test. Do not kill its nodes; start a private RedisClusterNodes for that."""
+    RedisTarget(_redis_cluster_session.url, cluster=True).flush()
+    return _redis_cluster_session
+
+
+@pytest.fixture(params=["single", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    """Each kind of Redis in turn, emptied: the shared redis-server, then the shared cluster."""
+    if request.param == "cluster":
+        return RedisTarget(request.getfixturevalue("redis_cluster").url, cluster=True)
+    return RedisTarget(request.getfixturevalue("redis_server").url, cluster=False)
 
 
 @pytest.fixture

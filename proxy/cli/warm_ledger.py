@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
-import redis.asyncio
 
 from storage.embedded.state_file import write_atomically
+from storage.redis.client import Client
 
 
 def fingerprint(path: Path, *, agent_column: str | None, split: str | None, strength: float) -> str:
@@ -44,7 +44,7 @@ def _entry(source: Path) -> dict[str, str]:
 class RedisLedger:
     """Records as Redis strings (JSON)."""
 
-    def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
+    def __init__(self, client: Client, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
 

@@ -63,6 +63,7 @@ class ServerSettings:
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     url: str | None = None
+    cluster: bool = False
     prefix: str = "mm"
     timeout_s: float = 0.5
     read_cache_s: float = 0.05
@@ -154,6 +155,7 @@ def _redis(section: Section) -> RedisSettings:
     defaults = RedisSettings()
     settings = RedisSettings(
         url=section.string("url"),
+        cluster=section.boolean("cluster", defaults.cluster),
         prefix=section.string("prefix", defaults.prefix) or defaults.prefix,
         timeout_s=section.positive("timeout_s", defaults.timeout_s),
         read_cache_s=section.number("read_cache_s", defaults.read_cache_s, high=10.0),

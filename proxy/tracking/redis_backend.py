@@ -35,7 +35,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import orjson
-import redis.asyncio
 
 from proxy.tracking import lua, timeline
 from proxy.tracking.backend import (
@@ -48,6 +47,7 @@ from proxy.tracking.backend import (
 )
 from proxy.tracking.records import SEP, Counts, DecisionRecord, Tracked
 from proxy.tracking.redis_writer import TrackingWriter
+from storage.redis.client import Client
 from storage.redis.keys import encode_scope
 from storage.redis.sequence import SEQ_TTL_S
 
@@ -67,7 +67,7 @@ class RedisTracking:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: Client,
         *,
         prefix: str,
         clock: Callable[[], float],

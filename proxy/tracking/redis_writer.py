@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
 from proxy.tracking.lua import Call
 from storage.errors import WarnLimiter
 from storage.redis.breaker import Breaker
+from storage.redis.client import Client
 from storage.redis.sequence import NOT_APPLIED, SEQ_TTL_S, Sequencer
 from storage.redis.writer import SequencedWriter
 
@@ -40,7 +40,7 @@ class TrackingCalls:
 
     unanswered: tuple[type[BaseException], ...] = (RedisError, OSError)
 
-    def __init__(self, client: redis.asyncio.Redis, sequencer: Sequencer) -> None:
+    def __init__(self, client: Client, sequencer: Sequencer) -> None:
         self._client = client
         self._seq = sequencer
 
@@ -84,7 +84,7 @@ class TrackingWriter:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: Client,
         *,
         buffer_limit: int = 10_000,
         retry_interval_s: float = 1.0,

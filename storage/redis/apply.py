@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis.asyncio
 from redis.exceptions import NoScriptError
 
 from policies.base import Table
 from storage.redis import keys, pending
+from storage.redis.client import Client
 from storage.redis.codec import APPLY_LUA, UNAVAILABLE
 from storage.redis.pending import Batch, Pending
 from storage.redis.sequence import NOT_APPLIED, Sequencer
@@ -23,7 +23,7 @@ class ApplyScript:
     unanswered = UNAVAILABLE
 
     def __init__(
-        self, client: redis.asyncio.Redis, prefix: str, sequencer: Sequencer, half_life_s: float | None
+        self, client: Client, prefix: str, sequencer: Sequencer, half_life_s: float | None
     ) -> None:
         self._client = client
         self._prefix = prefix

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import redis.asyncio
 import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from policies.base import Evidence
 from storage.redis.sequence import SEQ_GUARD
@@ -94,38 +91,3 @@ def cell(raw_s: object, raw_f: object, raw_t: object, now: float) -> tuple[float
     if corrupt or t is None:
         return 0.0, 0.0, now, True
     return evidence.successes, evidence.failures, t, False
-
-
-MAX_CONNECTIONS = 64
-"""Connections per process; a request beyond them waits for one (up to the socket timeout)."""
-
-
-def make_client(url: str, socket_timeout: float, connect_timeout: float) -> redis.asyncio.Redis:
-    """A client with short timeouts and no retries of its own (the store retries writes,
-    under their sequence numbers, from its buffer).
-
-    The pool blocks when all its connections are busy instead of raising (redis-py's default
-    pool raises MaxConnectionsError under a burst of concurrent requests). Maintenance
-    notifications are turned off where redis-py has them: while on, its pool skips the check
-    that replaces connections the server closed (e.g. after a restart).
-    """
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=socket_timeout,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-    )
-    client = redis.asyncio.Redis(
-        connection_pool=pool, retry=Retry(NoBackoff(), 0), **_maint_notifications_off()
-    )
-    client.auto_close_connection_pool = True  # closing the client closes its pool, as from_url's
-    return client
-
-
-def _maint_notifications_off() -> dict[str, Any]:
-    try:
-        from redis.maint_notifications import MaintNotificationsConfig  # noqa: PLC0415
-    except ImportError:  # redis-py < 7
-        return {}
-    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}

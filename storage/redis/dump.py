@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio
-
 from policies import decay
 from policies.base import Evidence
 from storage.errors import StoreUnavailable
 from storage.redis import keys
+from storage.redis.client import Client
 from storage.redis.codec import UNAVAILABLE, cell
 
 Dump = dict[str, dict[str, dict[str, Evidence]]]
@@ -17,7 +16,7 @@ BATCH = 500
 
 
 async def dump(
-    client: redis.asyncio.Redis, prefix: str, now: float, half_life_s: float | None
+    client: Client, prefix: str, now: float, half_life_s: float | None
 ) -> tuple[Dump, int]:
     """scope -> context -> model -> evidence decayed to ``now``, and the corrupt cell count.
 
@@ -41,7 +40,7 @@ async def dump(
     return out, corrupt
 
 
-async def _hgetall(client: redis.asyncio.Redis, names: list[Any]) -> list[Any]:
+async def _hgetall(client: Client, names: list[Any]) -> list[Any]:
     replies: list[Any] = []
     for start in range(0, len(names), BATCH):
         async with client.pipeline(transaction=False) as pipe:

@@ -30,7 +30,8 @@ from storage.redis import dump as redis_dump
 from storage.redis import keys
 from storage.redis.apply import ApplyScript
 from storage.redis.breaker import Breaker
-from storage.redis.codec import UNAVAILABLE, cell, make_client
+from storage.redis.client import Client, connect
+from storage.redis.codec import UNAVAILABLE, cell
 from storage.redis.pending import Batch, Pending
 from storage.redis.read_cache import FreshReads, ReadCache
 from storage.redis.sequence import SEQ_TTL_S, Sequencer
@@ -47,7 +48,7 @@ class RedisStore:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: Client,
         *,
         prefix: str = "mm",
         half_life_s: float | None = None,
@@ -87,13 +88,15 @@ class RedisStore:
         cls,
         url: str,
         *,
+        cluster: bool = False,
         socket_timeout: float = 0.25,
         connect_timeout: float = 0.25,
         **kw: Any,
     ) -> RedisStore:
-        """A store on a new client for ``url`` with short timeouts and no client retries
-        (the store resends writes itself); ``kw`` go to the constructor."""
-        client = make_client(url, socket_timeout, connect_timeout)
+        """A store on a new client for ``url`` (a single Redis, or any node of a Redis
+        Cluster) with short timeouts and no client retries (the store resends writes
+        itself); ``kw`` go to the constructor."""
+        client = connect(url, cluster=cluster, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
         return cls(client, **kw)
 
     @property
@@ -126,7 +129,7 @@ class RedisStore:
         }
 
     @property
-    def client(self) -> redis.asyncio.Redis:
+    def client(self) -> Client:
         """The client (shared with other bookkeeping, e.g. tracking; closed by ``close``)."""
         return self._client
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 
-import redis.asyncio
 from redis.exceptions import RedisError
 
 from storage.errors import WarnLimiter
 from storage.periodic import Periodic
+from storage.redis.client import Client
 
 KINDS = ("requests", "tokens")
 MINUTE_S = 60.0
@@ -32,7 +32,7 @@ class SharedUsage:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: Client,
         models: Collection[str],
         *,
         prefix: str = "mm",

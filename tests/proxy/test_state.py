@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.redis_server import RedisServer
+from support.redis_server import free_port
+from support.redis_targets import RedisTarget
 
 from policies.base import ALL_PROMPTS, Delta, Evidence, Table
+from proxy.config.reader import ConfigError
 from proxy.config.settings import Config, parse_config
 from proxy.state import open_state
 from proxy.tracking import tracking_file
@@ -25,13 +27,16 @@ def _config(**sections: Any) -> Config:
 
 
 async def test_redis_url_gives_a_shared_state(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    redis_target: RedisTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    config = _config(redis={"url": redis_server.url, "prefix": "x"}, router={"half_life_s": None})
+    """On a single Redis and on a Cluster (``redis.cluster``); REDIS_URL wins over ``redis.url``."""
+    monkeypatch.setenv("REDIS_URL", redis_target.url)
+    redis = redis_target.config(url=f"redis://127.0.0.1:{free_port()}/0", prefix="x")
+    config = _config(redis=redis, router={"half_life_s": None})
     writer, reader = open_state(config, time.time), open_state(config, time.time)
     assert writer.shared and writer.redis is not None and writer.redis.prefix == "x"
     assert writer.state_file is None and writer.usage is not None  # m has an rpm limit
+    assert writer.cooldowns is not None
     await writer.start()
     await writer.posteriors.apply(DELTAS)
     assert await writer.posteriors.flush()
@@ -77,3 +82,8 @@ async def test_a_second_embedded_state_on_an_owned_file_does_not_save(
     assert not await other.posteriors.flush()
     await other.close()
     await owner.close()
+
+
+def test_redis_cluster_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match=r"redis\.cluster: must be true or false"):
+        _config(redis={"url": "redis://127.0.0.1:6379/0", "cluster": "yes"})

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from support.redis_targets import RedisTarget
 
 from policies.base import POOLED, Delta, Evidence, PosteriorStore, Table
 from storage.embedded.store import MemoryStore
-from storage.redis.store import RedisStore
 
 try:
     from support.clocks import FakeClock
@@ -24,14 +24,18 @@ POOL = Table(POOLED)
 Factory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
     """Builds stores of the parametrized kind; all are closed at teardown."""
     made: list[Any] = []
-    url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
+    target = None
+    if request.param == "redis":
+        target = RedisTarget(request.getfixturevalue("redis_server").url, cluster=False)
+    elif request.param == "redis-cluster":
+        target = RedisTarget(request.getfixturevalue("redis_cluster").url, cluster=True)
 
     def factory(**kw: Any) -> Any:
-        store = MemoryStore(**kw) if url is None else RedisStore.from_url(url, **kw)
+        store = MemoryStore(**kw) if target is None else target.store(**kw)
         made.append(store)
         return store
 

@@ -21,6 +21,7 @@ from proxy.state import State, embedded_state, redis_state
 from storage.embedded.store import MemoryStore
 from storage.redis.store import RedisStore
 from support.redis_server import RedisServer
+from support.redis_targets import RedisTarget
 from support.servers import FakeUpstream, UvicornThread
 
 SECRET = "sk-test-secret-123456"
@@ -54,6 +55,7 @@ class Proxy:
     url: str
     services: Services
     store: MemoryStore | RedisStore
+    redis: RedisTarget | None = None
 
     def client(self, agent: str, workflow: str | None = None, **headers: str) -> openai.OpenAI:
         """An openai SDK client with X-Agent (and X-Workflow) headers, no retries."""
@@ -84,46 +86,51 @@ class Proxy:
         table = Table(scope, context)
         if isinstance(self.store, MemoryStore):
             return self.store.load_now([table], [model])[table][model]
-        return _redis_evidence(self.store, scope, model, context)
+        assert self.redis is not None, "a Proxy on Redis needs its RedisTarget"
+        return _redis_evidence(self.store, self.redis, scope, model, context)
 
 
-def _redis_evidence(store: RedisStore, scope: str, model: str, context: str) -> Evidence:
-    import redis
-
+def _redis_evidence(store: RedisStore, target: RedisTarget, scope: str, model: str, context: str) -> Evidence:
     from storage.redis.keys import fields, post_key
 
-    with redis.Redis.from_url(_url_of(store)) as client:
+    with target.client() as client:
         s, f, _ = client.hmget(post_key(store.prefix, Table(scope, context)), list(fields(model)))
     return Evidence(float(s or 0.0), float(f or 0.0))
 
 
-def _url_of(store: RedisStore) -> str:
-    kwargs = store.client.connection_pool.connection_kwargs
-    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
-
-
 Starter = Callable[..., Proxy]
+BACKENDS = ["memory", "redis", "redis-cluster"]
+"""The embedded store, a real redis-server, and a real Redis Cluster (three masters)."""
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each tracking backend in turn: embedded memory, and a real redis-server."""
+    """Each tracking backend in turn (see BACKENDS)."""
     value: str = request.param
     return value
+
+
+def redis_target_of(request: pytest.FixtureRequest, backend: str) -> RedisTarget | None:
+    """The (emptied) Redis of ``backend``, or None for the embedded store."""
+    if backend == "redis":
+        return RedisTarget(request.getfixturevalue("redis_server").url, cluster=False)
+    if backend == "redis-cluster":
+        return RedisTarget(request.getfixturevalue("redis_cluster").url, cluster=True)
+    return None
 
 
 @pytest.fixture
 def start_proxy(request: pytest.FixtureRequest, backend: str) -> Iterator[Starter]:
     """``start(config_dict, clock=time.time)`` -> Proxy on the ``backend`` store."""
-    redis_server: RedisServer | None = request.getfixturevalue("redis_server") if backend == "redis" else None
+    target = redis_target_of(request, backend)
     with ExitStack() as stack:
 
         def start(config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> Proxy:
-            store = make_store(redis_server, clock)
+            store = make_store(target, clock)
             parsed = parse_config(dict(config))
             app = create_app(parsed, state=state_on(parsed, store, clock), rng=random.Random(0), clock=clock)
             server = stack.enter_context(UvicornThread(app))
-            return Proxy(server.url, app.state.services, store)
+            return Proxy(server.url, app.state.services, store, target)
 
         yield start
 
@@ -137,11 +144,14 @@ def state_on(
     return redis_state(config, clock, store)
 
 
-def make_store(redis_server: RedisServer | None, clock: Callable[[], float]) -> MemoryStore | RedisStore:
-    """A store without decay: RedisStore on ``redis_server``, else MemoryStore."""
-    if redis_server is None:
+def make_store(
+    redis: RedisServer | RedisTarget | None, clock: Callable[[], float]
+) -> MemoryStore | RedisStore:
+    """A store without decay: RedisStore on ``redis`` (a server or a target), else MemoryStore."""
+    if redis is None:
         return MemoryStore(clock=clock)
-    return RedisStore.from_url(redis_server.url, clock=clock, socket_timeout=2.0, connect_timeout=2.0)
+    target = redis if isinstance(redis, RedisTarget) else RedisTarget(redis.url, cluster=False)
+    return target.store(clock=clock, socket_timeout=2.0, connect_timeout=2.0)
 
 
 def chat(client: openai.OpenAI, model: str = "auto") -> tuple[str, str, Any]:

@@ -12,9 +12,9 @@ import orjson
 import pytest
 import yaml
 from support.paths import REPO
-from support.redis_server import RedisServer, free_port
+from support.redis_server import free_port
 from support.servers import FakeUpstream
-from support.tracking_support import Starter, backend, chat, config_dict, start_proxy
+from support.tracking_support import Starter, backend, chat, config_dict, redis_target_of, start_proxy
 
 from policies.base import Table
 from proxy.cli.main import main
@@ -164,24 +164,22 @@ def test_redis_down_exits_1_and_writes_nothing(
     assert code == 1 and "Redis does not answer" in out
 
 
-@pytest.mark.parametrize("backend", ["redis"])
+@pytest.mark.parametrize("backend", ["redis", "redis-cluster"])
 def test_a_proxy_on_warm_started_redis_routes_to_the_logged_best_model_from_the_first_call(
     *, tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_upstream: FakeUpstream,
-    start_proxy: Starter, redis_server: RedisServer,
+    start_proxy: Starter, request: pytest.FixtureRequest, backend: str,
 ) -> None:
+    target = redis_target_of(request, backend)
+    assert target is not None
     proxy_config = config_dict(fake_upstream, router={"policy": "thompson", "exploration_rate": 0.0})
     cold = start_proxy(proxy_config)
     with cold.client("support") as client:
         cold_models = [chat(client)[1] for _ in range(10)]
     assert "m1" in cold_models  # cold: each model is tried (min_tries) before the posterior rules
     cold.wait_recorded(10)
-    redis_server.start()
-    import redis
+    target.flush()
 
-    with redis.Redis.from_url(redis_server.url) as raw:
-        raw.flushall()
-
-    config = write_config(tmp_path / "c.yaml", {**proxy_config, "redis": {"url": redis_server.url}})
+    config = write_config(tmp_path / "c.yaml", {**proxy_config, "redis": target.config()})
     log = str(write_log(tmp_path / "l.csv"))
     code, out = warm_start(capsys, "--config", str(config), "--data", log)
     assert code == 0 and "written to Redis" in out, out

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from support.servers import FakeUpstream
-from support.tracking_support import Starter, backend, chat, config_dict, start_proxy
+from support.tracking_support import Starter, backend, chat, config_dict, redis_target_of, start_proxy
 
 from policies.base import ALL_PROMPTS, Delta, Table
 from proxy.cli.stats import print_stats
@@ -18,16 +18,19 @@ from storage.embedded.store import MemoryStore
 __all__ = ["backend", "start_proxy"]
 
 
-@pytest.mark.parametrize("backend", ["redis"])
+@pytest.mark.parametrize("backend", ["redis", "redis-cluster"])
 def test_stats_cli_shows_counters_and_posteriors(
+    *,
     start_proxy: Starter,
     fake_upstream: FakeUpstream,
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    backend: str,
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    redis_url = request.getfixturevalue("redis_server").url
+    target = redis_target_of(request, backend)
+    assert target is not None
     fake_upstream.script("m1", [{"fail_status": 503}])
     config: dict[str, Any] = config_dict(
         fake_upstream,
@@ -44,7 +47,7 @@ def test_stats_cli_shows_counters_and_posteriors(
         models = [chat(client)[1] for _ in range(3)]
     proxy.wait_recorded(3)
     assert models[0] == "m2"
-    parsed = parse_config({**config, "redis": {"url": redis_url}})
+    parsed = parse_config({**config, "redis": target.config()})
     assert print_stats(parsed, agent="cli-agent", as_json=True) == 0
     rows = {row["model"]: row for row in orjson.loads(capsys.readouterr().out)}
     assert set(rows) == {"m1", "m2"}

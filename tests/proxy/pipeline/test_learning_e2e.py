@@ -36,6 +36,7 @@ import yaml
 from openai.types.chat import ChatCompletionMessageParam
 from support.proxy_harness import model_entry
 from support.redis_server import RedisServer  # tests/ is on sys.path (rootdir conftest)
+from support.redis_targets import RedisTarget
 from support.servers import FakeUpstream, UvicornThread
 from support.waiting import wait_for
 
@@ -267,11 +268,12 @@ def check_restart(config: dict[str, Any], tmp_path: Path, redis_url: str | None)
 
 
 def test_redis_state_survives_a_proxy_restart(
-    fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path
+    fake_upstream: FakeUpstream, redis_target: RedisTarget, tmp_path: Path
 ) -> None:
+    """On a single Redis and on a Redis Cluster (``redis.cluster: true``; REDIS_URL names a node)."""
     config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream), **UNFORGETTING)
-    config["redis"] = {"url": redis_server.url}
-    check_restart(config, tmp_path, redis_server.url)
+    config["redis"] = redis_target.config()
+    check_restart(config, tmp_path, redis_target.url)
     assert not (tmp_path / "state.json").exists()  # Redis, not the embedded store
 
 

@@ -13,7 +13,8 @@ import pytest
 import redis.asyncio
 from support.clocks import FakeClock as Clock
 from support.proxy_harness import MESSAGES, ProxyFactory, basic_config, proxy_factory
-from support.redis_server import RedisServer, free_port
+from support.redis_server import free_port
+from support.redis_targets import RedisTarget
 from support.servers import FakeUpstream, UvicornThread
 
 from policies.base import Decision, DecisionRequest
@@ -23,7 +24,7 @@ from proxy.forwarding.base import Summary, Usage
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.usage_limits import UsageLimits
 from proxy.state import redis_state
-from storage.redis.store import RedisStore
+from storage.redis.client import connect
 from storage.redis.usage_sync import SharedUsage
 
 __all__ = ["proxy_factory"]
@@ -115,10 +116,13 @@ def test_when_every_model_is_at_its_limit_the_answer_is_503(
 
 # -- shared through Redis ---------------------------------------------------------------------
 
-async def test_shared_usage_adds_every_process_counts(redis_server: RedisServer) -> None:
+async def test_shared_usage_adds_every_process_counts(redis_target: RedisTarget) -> None:
     clock = Clock()
     clock.now = 60 * 1000 + 15.0  # 15 s into a minute
-    clients = [redis.asyncio.Redis.from_url(redis_server.url) for _ in range(2)]
+    clients = [
+        connect(redis_target.url, cluster=redis_target.cluster, socket_timeout=2.0, connect_timeout=2.0)
+        for _ in range(2)
+    ]
     one, two = (SharedUsage(c, ["m1"], interval_s=1.0, clock=clock) for c in clients)
     one.add("m1", "requests", 3)
     two.add("m1", "requests", 2)
@@ -148,7 +152,7 @@ async def test_a_failed_sync_keeps_the_counts_and_says_so(caplog: pytest.LogCapt
     await client.aclose()
 
 
-def test_replicas_on_one_redis_share_the_rpm(fake_upstream: FakeUpstream, redis_server: RedisServer) -> None:
+def test_replicas_on_one_redis_share_the_rpm(fake_upstream: FakeUpstream, redis_target: RedisTarget) -> None:
     """m1 allows 4 requests a minute over all replicas: 2 through each of two proxies use
     them up, and the next request on either goes to m2."""
     config = limited(fake_upstream, m1={"rpm": 4})
@@ -157,7 +161,7 @@ def test_replicas_on_one_redis_share_the_rpm(fake_upstream: FakeUpstream, redis_
     with ExitStack() as stack:
         urls = []
         for seed in range(2):
-            store = RedisStore.from_url(redis_server.url, socket_timeout=2.0)
+            store = redis_target.store(socket_timeout=2.0)
             app = create_app(parsed, state=redis_state(parsed, time.time, store), rng=random.Random(seed))
             urls.append(stack.enter_context(UvicornThread(app)).url)
         clients = [

@@ -8,7 +8,6 @@ from typing import Any
 
 import openai
 import pytest
-import redis
 from support.servers import FakeUpstream
 from support.tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
 
@@ -114,8 +113,8 @@ def zero_successes(proxy: Proxy, scope: str) -> None:
     if isinstance(proxy.store, MemoryStore):
         proxy.store.apply_now([Delta(Table(scope), "m1", -10.0, 0.0)])
         return
-    kwargs = proxy.store.client.connection_pool.connection_kwargs
-    with redis.Redis(host=kwargs["host"], port=kwargs["port"]) as client:
+    assert proxy.redis is not None
+    with proxy.redis.client() as client:
         client.hset(post_key(proxy.store.prefix, Table(scope)), "m1:s", "0")
 
 

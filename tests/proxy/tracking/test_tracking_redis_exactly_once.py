@@ -25,7 +25,7 @@ from proxy.tracking.backend import WorkflowRaw
 from proxy.tracking.records import DecisionRecord, Tracked
 from proxy.tracking.redis_backend import RedisTracking
 from proxy.tracking.redis_writer import TrackingWriter
-from storage.redis.codec import make_client
+from storage.redis.client import connect
 
 AGENT = "agent-1"
 WORKFLOW = "wf-1"
@@ -68,7 +68,7 @@ async def make() -> AsyncIterator[Make]:
     clients: list[redis.asyncio.Redis] = []
 
     def build(url: str, **kw: Any) -> RedisTracking:
-        clients.append(make_client(url, socket_timeout=0.3, connect_timeout=0.3))
+        clients.append(connect(url, cluster=False, socket_timeout=0.3, connect_timeout=0.3))
         options = {"retry_interval_s": 0.05, **kw}
         return RedisTracking(
             clients[-1], prefix="mm", clock=lambda: 1000.0, retention_s=DAY, decision_ttl_s=DAY, **options
@@ -276,7 +276,7 @@ def clocked(make: Make, url: str, clock: list[float]) -> RedisTracking:
     """RedisTracking whose writer (own client, closed by ``close_clocked``) runs on ``clock``
     with a seq TTL of 10 s."""
     tracking = make(url)
-    client = make_client(url, socket_timeout=0.3, connect_timeout=0.3)
+    client = connect(url, cluster=False, socket_timeout=0.3, connect_timeout=0.3)
     tracking.writer = TrackingWriter(
         client, retry_interval_s=0.05, seq_ttl_s=10.0, monotonic=lambda: clock[0]
     )
