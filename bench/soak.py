@@ -159,20 +159,24 @@ async def sample_every(sampler: Sampler, every_s: float, seconds: float) -> None
         await asyncio.to_thread(sampler.take, http)
 
 
-async def poll_tracking(url: str, seconds: float) -> int:
-    """GET the tracking endpoints every POLL_S for ``seconds``; the number of non-200 answers."""
-    bad = 0
+async def poll_tracking(url: str, seconds: float) -> list[str]:
+    """GET the tracking endpoints every POLL_S for ``seconds`` (starting after one interval,
+    once the polled workflow exists); ``path status`` of every non-200 answer."""
+    bad = []
     paths = ("/v1/stats", "/v1/workflows", "/v1/workflows/wf-soak-0-0", "/metrics", "/ready")
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            for path in paths:
-                bad += (await http.get(path)).status_code != 200
             await asyncio.sleep(POLL_S)
+            for path in paths:
+                if (status := (await http.get(path)).status_code) != 200:
+                    bad.append(f"{path} {status}")
     return bad
 
 
-async def soak(world: World, *, seconds: float, rate: float, every_s: float) -> tuple[LoadRun, Sampler, int]:
+async def soak(
+    world: World, *, seconds: float, rate: float, every_s: float
+) -> tuple[LoadRun, Sampler, list[str]]:
     world.upstream.set_profile("primary", failure_rate=0.05, fail_status=503)
     sampler = Sampler(world)
     load, _, bad_polls = await asyncio.gather(
@@ -208,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     failed = sum(r.failed for r in load.results)
     sent = len(load.results)
-    print(f"requests {sent} at {load.rate:.0f}/s, client failures {failed}, bad polls {bad_polls}")
+    print(f"requests {sent} at {load.rate:.0f}/s, client failures {failed}, failed polls {bad_polls}")
     print(format_curves(sampler.samples))
     verdicts = checks(sampler.samples, args.warmup)
     for name, (ok, text) in verdicts.items():

@@ -61,13 +61,16 @@ def proxy_config(sim_url: str, dead_url: str) -> dict[str, Any]:
 class SimulatorProcess:
     """The simulator under uvicorn in a child process (so it takes no CPU from the load)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path) -> None:
+        self.log = log
         self.port = free_port()
         self.root = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
-        self.process = subprocess.Popen([sys.executable, "-c", SIMULATOR, str(self.port)], cwd=REPO)
+        with self.log.open("wb") as out:  # cut bodies make uvicorn log an error per request
+            command = [sys.executable, "-c", SIMULATOR, str(self.port)]
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -109,7 +112,7 @@ class World:
         self.redis.start()
         stack.callback(self.redis.stop)
         self.relay = stack.enter_context(RelayThread(self.redis.port))
-        simulator = SimulatorProcess().start()
+        simulator = SimulatorProcess(self.work / "simulator.log").start()
         stack.callback(simulator.stop)
         self.upstream = FakeUpstream(simulator.root)
         stack.callback(self.upstream.close)

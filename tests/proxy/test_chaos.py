@@ -60,9 +60,11 @@ def test_the_baseline_loses_nothing(rows: dict[str, Row]) -> None:
 
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS if s.name.startswith("up-")])
 def test_each_upstream_fault_happened(rows: dict[str, Row], name: str) -> None:
+    """The faulty model was tried under load (the refused one is no simulator model), and
+    pinned probes to it fail (a slow drip is slow, not failed)."""
     row = rows[name]
-    assert row.faulty_hits > 0
-    assert row.probe_failures == PROBES
+    assert row.faulty_hits > 0 or name == "up-refused"
+    assert row.probe_failures == (0 if name == "up-slow-drip" else PROBES), row.sample_errors
 
 
 def test_a_stream_cut_after_the_first_byte_reaches_the_client_as_a_failure(rows: dict[str, Row]) -> None:
