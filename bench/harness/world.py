@@ -88,7 +88,8 @@ class SimulatorProcess:
 
 
 class World:
-    """Everything started in ``__enter__``; ``redis_client`` talks to Redis directly."""
+    """Everything started in ``__enter__``; ``redis_client`` talks to Redis directly. Logs
+    (proxy, simulator, Redis) stay in ``work``, a temp dir named ``chaos-*``."""
 
     def __init__(self) -> None:
         self._stack = ExitStack()
@@ -120,12 +121,17 @@ class World:
         path = self.work / "config.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         self.proxy = stack.enter_context(ProxyProcess(path, env={"REDIS_URL": self.relay.url}, cwd=self.work))
+        stack.callback(self._keep_proxy_log)
         self.redis_client = redis.Redis(port=self.redis.port)
         stack.callback(self.redis_client.close)
 
     @property
     def url(self) -> str:
         return self.proxy.url
+
+    def _keep_proxy_log(self) -> None:
+        """Copy the proxy's output into the work dir (ProxyProcess deletes its own)."""
+        (self.work / "proxy.log").write_text(self.proxy.output(), encoding="utf-8")
 
     def proxy_pid(self) -> int:
         assert self.proxy.process is not None
