@@ -287,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     timing = Timing(args.seconds, args.outage)
     with World() as world:
+        print(f"logs (proxy, simulator, Redis) in {world.work}", file=sys.stderr)
         rows = asyncio.run(run_all(world, chosen(args.only), timing, args.rate, args.agents))
     print(format_table(rows))
     print()
