@@ -43,7 +43,6 @@ def test_print_the_figures(rows: dict[str, Row], capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS if s.fallback])
 def test_no_client_failure_where_a_fallback_exists(rows: dict[str, Row], name: str) -> None:
     row = rows[name]
-    assert row.requests >= RATE * TIMING.seconds * 0.99
     assert row.failures == 0, row.sample_errors
 
 
