@@ -134,9 +134,9 @@ class Sampler:
         self.samples: list[Sample] = []
         self.started = time.monotonic()
 
-    def take(self, http: httpx.Client) -> Sample:
+    def take(self) -> Sample:
         pids = process_tree(self.world.proxy_pid())
-        ready = http.get("/ready").json()
+        ready = httpx.get(f"{self.world.url}/ready", timeout=30).json()  # a fresh connection each time
         memory = self.world.redis_client.info("memory")
         sample = Sample(
             at_s=time.monotonic() - self.started,
@@ -151,12 +151,11 @@ class Sampler:
 
 
 async def sample_every(sampler: Sampler, every_s: float, seconds: float) -> None:
-    with httpx.Client(base_url=sampler.world.url, timeout=30) as http:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            await asyncio.to_thread(sampler.take, http)
-            await asyncio.sleep(every_s)
-        await asyncio.to_thread(sampler.take, http)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await asyncio.to_thread(sampler.take)
+        await asyncio.sleep(every_s)
+    await asyncio.to_thread(sampler.take)
 
 
 async def poll_tracking(url: str, seconds: float) -> list[str]:
@@ -169,8 +168,11 @@ async def poll_tracking(url: str, seconds: float) -> list[str]:
         while time.monotonic() < end:
             await asyncio.sleep(POLL_S)
             for path in paths:
-                if (status := (await http.get(path)).status_code) != 200:
-                    bad.append(f"{path} {status}")
+                try:
+                    if (status := (await http.get(path)).status_code) != 200:
+                        bad.append(f"{path} {status}")
+                except httpx.HTTPError as exc:
+                    bad.append(f"{path} {exc!r}")
     return bad
 
 
