@@ -132,7 +132,17 @@ class Sampler:
     def __init__(self, world: World) -> None:
         self.world = world
         self.samples: list[Sample] = []
+        self.missed: list[str] = []
         self.started = time.monotonic()
+
+    def take_or_note(self) -> None:
+        """Take a sample and print it (stderr); a /ready that fails or times out is printed
+        and counted in ``missed`` instead."""
+        try:
+            print(f"  {self.take()}", file=sys.stderr)
+        except httpx.HTTPError as exc:
+            self.missed.append(f"{time.monotonic() - self.started:.0f} s: {exc!r}")
+            print(f"  sample missed: {self.missed[-1]}", file=sys.stderr)
 
     def take(self) -> Sample:
         pids = process_tree(self.world.proxy_pid())
@@ -153,9 +163,9 @@ class Sampler:
 async def sample_every(sampler: Sampler, every_s: float, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        await asyncio.to_thread(sampler.take)
+        await asyncio.to_thread(sampler.take_or_note)
         await asyncio.sleep(every_s)
-    await asyncio.to_thread(sampler.take)
+    await asyncio.to_thread(sampler.take_or_note)
 
 
 async def poll_tracking(url: str, seconds: float) -> list[str]:
@@ -216,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sent = len(load.results)
     print(f"requests {sent} at {load.rate:.0f}/s, client failures {failed}, failed polls {bad_polls}")
     print(format_curves(sampler.samples))
+    print(f"samples missed (/ready failed or took > 30 s): {sampler.missed or 'none'}")
     verdicts = checks(sampler.samples, args.warmup)
     for name, (ok, text) in verdicts.items():
         print(f"{name}: {'flat' if ok else 'GROWING'}: {text}")
