@@ -25,6 +25,7 @@ from proxy.forwarding.base import (
     wants_usage,
     with_usage,
 )
+from proxy.forwarding.error_bodies import plain_error_text
 from proxy.forwarding.http_pool import (
     Call,
     PooledClient,
@@ -150,9 +151,10 @@ async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout
     if response.status == 200:
         return raw
     text = redact(raw.decode("utf-8", "replace"), target.secrets)
+    shown = _error_text(_parse_quietly(raw)) or plain_error_text(text)
     raise UpstreamError(
         kind_for_status(response.status, text),
-        f"upstream HTTP {response.status}: {_error_text(_parse_quietly(raw)) or text}"[:500],
+        f"upstream HTTP {response.status}: {shown}"[:500],
         status=response.status,
         retry_after_s=retry_after_s(response.headers.get("retry-after")),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -98,6 +99,7 @@ async def ready(request: Request) -> Response:
         "unavailable_models": dict(services.config.unavailable),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
         "writes": write_counters(state_of(request).counters(), services.learner),
+        "asyncio_tasks": len(asyncio.all_tasks()),
     }
     return json_response(payload, 200 if store_ok else 503)
 

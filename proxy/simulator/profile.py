@@ -27,6 +27,10 @@ class SimProfile:
     is sent as is. ``bad_json_rate`` is the share of JSON answers that are truncated, not
     JSON, or off-schema; ``bad_tool_call_rate`` the share of tool calls whose arguments are
     truncated JSON or lack required properties. Every draw uses the simulator's seeded rng.
+
+    ``html_error`` sends errors as an HTML page (``text/html``, like a gateway's), not
+    OpenAI JSON. ``cut_body`` sends a non-streamed answer's headers and the first half of its
+    JSON, then closes the connection (the body never completes).
     """
 
     latency_ms: float = 20.0
@@ -48,6 +52,8 @@ class SimProfile:
     bad_json_rate: float = 0.0
     bad_tool_call_rate: float = 0.0
     hang: bool = False
+    html_error: bool = False
+    cut_body: bool = False
 
     def __post_init__(self) -> None:
         """Raise ValueError for a rate outside [0, 1]."""

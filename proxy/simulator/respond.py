@@ -17,6 +17,8 @@ from proxy.simulator.state import SimState
 
 Work = Callable[[Send], Awaitable[None]]
 JSON_HEADERS = [(b"content-type", b"application/json")]
+HTML_HEADERS = [(b"content-type", b"text/html")]
+HTML_PAGE = b"<html><head><title>%d</title></head><body><center><h1>%d</h1></center><hr>nginx</body></html>"
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 
@@ -69,10 +71,11 @@ async def send_body(send: Send, status: int, body: bytes, headers: list[tuple[by
 
 
 def _error_headers(profile: SimProfile) -> list[tuple[bytes, bytes]]:
-    """JSON headers, plus Retry-After when the profile sets it."""
+    """JSON (or HTML) headers, plus Retry-After when the profile sets it."""
+    base = HTML_HEADERS if profile.html_error else JSON_HEADERS
     if profile.retry_after_s is None:
-        return JSON_HEADERS
-    return [*JSON_HEADERS, (b"retry-after", f"{profile.retry_after_s:g}".encode())]
+        return base
+    return [*base, (b"retry-after", f"{profile.retry_after_s:g}".encode())]
 
 
 def _sse(data: bytes) -> dict[str, Any]:
@@ -109,6 +112,8 @@ class Behaviour:
             await self.send_stream(send)
         elif profile.malformed_json:
             await self.finish(send, 200, b"<html>this is not JSON {", "errors")
+        elif profile.cut_body:
+            await self.send_cut_body(send)
         else:
             await self.finish(send, 200, orjson.dumps(completion_body(self.reply())), "completed")
 
@@ -117,8 +122,10 @@ class Behaviour:
         return plan_reply(self.profile, self.body, self.state.next_id(), int(time.time()), self.state.rng)
 
     async def fail(self, send: Send, status: int, *, context_window: bool = False) -> None:
-        """Send an OpenAI-shaped error and count it."""
+        """Send an OpenAI-shaped error (or an HTML page) and count it."""
         body = orjson.dumps(error_body(status, context_window=context_window))
+        if self.profile.html_error:
+            body = HTML_PAGE % (status, status)
         await send_body(send, status, body, _error_headers(self.profile))
         self.state.count(self.model, "errors")
 
@@ -126,6 +133,14 @@ class Behaviour:
         """Send a JSON-typed body and count ``outcome``."""
         await send_body(send, status, body, JSON_HEADERS)
         self.state.count(self.model, outcome)
+
+    async def send_cut_body(self, send: Send) -> None:
+        """Headers for the whole answer, half its bytes, then return: uvicorn drops the connection."""
+        body = orjson.dumps(completion_body(self.reply()))
+        length = (b"content-length", str(len(body)).encode())
+        await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, length]})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        self.state.count(self.model, "errors")
 
     async def send_stream(self, send: Send) -> None:
         """Send SSE chunks, then ``[DONE]``; or stop abruptly after ``cut_stream_after`` events."""

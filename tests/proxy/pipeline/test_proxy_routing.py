@@ -131,6 +131,7 @@ def test_health_and_ready(routed: RunningProxy) -> None:
     payload = ready.json()
     assert payload["status"] == "ready" and payload["store_reachable"] is True
     assert payload["models"] == len(MODELS)
+    assert isinstance(payload["asyncio_tasks"], int) and payload["asyncio_tasks"] >= 1  # this request's
 
 
 def test_deployments_sharing_a_model_name_form_a_group(

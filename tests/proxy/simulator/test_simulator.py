@@ -144,6 +144,22 @@ def test_sdk_cut_stream_is_a_protocol_error(client: openai.OpenAI, fake_upstream
     assert fake_upstream.stats()["cut"]["errors"] == 1
 
 
+def test_html_error_sends_a_page(fake_upstream: FakeUpstream) -> None:
+    fake_upstream.set_profile("gateway", fail_status=502, html_error=True)
+    body = {"model": "gateway", "messages": MESSAGES}
+    response = httpx.post(f"{fake_upstream.url}/chat/completions", json=body)
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "text/html"
+    assert response.text.startswith("<html>") and "<h1>502</h1>" in response.text
+
+
+def test_cut_body_stops_half_way(fake_upstream: FakeUpstream) -> None:
+    fake_upstream.set_profile("halfway", cut_body=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{fake_upstream.url}/chat/completions", json={"model": "halfway", "messages": MESSAGES})
+    assert fake_upstream.stats()["halfway"]["errors"] == 1
+
+
 def test_hang_times_out_and_counts_cancelled(client: openai.OpenAI, fake_upstream: FakeUpstream) -> None:
     fake_upstream.set_profile("stuck", hang=True)
     with pytest.raises(openai.APITimeoutError):

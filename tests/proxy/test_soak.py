@@ -1,0 +1,46 @@
+"""A minute of fixed-rate load (bench/soak.py, short) with Redis and the tracking endpoints
+polled: resident memory within +-10% after warm-up, file descriptors and asyncio tasks with
+no growth trend (least-squares slope), no failed request or poll. The curves are printed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.harness.world import World
+from bench.soak import Sample, checks, format_curves, projected_growth, redis_growth, soak
+
+pytestmark = pytest.mark.soak
+
+SECONDS = 50.0
+RATE = 100.0
+EVERY_S = 2.5
+WARMUP = 0.2
+
+
+def test_soak_shows_no_growth(capsys: pytest.CaptureFixture[str]) -> None:
+    with World() as world:
+        load, sampler, bad_polls = asyncio.run(soak(world, seconds=SECONDS, rate=RATE, every_s=EVERY_S))
+    samples = sampler.samples
+    verdicts = checks(samples, WARMUP)
+    with capsys.disabled():
+        print(f"\nsoak: {len(load.results)} requests at {load.rate:.0f}/s\n{format_curves(samples)}")
+        print("\n".join(f"{name}: {text}" for name, (_, text) in verdicts.items()))
+        print(redis_growth(samples, WARMUP))
+    assert len(samples) >= SECONDS / EVERY_S * 0.8
+    assert sum(r.failed for r in load.results) == 0
+    assert bad_polls == [] and sampler.missed == []
+    assert all(ok for ok, _ in verdicts.values()), verdicts
+
+
+def _samples(values: list[float]) -> list[Sample]:
+    return [Sample(float(i), v, int(v), int(v), 1.0, i) for i, v in enumerate(values)]
+
+
+def test_the_checks_catch_growth() -> None:
+    assert projected_growth([0.0, 1.0, 2.0], [10.0, 20.0, 30.0]) == pytest.approx(20.0)
+    flat = checks(_samples([100, 100, 102, 99, 101, 100, 98, 100]), WARMUP)
+    assert all(ok for ok, _ in flat.values())
+    growing = checks(_samples([100, 100, 110, 120, 130, 140, 150, 160]), WARMUP)
+    assert not any(ok for ok, _ in growing.values())
