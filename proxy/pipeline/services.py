@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from policies.base import PosteriorStore
 from proxy.config.settings import Config
 from proxy.forwarding.base import Upstream
+from proxy.pipeline.agents import AgentAdmission
 from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.learning import Learner
 from proxy.pipeline.router import Router
@@ -32,6 +33,7 @@ class Services:
     learner: Learner
     rng: random.Random
     clock: Callable[[], float]
+    agents: AgentAdmission
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     limits: UsageLimits = field(default_factory=UsageLimits)
     counters: Counters = field(default_factory=Counters)

@@ -52,7 +52,7 @@ async def test_buffered_updates_are_applied_exactly_once(own_redis_server: Redis
         await store.apply([Delta(AGENT, "m", i % 2, 1 - i % 2), Delta(OTHER, "x", 1, 1)])
     assert await store.flush() is False
     assert await store.flush() is False
-    assert store.pending == 600  # one in-doubt batch per scope; the rest stay loose, unmerged
+    assert store.pending == 2 + 2  # one in-doubt batch per scope; the rest coalesced per cell
     own_redis_server.start()
     assert await store.flush() is True
     assert await store.flush() is True
@@ -97,20 +97,23 @@ async def test_retry_task_flushes_in_background(own_redis_server: RedisServer) -
     await store.close()
 
 
-async def test_buffer_bound_drops_oldest_and_counts(
+async def test_outage_buffer_coalesces_per_cell_and_bounds_distinct_cells(
     own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make(own_redis_server, buffer_limit=5)
     own_redis_server.stop()
+    for i in range(1, 2001):  # the first is sent (in doubt); the rest: one buffered entry
+        await store.apply([Delta(AGENT, "m", float(i % 2), float(1 - i % 2))])
+    assert (store.pending, store.dropped_updates) == (1 + 1, 0)
     with caplog.at_level(logging.WARNING, logger="model_manager.store"):
-        for i in range(1, 9):
-            await store.apply([Delta(AGENT, "m", float(i), 0.0)])
-    assert store.pending == 5
-    assert store.dropped_updates == 3
+        for i in range(8):  # 8 new cells, room for 4 more loose: the last 4 are dropped
+            await store.apply([Delta(AGENT, f"x{i}", 1.0, 0.0)])
+    assert (store.pending, store.dropped_updates) == (1 + 5, 4)
     assert any("dropped" in r.getMessage() for r in caplog.records)
     own_redis_server.start()
     assert await store.flush() is True
-    assert (await store.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(4 + 5 + 6 + 7 + 8, 0)
+    snap = await store.load([AGENT], ["m", "x3", "x4"])
+    assert snap[AGENT] == {"m": Evidence(1000, 1000), "x3": Evidence(1, 0), "x4": Evidence()}
     await store.close()
 
 

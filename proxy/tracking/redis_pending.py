@@ -1,0 +1,227 @@
+"""Tracking writes waiting for Redis, as entries that coalesce per key.
+
+Each entry becomes one guarded script call (``call``). Entries with equal ``key`` merge
+(``merged``), so an outage holds one entry per agent's stats hash, per workflow, per index,
+however many requests arrive (see storage.redis.coalesce). Per-request entries (decision
+records, request-id lists, raw calls) have a ``size`` in bytes and are bounded by bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from proxy.tracking import lua
+
+RECORD_OVERHEAD = 64
+"""Bytes counted per buffered record beyond its keys and values (Python object overhead)."""
+
+
+class Entry(Protocol):
+    """One buffered tracking write."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    @property
+    def size(self) -> int:
+        """Bytes held for a per-request record; 0 for a sum."""
+        ...
+
+    def merged(self, newer: Any) -> Entry:
+        """This entry then ``newer`` (same key, hence same kind) as one."""
+        ...
+
+    def call(self) -> lua.Call: ...
+
+
+def _added(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
+    out = dict(a)
+    for name, amount in b.items():
+        out[name] = out.get(name, 0.0) + amount
+    return out
+
+
+def _json(counts: Mapping[str, float]) -> bytes:
+    """Counters as a JSON object of exact decimal strings."""
+    return orjson.dumps({name: repr(amount) for name, amount in counts.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """HINCRBYFLOAT sums of one agent's stats hash; refreshes its TTL."""
+
+    hash_key: str
+    counts: Mapping[str, float]
+    ttl_ms: int
+
+    @property
+    def key(self) -> Hashable:
+        return ("stats", self.hash_key)
+
+    @property
+    def size(self) -> int:
+        return 0
+
+    def merged(self, newer: Stats) -> Stats:
+        return Stats(self.hash_key, _added(self.counts, newer.counts), newer.ttl_ms)
+
+    def call(self) -> lua.Call:
+        return lua.Call(lua.STATS, (self.hash_key,), (_json(self.counts), self.ttl_ms))
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """Members of a recent-workflows zset with the time each was last seen (kept the
+    ``kept`` newest); members older than ``retention_s`` before the newest are trimmed."""
+
+    zset_key: str
+    seen: Mapping[str, float]
+    ttl_ms: int
+    retention_s: float
+    kept: int
+
+    @property
+    def key(self) -> Hashable:
+        return ("latest", self.zset_key)
+
+    @property
+    def size(self) -> int:
+        return 0
+
+    def merged(self, newer: Latest) -> Latest:
+        seen = dict(self.seen)
+        for member, at in newer.seen.items():
+            seen[member] = max(at, seen.get(member, at))
+        if len(seen) > self.kept:
+            seen = dict(sorted(seen.items(), key=lambda kv: kv[1])[-self.kept :])
+        return Latest(self.zset_key, seen, newer.ttl_ms, newer.retention_s, newer.kept)
+
+    def call(self) -> lua.Call:
+        cutoff = repr(max(self.seen.values()) - self.retention_s)
+        seen = orjson.dumps({m: repr(at) for m, at in self.seen.items()})
+        return lua.Call(lua.LATEST, (self.zset_key,), (self.ttl_ms, cutoff, self.kept, seen))
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """Members added to a set (the agents index); refreshes its TTL."""
+
+    set_key: str
+    members: frozenset[str]
+    ttl_ms: int
+
+    @property
+    def key(self) -> Hashable:
+        return ("members", self.set_key)
+
+    @property
+    def size(self) -> int:
+        return 0
+
+    def merged(self, newer: Members) -> Members:
+        return Members(self.set_key, self.members | newer.members, newer.ttl_ms)
+
+    def call(self) -> lua.Call:
+        return lua.Call(lua.MEMBERS, (self.set_key,), (self.ttl_ms, *sorted(self.members)))
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A workflow hash's first/last seen and HINCRBYFLOAT sums; refreshes its retention."""
+
+    hash_key: str
+    first: float
+    last: float
+    counts: Mapping[str, float]
+    ttl_ms: int
+
+    @property
+    def key(self) -> Hashable:
+        return ("workflow", self.hash_key)
+
+    @property
+    def size(self) -> int:
+        return 0
+
+    def merged(self, newer: Workflow) -> Workflow:
+        first, last = min(self.first, newer.first), max(self.last, newer.last)
+        return Workflow(self.hash_key, first, last, _added(self.counts, newer.counts), newer.ttl_ms)
+
+    def call(self) -> lua.Call:
+        keys = (self.hash_key, self.hash_key + ":reqs")
+        args = (self.ttl_ms, repr(self.first), repr(self.last), _json(self.counts))
+        return lua.Call(lua.WORKFLOW, keys, args)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestIds:
+    """Request ids appended to a workflow's list (the ``kept`` newest); a per-request record."""
+
+    hash_key: str
+    ids: tuple[str, ...]
+    ttl_ms: int
+    kept: int
+
+    @property
+    def key(self) -> Hashable:
+        return ("ids", self.hash_key)
+
+    @property
+    def size(self) -> int:
+        return RECORD_OVERHEAD + sum(len(i) + 8 for i in self.ids)
+
+    def merged(self, newer: RequestIds) -> RequestIds:
+        return RequestIds(self.hash_key, (self.ids + newer.ids)[-self.kept :], newer.ttl_ms, newer.kept)
+
+    def call(self) -> lua.Call:
+        keys = (self.hash_key, self.hash_key + ":reqs")
+        return lua.Call(lua.REQUEST_IDS, keys, (self.ttl_ms, self.kept, *self.ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A decision record (replaces its hash); a per-request record."""
+
+    hash_key: str
+    fields: bytes
+    ttl_ms: int
+
+    @property
+    def key(self) -> Hashable:
+        return ("record", self.hash_key)
+
+    @property
+    def size(self) -> int:
+        return RECORD_OVERHEAD + len(self.hash_key) + len(self.fields)
+
+    def merged(self, newer: Record) -> Record:
+        return newer
+
+    def call(self) -> lua.Call:
+        return lua.Call(lua.PUT, (self.hash_key,), (self.ttl_ms, self.fields))
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """Any script call, on its own (never merged); a record of its arguments' size."""
+
+    raw: lua.Call
+
+    @property
+    def key(self) -> Hashable:
+        return ("raw", id(self))
+
+    @property
+    def size(self) -> int:
+        parts = [*self.raw.keys, *self.raw.args]
+        return RECORD_OVERHEAD + sum(len(p) if isinstance(p, str | bytes) else 8 for p in parts)
+
+    def merged(self, newer: Raw) -> Raw:
+        return newer
+
+    def call(self) -> lua.Call:
+        return self.raw
