@@ -52,10 +52,13 @@ class Call:
 
 STATS = once("""
 -- KEYS[1] agent stats hash; ARGV: JSON {field: amount}, ttl ms (0 = none)
+-- returns 2 when the hash was created by this call (new agent, or Redis lost it), else 1
+local created = redis.call('EXISTS', KEYS[1]) == 0
 for name, amount in pairs(cjson.decode(ARGV[1])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if created then return 2 end
 return 1
 """)
 

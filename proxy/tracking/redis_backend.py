@@ -17,7 +17,7 @@ write (``agents()`` drops members whose stats expired).
 An outcome becomes entries (proxy.tracking.redis_pending): the agent's stats, its
 recent-workflows entry, the workflow's counts and request ids, the global recent index, the
 decision record (plus the agents-set entry at most once a minute per agent and process, and
-for every known agent when Redis answers again after failing, e.g. restarted empty).
+whenever the stats call created the agent's hash: a new agent, or Redis lost its data).
 Entries wait in a TrackingWriter (proxy.tracking.redis_writer) coalesced per key, and each is
 written as one small script call in one pipelined round trip; every call carries the
 writer's id and sequence number (storage.redis.sequence), so each is applied exactly once
@@ -94,7 +94,6 @@ class RedisTracking:
             retry_interval_s=retry_interval_s,
             prefix=prefix,
             seq_ttl_s=seq_ttl_s,
-            on_recovered=self._recovered,
         )
 
     @property
@@ -152,9 +151,10 @@ class RedisTracking:
 
     def _commands(self, tracked: Tracked) -> list[Entry]:
         agent = tracked.agent
-        entries: list[Entry] = [Stats(self.stats_key(agent), tracked.stats, self._agent_ttl_ms)]
+        index = self._members([agent])
+        entries: list[Entry] = [Stats(self.stats_key(agent), tracked.stats, self._agent_ttl_ms, index)]
         if self._registry_due(agent):
-            entries.append(self._members([agent]))
+            entries.append(index)
         if tracked.workflow is not None:
             entries.extend(self._workflow_entries(tracked, tracked.workflow))
         if tracked.decision is not None:
@@ -174,12 +174,6 @@ class RedisTracking:
             RequestIds(key, (tracked.request_id,), ttl, REQUEST_IDS_KEPT),
             Latest(self.recent_key(None), seen, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
         ]
-
-    def _recovered(self) -> None:
-        """Redis answers again after failing (it may have restarted empty): re-add every
-        agent this process knows to the agents index."""
-        if self._registered:
-            self.writer.add([self._members(list(self._registered))])
 
     def _registry_due(self, agent: str) -> bool:
         """Whether to (re)add ``agent`` to the agents set: once per REGISTRY_REFRESH_S per

@@ -37,6 +37,19 @@ class Entry(Protocol):
 
     def call(self) -> lua.Call: ...
 
+    def follow_up(self, reply: Any) -> list[Entry]:
+        """Entries to write after this one was applied with ``reply``."""
+        ...
+
+
+class _Plain:
+    """Entries with nothing to follow up."""
+
+    __slots__ = ()
+
+    def follow_up(self, reply: Any) -> list[Entry]:
+        return []
+
 
 def _added(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
     out = dict(a)
@@ -52,11 +65,14 @@ def _json(counts: Mapping[str, float]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
-    """HINCRBYFLOAT sums of one agent's stats hash; refreshes its TTL."""
+    """HINCRBYFLOAT sums of one agent's stats hash; refreshes its TTL. When the call creates
+    the hash (a new agent, or Redis lost its data), ``index`` (the agent's entry in the
+    agents set) follows, so the index is repaired with the first write after a loss."""
 
     hash_key: str
     counts: Mapping[str, float]
     ttl_ms: int
+    index: Members
 
     @property
     def key(self) -> Hashable:
@@ -67,14 +83,17 @@ class Stats:
         return 0
 
     def merged(self, newer: Stats) -> Stats:
-        return Stats(self.hash_key, _added(self.counts, newer.counts), newer.ttl_ms)
+        return Stats(self.hash_key, _added(self.counts, newer.counts), newer.ttl_ms, newer.index)
 
     def call(self) -> lua.Call:
         return lua.Call(lua.STATS, (self.hash_key,), (_json(self.counts), self.ttl_ms))
 
+    def follow_up(self, reply: Any) -> list[Entry]:
+        return [self.index] if reply == 2 else []
+
 
 @dataclass(frozen=True, slots=True)
-class Latest:
+class Latest(_Plain):
     """Members of a recent-workflows zset with the time each was last seen (kept the
     ``kept`` newest); members older than ``retention_s`` before the newest are trimmed."""
 
@@ -107,7 +126,7 @@ class Latest:
 
 
 @dataclass(frozen=True, slots=True)
-class Members:
+class Members(_Plain):
     """Members added to a set (the agents index); refreshes its TTL."""
 
     set_key: str
@@ -130,7 +149,7 @@ class Members:
 
 
 @dataclass(frozen=True, slots=True)
-class Workflow:
+class Workflow(_Plain):
     """A workflow hash's first/last seen and HINCRBYFLOAT sums; refreshes its retention."""
 
     hash_key: str
@@ -158,7 +177,7 @@ class Workflow:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestIds:
+class RequestIds(_Plain):
     """Request ids appended to a workflow's list (the ``kept`` newest); a per-request record."""
 
     hash_key: str
@@ -183,7 +202,7 @@ class RequestIds:
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
+class Record(_Plain):
     """A decision record (replaces its hash); a per-request record."""
 
     hash_key: str
@@ -206,7 +225,7 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class Raw:
+class Raw(_Plain):
     """Any script call, on its own (never merged); a record of its arguments' size."""
 
     raw: lua.Call

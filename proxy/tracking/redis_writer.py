@@ -46,6 +46,7 @@ class TrackingCalls:
     def __init__(self, client: redis.asyncio.Redis, sequencer: Sequencer) -> None:
         self._client = client
         self._seq = sequencer
+        self._follow_ups: list[Entry] = []
 
     def key(self, item: Entry) -> Hashable:
         return item.key
@@ -63,7 +64,12 @@ class TrackingCalls:
         return [call.entry]
 
     def applied(self, call: Sent, reply: Any) -> None:
-        """Nothing to count."""
+        """Keep what the entry asks to write after it (see ``Entry.follow_up``)."""
+        self._follow_ups.extend(call.entry.follow_up(reply))
+
+    def follow_ups(self) -> list[Entry]:
+        taken, self._follow_ups = self._follow_ups, []
+        return taken
 
     async def run(self, calls: Sequence[Sent], now: float) -> list[Any]:
         """EVALSHA every call in one pipeline; scripts Redis lacks (restart, SCRIPT FLUSH)
@@ -93,8 +99,7 @@ class TrackingWriter:
     """Counters: dropped_updates, replayed_writes, failed_writes (pipelines Redis did not
     answer, and calls it answered with an error; both kept to resend), overflowed_records;
     ``pending`` is the number of buffered entries. ``buffer_limit`` bounds distinct sums,
-    ``buffer_bytes`` per-request records (the oldest dropped); ``on_recovered`` runs when
-    Redis answers again after failing."""
+    ``buffer_bytes`` per-request records (the oldest dropped)."""
 
     def __init__(
         self,
@@ -106,7 +111,6 @@ class TrackingWriter:
         prefix: str = "mm",
         seq_ttl_s: float = SEQ_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
-        on_recovered: Callable[[], None] | None = None,
     ) -> None:
         """``prefix`` is the key prefix of the writer's seq keys."""
         self._client = client
@@ -124,7 +128,6 @@ class TrackingWriter:
             buffer_limit=buffer_limit,
             buffer_bytes=buffer_bytes,
             retry_interval_s=retry_interval_s,
-            on_recovered=on_recovered,
         )
 
     @property
@@ -162,10 +165,6 @@ class TrackingWriter:
     async def close(self) -> None:
         """Stop the retry task and flush best-effort (the client is not closed here)."""
         await self._writer.close()
-
-    def add(self, entries: Sequence[Entry]) -> None:
-        """Buffer ``entries`` for the next flush (no I/O; safe inside a flush)."""
-        self._writer.add(entries)
 
     async def write(self, entries: Sequence[Entry]) -> None:
         """Buffer ``entries`` and send them unless Redis is down; never raises."""

@@ -59,6 +59,10 @@ class ApplyScript:
     def applied(self, call: Batch, reply: Any) -> None:
         self.repaired_cells += int(reply)
 
+    def follow_ups(self) -> list[Pending]:
+        """Posterior batches ask for nothing more."""
+        return []
+
     async def run(self, calls: Sequence[Batch], now: float) -> list[Any]:
         """Per batch: repaired-cell count, ALREADY_APPLIED, NOT_APPLIED, or the error Redis
         answered (the last two: not applied); each batch decayed from its time to ``now``.

@@ -34,6 +34,8 @@ from storage.redis.coalesce import Coalesced, Rules
 from storage.redis.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, Sequencer, slot_tags
 
 Item = TypeVar("Item")
+FORM_ROUNDS = 2
+"""Formations per flush: the loose items, then the follow-ups their applied calls asked for."""
 
 
 class Numbered(Protocol):
@@ -74,6 +76,10 @@ class Calls(Rules[Item], Protocol[Item, Call]):
 
     def applied(self, call: Call, reply: Any) -> None:
         """Called for every call Redis applied now, with its reply."""
+        ...
+
+    def follow_ups(self) -> list[Item]:
+        """Items the calls applied since the last ask want written next (taken)."""
         ...
 
 
@@ -141,12 +147,11 @@ class SequencedWriter(Generic[Item, Call]):
         buffer_limit: int = 100_000,
         buffer_bytes: int = 64 * 1024 * 1024,
         retry_interval_s: float = 1.0,
-        on_recovered: Callable[[], None] | None = None,
     ) -> None:
         """``calls`` guard their script calls with ``sequencer`` (the writer numbers them);
         ``name`` names the writes in logs; ``clock`` is the ``now`` given to form and run.
         ``buffer_limit`` bounds distinct loose sums, ``buffer_bytes`` loose records (see
-        storage.redis.coalesce). ``on_recovered`` runs when Redis answers after failing."""
+        storage.redis.coalesce)."""
         self._calls = calls
         self._name = name
         self._breaker = breaker
@@ -154,8 +159,7 @@ class SequencedWriter(Generic[Item, Call]):
         self._clock = clock
         self._monotonic = monotonic
         self._buffer: Buffer[Item, Call] = Buffer(calls, buffer_limit, buffer_bytes)
-        self._on_recovered = on_recovered
-        self._failing = False
+
         self._seq = sequencer
         self._lock = asyncio.Lock()
         self._retry = Periodic(retry_interval_s, self._flush_if_pending, f"{name}-retry")
@@ -202,10 +206,6 @@ class SequencedWriter(Generic[Item, Call]):
         LOG.error("closing with %d %s unwritten (Redis unavailable)", self.pending, self._name)
         return False
 
-    def add(self, items: Sequence[Item]) -> None:
-        """Buffer ``items`` for the next flush (no I/O; safe inside a flush or a callback)."""
-        self._note_drops(self._buffer.extend(items))
-
     async def write(self, items: Sequence[Item]) -> None:
         """Buffer ``items`` and send them unless Redis is down; never raises."""
         self._note_drops(self._buffer.extend(items))
@@ -217,9 +217,11 @@ class SequencedWriter(Generic[Item, Call]):
         async with self._lock:
             now = self._clock()
             doubt, answered = await self._send(self._unexpired(self._buffer.take_doubt()), now)
-            if answered and self._buffer.loose:
+            for _ in range(FORM_ROUNDS):  # loose items, then what their calls asked to follow
+                if not (answered and self._buffer.loose):
+                    break
                 formed = self._calls.form(self._buffer.take_loose(), now, self._monotonic(), self._seq.number)
-                more, _ = await self._send(formed, now)
+                more, answered = await self._send(formed, now)
                 doubt += more
             self._note_drops(self._buffer.keep_doubt(doubt))
             return not self.pending
@@ -244,18 +246,14 @@ class SequencedWriter(Generic[Item, Call]):
             replies = await self._calls.run(calls, now)
         except self._calls.unanswered as exc:
             self.failed += 1
-            self._failing = True
             self._breaker.trip(exc)
             return calls, False
         self._breaker.reset()
-        if self._failing:
-            self._failing = False
-            if self._on_recovered is not None:
-                self._on_recovered()
         replied = zip(calls, replies, strict=True)
         unapplied = [call for call, reply in replied if not self._answered(call, reply)]
         again = [item for call in unapplied for item in self._calls.loose(call)]
         self._note_drops(self._buffer.restore(again))
+        self._note_drops(self._buffer.extend(self._calls.follow_ups()))
         return [], True
 
     def _answered(self, call: Call, reply: Any) -> bool:

@@ -161,3 +161,32 @@ async def test_data_survives_redis_restart(own_redis_server: RedisServer) -> Non
     assert (await store.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(0.5, 0.25)
     assert store.unavailable_reads == 0
     await store.close()
+
+
+async def test_coalesced_deltas_decay_as_if_applied_one_by_one(
+    own_redis_server: RedisServer, redis_server: RedisServer
+) -> None:
+    """Deltas made at different times during an outage are one buffered entry, yet the
+    flushed cell equals the same deltas applied one by one with Redis up (half-life 100 s)."""
+    clock = [1000.0]
+    buffered = make(own_redis_server, half_life_s=100.0, clock=lambda: clock[0])
+    direct = RedisStore.from_url(redis_server.url, half_life_s=100.0, clock=lambda: clock[0])
+    await buffered.apply([Delta(AGENT, "m", 1, 0)])
+    await direct.apply([Delta(AGENT, "m", 1, 0)])
+    own_redis_server.stop()
+    for i in range(1, 60):
+        clock[0] = 1000.0 + 7.5 * i
+        delta = Delta(AGENT, "m", float(i % 2), float(i % 3 == 0))
+        await buffered.apply([delta])
+        await direct.apply([delta])
+    assert buffered.pending == 1 + 1  # the in-doubt batch and one coalesced entry
+    clock[0] += 50.0
+    own_redis_server.start()
+    assert await buffered.flush() is True
+    got = (await buffered.load([AGENT], ["m"]))[AGENT]["m"]
+    want = (await direct.load([AGENT], ["m"]))[AGENT]["m"]
+    assert got.successes == pytest.approx(want.successes, rel=1e-12)
+    assert got.failures == pytest.approx(want.failures, rel=1e-12)
+    assert 1 < want.successes < 30  # decayed: less than the 30 successes sent
+    await buffered.close()
+    await direct.close()
