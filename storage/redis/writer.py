@@ -14,6 +14,8 @@ the writer's Sequencer) and runs them in one pipeline. The exactly-once contract
   counters) take one entry per distinct key however long Redis is away, up to
   ``buffer_limit`` keys; per-request records up to ``buffer_bytes`` (oldest dropped, counted).
   New loose items coalesce while a numbered call is in doubt: they go into the next call.
+- an applied call may ask for more writes (``Calls.follow_ups``, e.g. re-adding an agent to
+  an index whose hash the call had to create): they are sent in the same flush.
 
 After Redis did not answer, the breaker keeps writes off the network for a while; ``start``
 runs a task that retries every ``retry_interval_s``.
@@ -34,8 +36,7 @@ from storage.redis.coalesce import Coalesced, Rules
 from storage.redis.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, Sequencer, slot_tags
 
 Item = TypeVar("Item")
-FORM_ROUNDS = 2
-"""Formations per flush: the loose items, then the follow-ups their applied calls asked for."""
+
 
 
 class Numbered(Protocol):
@@ -217,12 +218,17 @@ class SequencedWriter(Generic[Item, Call]):
         async with self._lock:
             now = self._clock()
             doubt, answered = await self._send(self._unexpired(self._buffer.take_doubt()), now)
-            for _ in range(FORM_ROUNDS):  # loose items, then what their calls asked to follow
-                if not (answered and self._buffer.loose):
-                    break
+            if answered and self._buffer.loose:
                 formed = self._calls.form(self._buffer.take_loose(), now, self._monotonic(), self._seq.number)
                 more, answered = await self._send(formed, now)
                 doubt += more
+            follow = self._calls.follow_ups()
+            if follow and answered:  # what the applied calls asked for, in the same flush
+                formed = self._calls.form(follow, now, self._monotonic(), self._seq.number)
+                more, _ = await self._send(formed, now)
+                doubt += more
+                follow = self._calls.follow_ups()
+            self._note_drops(self._buffer.extend(follow))
             self._note_drops(self._buffer.keep_doubt(doubt))
             return not self.pending
 
@@ -253,7 +259,6 @@ class SequencedWriter(Generic[Item, Call]):
         unapplied = [call for call, reply in replied if not self._answered(call, reply)]
         again = [item for call in unapplied for item in self._calls.loose(call)]
         self._note_drops(self._buffer.restore(again))
-        self._note_drops(self._buffer.extend(self._calls.follow_ups()))
         return [], True
 
     def _answered(self, call: Call, reply: Any) -> bool:
