@@ -61,7 +61,9 @@ REGISTRY_CACHE_LIMIT = 10_000
 class RedisTracking:
     """TrackingBackend on a redis-py asyncio client (the store's; not closed here).
 
-    ``buffer_limit``, ``retry_interval_s`` and ``seq_ttl_s`` configure its TrackingWriter.
+    ``agent_ttl_s``: an agent's stats hash and the agents set expire that long after their
+    last write (None: never). ``buffer_limit``, ``buffer_bytes``, ``retry_interval_s`` and
+    ``seq_ttl_s`` configure its TrackingWriter.
     """
 
     def __init__(
