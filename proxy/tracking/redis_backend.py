@@ -153,10 +153,10 @@ class RedisTracking:
 
     def _commands(self, tracked: Tracked) -> list[Entry]:
         agent = tracked.agent
-        index = self._members([agent])
-        entries: list[Entry] = [Stats(self.stats_key(agent), tracked.stats, self._agent_ttl_ms, index)]
+        stats = Stats(self.stats_key(agent), dict(tracked.stats), self._agent_ttl_ms, self._members([agent]))
+        entries: list[Entry] = [stats]
         if self._registry_due(agent):
-            entries.append(index)
+            entries.append(self._members([agent]))
         if tracked.workflow is not None:
             entries.extend(self._workflow_entries(tracked, tracked.workflow))
         if tracked.decision is not None:
@@ -165,16 +165,16 @@ class RedisTracking:
         return entries
 
     def _members(self, agents: Sequence[str]) -> Members:
-        return Members(self.agents_key, frozenset(agents), self._agent_ttl_ms)
+        return Members(self.agents_key, set(agents), self._agent_ttl_ms)
 
     def _workflow_entries(self, tracked: Tracked, workflow: str) -> list[Entry]:
         key, at, ttl = self.workflow_key(workflow), tracked.at, self._retention_ms
         seen = {workflow: at}
         return [
             Latest(self.recent_key(tracked.agent), seen, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
-            Workflow(key, at, at, tracked.workflow_counts, ttl),
-            RequestIds(key, (tracked.request_id,), ttl, REQUEST_IDS_KEPT),
-            Latest(self.recent_key(None), seen, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
+            Workflow(key, at, at, dict(tracked.workflow_counts), ttl),
+            RequestIds(key, [tracked.request_id], ttl, REQUEST_IDS_KEPT),
+            Latest(self.recent_key(None), dict(seen), ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
         ]
 
     def _registry_due(self, agent: str) -> bool:

@@ -1,7 +1,8 @@
 """Tracking writes waiting for Redis, as entries that coalesce per key.
 
 Each entry becomes one guarded script call (``call``). Entries with equal ``key`` merge
-(``merged``), so an outage holds one entry per agent's stats hash, per workflow, per index,
+(``merged``, in place: the buffer owns the entries it holds, so merging costs O(1) amortized
+per request), so an outage holds one entry per agent's stats hash, per workflow, per index,
 however many requests arrive (see storage.redis.coalesce). Per-request entries (decision
 records, request-id lists, raw calls) have a ``size`` in bytes and are bounded by bytes.
 """
@@ -9,7 +10,7 @@ records, request-id lists, raw calls) have a ``size`` in bytes and are bounded b
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -33,7 +34,7 @@ class Entry(Protocol):
         ...
 
     def merged(self, newer: Any) -> Entry:
-        """This entry then ``newer`` (same key, hence same kind) as one."""
+        """This entry then ``newer`` (same key, hence same kind) as one (``self``, updated)."""
         ...
 
     def call(self) -> lua.Call: ...
@@ -52,11 +53,9 @@ class _Plain:
         return []
 
 
-def _added(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
-    out = dict(a)
-    for name, amount in b.items():
-        out[name] = out.get(name, 0.0) + amount
-    return out
+def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
+    for name, amount in more.items():
+        into[name] = into.get(name, 0.0) + amount
 
 
 def _json(counts: Mapping[str, float]) -> bytes:
@@ -64,14 +63,14 @@ def _json(counts: Mapping[str, float]) -> bytes:
     return orjson.dumps({name: repr(amount) for name, amount in counts.items()})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stats:
     """HINCRBYFLOAT sums of one agent's stats hash; refreshes its TTL. When the call creates
     the hash (a new agent, or Redis lost its data), ``index`` (the agent's entry in the
     agents set) follows, so the index is repaired with the first write after a loss."""
 
     hash_key: str
-    counts: Mapping[str, float]
+    counts: dict[str, float]
     ttl_ms: int
     index: Members
 
@@ -84,22 +83,24 @@ class Stats:
         return 0
 
     def merged(self, newer: Stats) -> Stats:
-        return Stats(self.hash_key, _added(self.counts, newer.counts), newer.ttl_ms, newer.index)
+        _add(self.counts, newer.counts)
+        return self
 
     def call(self) -> lua.Call:
         return lua.Call(lua.STATS, (self.hash_key,), (_json(self.counts), self.ttl_ms))
 
     def follow_up(self, reply: Any) -> list[Entry]:
-        return [self.index] if reply == 2 else []
+        index = self.index
+        return [Members(index.set_key, set(index.members), index.ttl_ms)] if reply == 2 else []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Latest(_Plain):
     """Members of a recent-workflows zset with the time each was last seen (kept the
     ``kept`` newest); members older than ``retention_s`` before the newest are trimmed."""
 
     zset_key: str
-    seen: Mapping[str, float]
+    seen: dict[str, float]
     ttl_ms: int
     retention_s: float
     kept: int
@@ -113,12 +114,12 @@ class Latest(_Plain):
         return 0
 
     def merged(self, newer: Latest) -> Latest:
-        seen = dict(self.seen)
+        seen = self.seen
         for member, at in newer.seen.items():
             seen[member] = max(at, seen.get(member, at))
-        if len(seen) > self.kept:
-            seen = dict(sorted(seen.items(), key=lambda kv: kv[1])[-self.kept :])
-        return Latest(self.zset_key, seen, newer.ttl_ms, newer.retention_s, newer.kept)
+        if len(seen) > 2 * self.kept:  # trimmed now and then: amortized O(1) per merge
+            self.seen = dict(sorted(seen.items(), key=lambda kv: kv[1])[-self.kept :])
+        return self
 
     def call(self) -> lua.Call:
         cutoff = repr(max(self.seen.values()) - self.retention_s)
@@ -126,12 +127,12 @@ class Latest(_Plain):
         return lua.Call(lua.LATEST, (self.zset_key,), (self.ttl_ms, cutoff, self.kept, seen))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Members(_Plain):
     """Members added to a set (the agents index); refreshes its TTL."""
 
     set_key: str
-    members: frozenset[str]
+    members: set[str]
     ttl_ms: int
 
     @property
@@ -143,20 +144,21 @@ class Members(_Plain):
         return 0
 
     def merged(self, newer: Members) -> Members:
-        return Members(self.set_key, self.members | newer.members, newer.ttl_ms)
+        self.members |= newer.members
+        return self
 
     def call(self) -> lua.Call:
         return lua.Call(lua.MEMBERS, (self.set_key,), (self.ttl_ms, *sorted(self.members)))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Workflow(_Plain):
     """A workflow hash's first/last seen and HINCRBYFLOAT sums; refreshes its retention."""
 
     hash_key: str
     first: float
     last: float
-    counts: Mapping[str, float]
+    counts: dict[str, float]
     ttl_ms: int
 
     @property
@@ -168,8 +170,9 @@ class Workflow(_Plain):
         return 0
 
     def merged(self, newer: Workflow) -> Workflow:
-        first, last = min(self.first, newer.first), max(self.last, newer.last)
-        return Workflow(self.hash_key, first, last, _added(self.counts, newer.counts), newer.ttl_ms)
+        self.first, self.last = min(self.first, newer.first), max(self.last, newer.last)
+        _add(self.counts, newer.counts)
+        return self
 
     def call(self) -> lua.Call:
         keys = (self.hash_key, self.hash_key + ":reqs")
@@ -177,29 +180,39 @@ class Workflow(_Plain):
         return lua.Call(lua.WORKFLOW, keys, args)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestIds(_Plain):
     """Request ids appended to a workflow's list (the ``kept`` newest); a per-request record."""
 
     hash_key: str
-    ids: tuple[str, ...]
+    ids: list[str]
     ttl_ms: int
     kept: int
+    size: int = field(init=False)
+    """Bytes held (kept up to date by ``merged``)."""
+
+    def __post_init__(self) -> None:
+        self.size = RECORD_OVERHEAD + _id_bytes(self.ids)
 
     @property
     def key(self) -> Hashable:
         return ("ids", self.hash_key)
 
-    @property
-    def size(self) -> int:
-        return RECORD_OVERHEAD + sum(len(i) + 8 for i in self.ids)
-
     def merged(self, newer: RequestIds) -> RequestIds:
-        return RequestIds(self.hash_key, (self.ids + newer.ids)[-self.kept :], newer.ttl_ms, newer.kept)
+        self.ids.extend(newer.ids)
+        self.size += _id_bytes(newer.ids)
+        if len(self.ids) > 2 * self.kept:  # trimmed now and then: amortized O(1) per merge
+            self.size -= _id_bytes(self.ids[: -self.kept])
+            del self.ids[: -self.kept]
+        return self
 
     def call(self) -> lua.Call:
         keys = (self.hash_key, self.hash_key + ":reqs")
-        return lua.Call(lua.REQUEST_IDS, keys, (self.ttl_ms, self.kept, *self.ids))
+        return lua.Call(lua.REQUEST_IDS, keys, (self.ttl_ms, self.kept, *self.ids[-self.kept :]))
+
+
+def _id_bytes(ids: list[str]) -> int:
+    return sum(len(i) + 8 for i in ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,8 @@ class Rules(Protocol[Item]):
         ...
 
     def merge(self, older: Item, newer: Item) -> Item:
-        """One item with the effect of ``older`` then ``newer``."""
+        """One item with the effect of ``older`` then ``newer`` (may update ``older`` in place:
+        the buffer owns what it holds)."""
         ...
 
     def size(self, item: Item) -> int:
@@ -96,9 +97,10 @@ class Coalesced(Generic[Item]):
             held[key] = item
             self.bytes += size
             return
+        before = rules.size(old)
         held[key] = rules.merge(old, item)
         if size:
-            self.bytes += rules.size(held[key]) - rules.size(old)
+            self.bytes += rules.size(held[key]) - before
 
     def _trim(self) -> None:
         while self.bytes > self.max_bytes and self._records:
