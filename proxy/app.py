@@ -23,6 +23,7 @@ from proxy.http.auth import MasterKeyMiddleware
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
+from proxy.pipeline.agents import AgentAdmission
 from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.learning import CostFn, Learner, no_cost
 from proxy.pipeline.router import Router
@@ -118,6 +119,7 @@ def _services(
         learner=learner,
         rng=rng,
         clock=clock,
+        agents=AgentAdmission(config),
         cooldowns=Cooldowns(shared=state.cooldowns),
         limits=limits,
     )

@@ -99,13 +99,23 @@ def open_state(config: Config, clock: Callable[[], float]) -> State:
         half_life_s=config.router.half_life_s,
         clock=clock,
         fresh_s=config.redis.read_cache_s,
+        key_ttl_s=config.redis.agent_ttl_s or None,
+        buffer_limit=config.redis.buffer_keys,
     ))
 
 
 def redis_state(config: Config, clock: Callable[[], float], store: RedisStore) -> State:
     """State on ``store``'s Redis: tracking and shared usage on its client and prefix."""
     home = RedisHome(store.client, store.prefix)
-    tracking = RedisTracking(home.client, prefix=home.prefix, clock=clock, **_tracking_options(config))
+    tracking = RedisTracking(
+        home.client,
+        prefix=home.prefix,
+        clock=clock,
+        agent_ttl_s=config.redis.agent_ttl_s or None,
+        buffer_limit=config.redis.buffer_keys,
+        buffer_bytes=config.redis.buffer_bytes,
+        **_tracking_options(config),
+    )
     cooldowns = SharedCooldowns(home.client, prefix=home.prefix, interval_s=config.redis.usage_sync_s)
     return State(store, tracking, _shared_usage(config, home), cooldowns, redis=home)
 

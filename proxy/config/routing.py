@@ -29,6 +29,26 @@ class AgentSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class UnknownAgents:
+    """How requests from agents not listed under ``agents`` (nor ``default``) are admitted.
+
+    ``allow``: whether they are served at all (else 403 ``unknown_agent``). Each process
+    admits up to ``max_distinct`` distinct unknown names; beyond that a new name is served as
+    ``overflow_agent`` (``overflow: share``: they learn and are counted together) or refused
+    with 429 ``too_many_agents`` (``overflow: refuse``).
+    """
+
+    allow: bool = True
+    max_distinct: int = 10_000
+    overflow: str = "share"
+    overflow_agent: str = "overflow"
+
+
+UNKNOWN_AGENT_KEYS = ("allow_unknown", "max_unknown", "unknown_overflow", "overflow_agent")
+"""Keys of the ``agents`` section that configure UnknownAgents (so no agent has these names)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RouterSettings:
     """How requests are routed and how outcomes are scored."""
 
@@ -82,11 +102,27 @@ def parse_agents(
     group_lists = {name: list(members) for name, members in groups.items()}
     agents = {}
     for name, _ in section.items():
+        if name in UNKNOWN_AGENT_KEYS:
+            continue
         if not is_valid_name(name):
             raise ConfigError(f"{section.key_path(name)}: not a valid agent name")
         agents[name] = _agent(section.section(name), arms, group_lists, unavailable)
     section.finish()
     return MappingProxyType(agents)
+
+
+def parse_unknown_agents(section: Section) -> UnknownAgents:
+    """The ``agents`` section's allow_unknown, max_unknown, unknown_overflow, overflow_agent."""
+    defaults = UnknownAgents()
+    overflow_agent = section.string("overflow_agent", defaults.overflow_agent) or defaults.overflow_agent
+    if not is_valid_name(overflow_agent):
+        raise ConfigError(f"{section.key_path('overflow_agent')}: not a valid agent name")
+    return UnknownAgents(
+        allow=section.boolean("allow_unknown", defaults.allow),
+        max_distinct=section.integer("max_unknown", defaults.max_distinct, high=10_000_000),
+        overflow=section.choice("unknown_overflow", defaults.overflow, ("share", "refuse")),
+        overflow_agent=overflow_agent,
+    )
 
 
 def _agent(

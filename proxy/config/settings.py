@@ -29,7 +29,14 @@ from proxy.config.litellm_keys import Notice, read_litellm_keys
 from proxy.config.models import Arm, parse_arms, parse_groups
 from proxy.config.providers import provider_names
 from proxy.config.reader import ConfigError, Section
-from proxy.config.routing import AgentSettings, RouterSettings, parse_agents, parse_router
+from proxy.config.routing import (
+    AgentSettings,
+    RouterSettings,
+    UnknownAgents,
+    parse_agents,
+    parse_router,
+    parse_unknown_agents,
+)
 from proxy.simulator.profile import SimProfile, profile_from_dict
 
 __all__ = [
@@ -41,6 +48,7 @@ __all__ = [
     "RedisSettings",
     "RouterSettings",
     "ServerSettings",
+    "UnknownAgents",
     "load_config",
     "parse_config",
 ]
@@ -68,6 +76,13 @@ class RedisSettings:
     timeout_s: float = 0.5
     read_cache_s: float = 0.05
     usage_sync_s: float = 1.0
+    agent_ttl_s: float = 30 * 86_400.0
+    """Per-agent keys (stats, posteriors, agents-index membership) expire this long after
+    the agent's last request; 0 keeps them forever."""
+    buffer_keys: int = 100_000
+    """Distinct posterior cells / tracking sums buffered through an outage (each writer)."""
+    buffer_bytes: int = 64 * 1024 * 1024
+    """Bytes of per-request records (decision records, request ids) buffered through an outage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +92,7 @@ class Config:
     arms: Mapping[str, Arm]
     groups: Mapping[str, tuple[str, ...]]
     agents: Mapping[str, AgentSettings]
+    unknown_agents: UnknownAgents = field(default_factory=UnknownAgents)
     router: RouterSettings = field(default_factory=RouterSettings)
     server: ServerSettings = ServerSettings()
     redis: RedisSettings = RedisSettings()
@@ -120,10 +136,12 @@ def parse_config(data: object, *, source: str = "<memory>", folder: Path | None 
     groups, unavailable = parse_groups(top, arms, models.lost)
     litellm = read_litellm_keys(top)
     router_section = top.section("router")
+    agents = top.section("agents")
     config = Config(
         arms=arms,
         groups=groups,
-        agents=parse_agents(top.section("agents"), arms, groups, unavailable),
+        unknown_agents=parse_unknown_agents(agents),
+        agents=parse_agents(agents, arms, groups, unavailable),
         router=parse_router(router_section, arms, unavailable, litellm.defaults(router_section)),
         server=_server(top.section("server"), top.section("general_settings"), folder),
         redis=_redis(top.section("redis")),
@@ -160,6 +178,9 @@ def _redis(section: Section) -> RedisSettings:
         timeout_s=section.positive("timeout_s", defaults.timeout_s),
         read_cache_s=section.number("read_cache_s", defaults.read_cache_s, high=10.0),
         usage_sync_s=section.number("usage_sync_s", defaults.usage_sync_s, low=0.01, high=60.0),
+        agent_ttl_s=section.number("agent_ttl_s", defaults.agent_ttl_s),
+        buffer_keys=section.integer("buffer_keys", defaults.buffer_keys, low=1, high=100_000_000),
+        buffer_bytes=section.integer("buffer_bytes", defaults.buffer_bytes, low=1024, high=2**40),
     )
     section.finish()
     return settings

@@ -39,7 +39,7 @@ async def chat_completions(request: Request) -> Reply:
     services = services_of(request)
     try:
         raw = await read_body(request, services.config.server.max_body_bytes)
-        chat = parse_chat_request(raw, request.headers)
+        chat = services.agents.admit(parse_chat_request(raw, request.headers))
         services.counters.requests += 1
         return await until_disconnect(request, handle_chat(services, chat))
     except ProxyError as error:

@@ -11,6 +11,7 @@ from policies.base import PosteriorStore
 from proxy.config.settings import Config
 from proxy.forwarding.base import Upstream
 from proxy.pipeline.access_log import AccessLog
+from proxy.pipeline.agents import AgentAdmission
 from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.learning import Learner
 from proxy.pipeline.request_metrics import RequestMetrics
@@ -41,6 +42,7 @@ class Services:
     learner: Learner
     rng: random.Random
     clock: Callable[[], float]
+    agents: AgentAdmission
     monotonic: Callable[[], float] = time.perf_counter
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     limits: UsageLimits = field(default_factory=UsageLimits)

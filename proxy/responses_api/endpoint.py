@@ -45,7 +45,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str], now: float) 
 
 async def handle_responses(services: Services, request: ResponsesRequest) -> Reply:
     """Route through the chat pipeline; translate its answer (errors pass unchanged)."""
-    reply = await handle_chat(services, request.chat)
+    reply = await handle_chat(services, services.agents.admit(request.chat))
     if isinstance(reply, SSEResponse):
         return reply.with_body(lambda frames: response_events(frames, StreamTranslator(request.envelope)))
     return _translated(reply, request.envelope)

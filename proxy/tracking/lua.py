@@ -3,10 +3,10 @@
 Field/value maps travel as one JSON object of strings (decoded with cjson): far fewer
 arguments for redis-py to pack than one per field, and values stay exact decimal strings.
 
-The write scripts (AGENT, PUT, WORKFLOW, RECENT, SADD) are guarded by the writer's sequence
-number (see ``once`` and storage.redis.sequence): on the wire KEYS[1] is the writer's seq key in
-the call's slot and ARGV[1..3] seq, prev and TTL; the bodies below see KEYS and ARGV without
-them. FINISH and SWAP_APPLIED are unguarded.
+The write scripts (STATS, LATEST, PUT, WORKFLOW, REQUEST_IDS, SADD, MEMBERS) are guarded
+by the writer's sequence number (see ``once`` and storage.redis.sequence): on the wire KEYS[1]
+is the writer's seq key in the call's slot and ARGV[1..3] seq, prev and TTL; the bodies below
+see KEYS and ARGV without them. FINISH and SWAP_APPLIED are unguarded.
 """
 
 from __future__ import annotations
@@ -50,18 +50,27 @@ class Call:
     args: tuple[str | int | bytes, ...]
 
 
-AGENT = once("""
--- KEYS[1] agent stats hash, KEYS[2] agent's recent-workflows zset (one hash tag)
--- ARGV: JSON {field: amount}, workflow ('' = none), now, cutoff, members kept, ttl ms
+STATS = once("""
+-- KEYS[1] agent stats hash; ARGV: JSON {field: amount}, ttl ms (0 = none)
+-- returns 2 when the hash was created by this call (new agent, or Redis lost it), else 1
+local created = redis.call('EXISTS', KEYS[1]) == 0
 for name, amount in pairs(cjson.decode(ARGV[1])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
-if ARGV[2] ~= '' then
-  redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if created then return 2 end
+return 1
+""")
+
+LATEST = once("""
+-- KEYS[1] zset member -> last seen; ARGV: ttl ms, cutoff (drop older), members kept,
+-- JSON {member: seen} (each score only ever raised)
+for member, seen in pairs(cjson.decode(ARGV[4])) do
+  redis.call('ZADD', KEYS[1], 'GT', seen, member)
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """)
 
@@ -77,26 +86,25 @@ return 1
 
 WORKFLOW = once("""
 -- KEYS[1] workflow hash, KEYS[2] its request-id list
--- ARGV: ttl ms, now, request id, ids kept, JSON {field: amount}
+-- ARGV: ttl ms, first seen, last seen, JSON {field: amount}
 redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
-if tonumber(ARGV[2]) > last then redis.call('HSET', KEYS[1], 'last_seen', ARGV[2]) end
-for name, amount in pairs(cjson.decode(ARGV[5])) do
+if tonumber(ARGV[3]) > last then redis.call('HSET', KEYS[1], 'last_seen', ARGV[3]) end
+for name, amount in pairs(cjson.decode(ARGV[4])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
 """)
 
-RECENT = once("""
--- KEYS[1] zset; ARGV: ttl ms, now, workflow, cutoff (drop older), members kept
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[5]) - 1)
+REQUEST_IDS = once("""
+-- KEYS[1] workflow hash, KEYS[2] its request-id list
+-- ARGV: ttl ms, ids kept, then the request ids, oldest first
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
 """)
 
@@ -122,8 +130,17 @@ return 1
 """)
 
 SADD = once("""
--- KEYS[1] set; ARGV[1] member
-return redis.call('SADD', KEYS[1], ARGV[1])
+-- KEYS[1] set; ARGV: members
+local added = 0
+for i = 1, #ARGV do added = added + redis.call('SADD', KEYS[1], ARGV[i]) end
+return added
+""")
+
+MEMBERS = once("""
+-- KEYS[1] set; ARGV: ttl ms (0 = none), then members
+for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
+if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
 """)
 
 TIMELINE = once("""

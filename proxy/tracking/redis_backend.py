@@ -2,8 +2,8 @@
 
 Keys (scope and workflow ids percent-encoded like posterior scopes, see storage.redis.keys)::
 
-    {prefix}:{<agent>}:stats       hash  <model>|<metric> -> number (HINCRBYFLOAT)
-    {prefix}:stats:agents          set   agents with stats
+    {prefix}:{<agent>}:stats       hash  <model>|<metric> -> number (HINCRBYFLOAT; TTL agent_ttl_s)
+    {prefix}:stats:agents          set   agents with stats (TTL agent_ttl_s, refreshed on use)
     {prefix}:wf:{<workflow>}       hash  first_seen, last_seen, finished_at, outcome, score,
                                          requests, status.<s>, <agent>|<model>|<metric>
     {prefix}:wf:{<workflow>}:reqs  list  request ids, newest REQUEST_IDS_KEPT
@@ -14,16 +14,23 @@ Keys (scope and workflow ids percent-encoded like posterior scopes, see storage.
                                          of one epoch hour (TTL TIMELINE_RETENTION_S + 1 h)
     {prefix}:{<agent>}:decisions   list  the newest RECENT_DECISIONS_KEPT decision entries (JSON)
 
-Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write).
-``write`` is one pipelined round trip of 2-5 EVALSHA commands, one small script per hash
-tag (the agent's tag has two): the agent's stats + its recent-workflows entry; its
-per-minute counters + recent-decisions entry; the workflow; the global recent index;
-the decision record (plus the agents-set SADD at most once a minute per agent and process).
-Writes go through a TrackingWriter (proxy.tracking.redis_writer): every script call carries
-the writer's id and sequence number (storage.redis.sequence), so each is applied exactly once
-even when a reply is lost and the call resent; during an outage calls are buffered
-(bounded, oldest dropped and counted in ``dropped_updates``) and resent by the retry task
-``start()`` runs. ``close`` flushes.
+Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write); with
+``agent_ttl_s`` an agent's stats hash and the agents set expire that long after the last
+write (``agents()`` drops members whose stats expired).
+An outcome becomes entries (proxy.tracking.redis_pending): the agent's stats, its
+recent-workflows entry, the workflow's counts and request ids, the global recent index, the
+decision record (plus the agents-set entry at most once a minute per agent and process, and
+whenever the stats call created the agent's hash: a new agent, or Redis lost its data).
+Entries wait in a TrackingWriter (proxy.tracking.redis_writer) coalesced per key, and each is
+written as one small script call in one pipelined round trip; every call carries the
+writer's id and sequence number (storage.redis.sequence), so each is applied exactly once
+even when a reply is lost and the call resent. During an outage sums take one entry per key
+(up to ``buffer_limit`` keys), per-request records up to ``buffer_bytes`` (oldest dropped,
+counted in ``overflowed_records`` and ``dropped_updates``); the retry task ``start()`` runs
+resends them. ``close`` flushes.
+The dashboard's per-minute counters coalesce per agent-hour hash; each recent-decision
+entry is a per-request record.
+
 Reads and ``finish``/``swap_applied`` go straight to Redis and raise when it is down.
 """
 
@@ -46,6 +53,17 @@ from proxy.tracking.backend import (
     record_fields,
 )
 from proxy.tracking.records import SEP, Counts, DecisionRecord, Tracked
+from proxy.tracking.redis_pending import (
+    Entry,
+    Latest,
+    Members,
+    Raw,
+    Record,
+    RequestIds,
+    Stats,
+    Timeline,
+    Workflow,
+)
 from proxy.tracking.redis_writer import TrackingWriter
 from storage.redis.client import Client
 from storage.redis.keys import encode_scope
@@ -62,7 +80,9 @@ RECENT_KEPT = timeline.RECENT_DECISIONS_KEPT
 class RedisTracking:
     """TrackingBackend on a redis-py asyncio client (the store's; not closed here).
 
-    ``buffer_limit``, ``retry_interval_s`` and ``seq_ttl_s`` configure its TrackingWriter.
+    ``agent_ttl_s``: an agent's stats hash and the agents set expire that long after their
+    last write (None: never). ``buffer_limit``, ``buffer_bytes``, ``retry_interval_s`` and
+    ``seq_ttl_s`` configure its TrackingWriter.
     """
 
     def __init__(
@@ -73,11 +93,14 @@ class RedisTracking:
         clock: Callable[[], float],
         retention_s: float,
         decision_ttl_s: float,
-        buffer_limit: int = 10_000,
+        agent_ttl_s: float | None = None,
+        buffer_limit: int = 100_000,
+        buffer_bytes: int = 64 * 1024 * 1024,
         retry_interval_s: float = 1.0,
         seq_ttl_s: float = SEQ_TTL_S,
     ) -> None:
         self._client = client
+        self._agent_ttl_ms = int(agent_ttl_s * 1000) if agent_ttl_s else 0
         self._prefix = prefix
         self._clock = clock
         self._retention_ms = max(int(retention_s * 1000), 1)
@@ -88,6 +111,7 @@ class RedisTracking:
         self.writer = TrackingWriter(
             client,
             buffer_limit=buffer_limit,
+            buffer_bytes=buffer_bytes,
             retry_interval_s=retry_interval_s,
             prefix=prefix,
             seq_ttl_s=seq_ttl_s,
@@ -104,14 +128,25 @@ class RedisTracking:
         return self.writer.pending
 
     def counters(self) -> dict[str, int]:
-        """Unacknowledged and dropped script calls."""
-        return {"pending": self.pending, "dropped_updates": self.dropped_updates}
+        """Buffered entries, dropped updates, and the per-request records' byte buffer."""
+        writer = self.writer
+        return {
+            "pending": self.pending,
+            "dropped_updates": self.dropped_updates,
+            "record_bytes": writer.record_bytes,
+            "record_bytes_limit": writer.record_bytes_limit,
+            "overflowed_records": writer.overflowed_records,
+        }
 
     async def start(self) -> None:
         """Start the writer's retry task."""
         await self.writer.start()
 
     # -- keys ------------------------------------------------------------------------
+    @property
+    def agents_key(self) -> str:
+        return f"{self._prefix}:stats:agents"
+
     def stats_key(self, agent: str) -> str:
         return f"{self._prefix}:{{{encode_scope(agent)}}}:stats"
 
@@ -141,56 +176,48 @@ class RedisTracking:
         """Every outcome's calls, in order, in one pipelined round trip; never raises."""
         await self.writer.write([call for item in tracked for call in self._commands(item)])
 
-    def _commands(self, tracked: Tracked) -> list[lua.Call]:
-        calls = [self._agent_command(tracked), *self._timeline_commands(tracked)]
-        if self._registry_due(tracked.agent):
-            calls.append(lua.Call(lua.SADD, (f"{self._prefix}:stats:agents",), (tracked.agent,)))
+    def _commands(self, tracked: Tracked) -> list[Entry]:
+        agent = tracked.agent
+        stats = Stats(self.stats_key(agent), dict(tracked.stats), self._agent_ttl_ms, self._members([agent]))
+        entries: list[Entry] = [stats, *self._timeline_entries(tracked)]
+        if self._registry_due(agent):
+            entries.append(self._members([agent]))
         if tracked.workflow is not None:
-            calls.extend(self._workflow_commands(tracked, tracked.workflow))
+            entries.extend(self._workflow_entries(tracked, tracked.workflow))
         if tracked.decision is not None:
             fields = orjson.dumps(record_fields(tracked.decision))
-            calls.append(lua.Call(lua.PUT, (self.request_key(tracked.request_id),), (self._ttl_ms, fields)))
-        return calls
+            entries.append(Record(self.request_key(tracked.request_id), fields, self._ttl_ms))
+        return entries
 
-    def _workflow_commands(self, tracked: Tracked, workflow: str) -> list[lua.Call]:
-        key = self.workflow_key(workflow)
-        at = repr(tracked.at)
-        args = (self._retention_ms, at, tracked.request_id, REQUEST_IDS_KEPT, _json(tracked.workflow_counts))
-        recent = (self._retention_ms, at, workflow, self._cutoff(tracked), RECENT_WORKFLOWS_KEPT)
+    def _members(self, agents: Sequence[str]) -> Members:
+        return Members(self.agents_key, set(agents), self._agent_ttl_ms)
+
+    def _workflow_entries(self, tracked: Tracked, workflow: str) -> list[Entry]:
+        key, at, ttl = self.workflow_key(workflow), tracked.at, self._retention_ms
+        seen = {workflow: at}
         return [
-            lua.Call(lua.WORKFLOW, (key, key + ":reqs"), args),
-            lua.Call(lua.RECENT, (self.recent_key(None),), recent),
+            Latest(self.recent_key(tracked.agent), seen, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
+            Workflow(key, at, at, dict(tracked.workflow_counts), ttl),
+            RequestIds(key, [tracked.request_id], ttl, REQUEST_IDS_KEPT),
+            Latest(self.recent_key(None), dict(seen), ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
         ]
 
-    def _agent_command(self, tracked: Tracked) -> lua.Call:
-        """Stats counters and (with a workflow) the agent's recent-workflows entry."""
-        keys = (self.stats_key(tracked.agent), self.recent_key(tracked.agent))
-        args = (
-            _json(tracked.stats),
-            tracked.workflow or "",
-            repr(tracked.at),
-            self._cutoff(tracked),
-            RECENT_WORKFLOWS_KEPT,
-            self._retention_ms,
-        )
-        return lua.Call(lua.AGENT, keys, args)
-
-    def _timeline_commands(self, tracked: Tracked) -> list[lua.Call]:
-        """Per-minute counters (one call per epoch hour touched, usually one) and, with the
-        first, the recent-decisions entry."""
+    def _timeline_entries(self, tracked: Tracked) -> list[Entry]:
+        """Per-minute counters (one entry per epoch hour touched, usually one) and the
+        recent-decisions entry."""
         by_hour: dict[int, Counts] = {}
         for name, amount in tracked.series.items():
             by_hour.setdefault(int(name.partition(SEP)[0]) // 60, {})[name] = amount
-        entry = b"" if tracked.recent is None else orjson.dumps(tracked.recent)
-        calls = []
-        for hour, counts in sorted(by_hour.items()):
-            keys = (self.timeline_key(tracked.agent, hour), self.decisions_key(tracked.agent))
-            calls.append(lua.Call(lua.TIMELINE, keys, (_json(counts), TIMELINE_TTL_MS, entry, RECENT_KEPT)))
-            entry = b""
-        return calls
-
-    def _cutoff(self, tracked: Tracked) -> str:
-        return repr(tracked.at - self._retention_s)
+        decisions = self.decisions_key(tracked.agent)
+        entries: list[Entry] = [
+            Timeline(self.timeline_key(tracked.agent, hour), decisions, dict(counts), TIMELINE_TTL_MS)
+            for hour, counts in sorted(by_hour.items())
+        ]
+        if tracked.recent is not None and by_hour:
+            hour_key = self.timeline_key(tracked.agent, min(by_hour))
+            args = (b"{}", TIMELINE_TTL_MS, orjson.dumps(tracked.recent), RECENT_KEPT)
+            entries.append(Raw(lua.Call(lua.TIMELINE, (hour_key, decisions), args)))
+        return entries
 
     def _registry_due(self, agent: str) -> bool:
         """Whether to (re)add ``agent`` to the agents set: once per REGISTRY_REFRESH_S per
@@ -219,9 +246,16 @@ class RedisTracking:
 
     # -- reads -----------------------------------------------------------------------
     async def agents(self) -> list[str]:
-        """Every agent with stats, sorted."""
-        members = await self._client.smembers(f"{self._prefix}:stats:agents")
-        return sorted(_text(m) for m in members)
+        """Every agent with stats, sorted; members whose stats hash expired are removed."""
+        members = sorted(_text(m) for m in await self._client.smembers(self.agents_key))
+        async with self._client.pipeline(transaction=False) as pipe:
+            for agent in members:
+                pipe.exists(self.stats_key(agent))
+            found = await pipe.execute()
+        gone = [agent for agent, exists in zip(members, found, strict=True) if not exists]
+        if gone:
+            await self._client.srem(self.agents_key, *gone)
+        return [agent for agent, exists in zip(members, found, strict=True) if exists]
 
     async def stats(self, agents: Sequence[str]) -> dict[str, dict[str, float]]:
         """Raw counters per agent in one pipelined round trip."""
@@ -284,11 +318,6 @@ class RedisTracking:
     async def close(self) -> None:
         """Stop the retry task and flush best-effort; the client belongs to the store."""
         await self.writer.close()
-
-
-def _json(counts: Counts) -> bytes:
-    """Counters as a JSON object of exact decimal strings."""
-    return orjson.dumps({name: repr(amount) for name, amount in counts.items()})
 
 
 def _entry(row: bytes | str) -> dict[str, Any] | None:

@@ -1,20 +1,22 @@
 """TrackingWriter: tracking script calls written to Redis exactly once, through outages.
 
-A SequencedWriter (storage.redis.writer) whose items are single script calls: each call is
-sent on its own under the writer's next seq (``lua.once`` checks it first, no extra round
+A SequencedWriter (storage.redis.writer) whose items are tracking entries
+(proxy.tracking.redis_pending), coalesced per key while they wait: each entry is sent as one
+script call under the writer's next seq (``lua.once`` checks it first, no extra round
 trip), so a call resent after a lost reply changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
 from proxy.tracking.lua import Call
+from proxy.tracking.redis_pending import Entry
 from storage.errors import WarnLimiter
 from storage.redis.breaker import Breaker
 from storage.redis.client import Client
@@ -24,10 +26,11 @@ from storage.redis.writer import SequencedWriter
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """One script call under its seq, formed at monotonic time ``born``."""
+    """One entry's script call under its seq, formed at monotonic time ``born``."""
 
     seq: int
     born: float
+    entry: Entry
     call: Call
 
     @property
@@ -36,22 +39,37 @@ class Sent:
 
 
 class TrackingCalls:
-    """Script calls as the SequencedWriter's calls: one EVALSHA each, guarded by its seq."""
+    """Entries as the SequencedWriter's calls: one EVALSHA each, guarded by its seq."""
 
     unanswered: tuple[type[BaseException], ...] = (RedisError, OSError)
 
     def __init__(self, client: Client, sequencer: Sequencer) -> None:
         self._client = client
         self._seq = sequencer
+        self._follow_ups: list[Entry] = []
 
-    def form(self, items: list[Call], now: float, born: float, number: Callable[[], int]) -> list[Sent]:
-        return [Sent(number(), born, call) for call in items]
+    def key(self, item: Entry) -> Hashable:
+        return item.key
 
-    def loose(self, call: Sent) -> list[Call]:
-        return [call.call]
+    def merge(self, older: Entry, newer: Entry) -> Entry:
+        return older.merged(newer)
+
+    def size(self, item: Entry) -> int:
+        return item.size
+
+    def form(self, items: list[Entry], now: float, born: float, number: Callable[[], int]) -> list[Sent]:
+        return [Sent(number(), born, entry, entry.call()) for entry in items]
+
+    def loose(self, call: Sent) -> list[Entry]:
+        return [call.entry]
 
     def applied(self, call: Sent, reply: Any) -> None:
-        """Nothing to count."""
+        """Keep what the entry asks to write after it (see ``Entry.follow_up``)."""
+        self._follow_ups.extend(call.entry.follow_up(reply))
+
+    def follow_ups(self) -> list[Entry]:
+        taken, self._follow_ups = self._follow_ups, []
+        return taken
 
     async def run(self, calls: Sequence[Sent], now: float) -> list[Any]:
         """EVALSHA every call in one pipeline; scripts Redis lacks (restart, SCRIPT FLUSH)
@@ -79,14 +97,16 @@ class TrackingCalls:
 
 class TrackingWriter:
     """Counters: dropped_updates, replayed_writes, failed_writes (pipelines Redis did not
-    answer, and calls it answered with an error; both kept to resend); ``pending`` is the
-    number of buffered calls. ``buffer_limit`` bounds it (the oldest are dropped)."""
+    answer, and calls it answered with an error; both kept to resend), overflowed_records;
+    ``pending`` is the number of buffered entries. ``buffer_limit`` bounds distinct sums,
+    ``buffer_bytes`` per-request records (the oldest dropped)."""
 
     def __init__(
         self,
         client: Client,
         *,
-        buffer_limit: int = 10_000,
+        buffer_limit: int = 100_000,
+        buffer_bytes: int = 64 * 1024 * 1024,
         retry_interval_s: float = 1.0,
         prefix: str = "mm",
         seq_ttl_s: float = SEQ_TTL_S,
@@ -96,7 +116,7 @@ class TrackingWriter:
         self._client = client
         warn = WarnLimiter()
         sequencer = Sequencer(prefix, seq_ttl_s)
-        self._writer: SequencedWriter[Call, Sent] = SequencedWriter(
+        self._writer: SequencedWriter[Entry, Sent] = SequencedWriter(
             TrackingCalls(client, sequencer),
             sequencer,
             name="tracking writes",
@@ -106,6 +126,7 @@ class TrackingWriter:
             warn=warn,
             monotonic=monotonic,
             buffer_limit=buffer_limit,
+            buffer_bytes=buffer_bytes,
             retry_interval_s=retry_interval_s,
         )
 
@@ -116,6 +137,18 @@ class TrackingWriter:
     @property
     def pending(self) -> int:
         return self._writer.pending
+
+    @property
+    def overflowed_records(self) -> int:
+        return self._writer.overflowed_records
+
+    @property
+    def record_bytes(self) -> int:
+        return self._writer.record_bytes
+
+    @property
+    def record_bytes_limit(self) -> int:
+        return self._writer.record_bytes_limit
 
     @property
     def replayed_writes(self) -> int:
@@ -133,9 +166,9 @@ class TrackingWriter:
         """Stop the retry task and flush best-effort (the client is not closed here)."""
         await self._writer.close()
 
-    async def write(self, calls: Sequence[Call]) -> None:
-        """Buffer ``calls`` and send them unless Redis is down; never raises."""
-        await self._writer.write(calls)
+    async def write(self, entries: Sequence[Entry]) -> None:
+        """Buffer ``entries`` and send them unless Redis is down; never raises."""
+        await self._writer.write(entries)
 
     async def flush(self) -> bool:
         """Send what is buffered now; whether none is left."""

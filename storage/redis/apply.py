@@ -23,14 +23,31 @@ class ApplyScript:
     unanswered = UNAVAILABLE
 
     def __init__(
-        self, client: Client, prefix: str, sequencer: Sequencer, half_life_s: float | None
+        self,
+        client: Client,
+        prefix: str,
+        sequencer: Sequencer,
+        half_life_s: float | None,
+        key_ttl_s: float | None = None,
     ) -> None:
+        """``key_ttl_s``: every written hash expires that long after its last write (None: never)."""
         self._client = client
         self._prefix = prefix
         self._seq = sequencer
         self._half_life = half_life_s
+        self._ttl_ms = str(int(key_ttl_s * 1000)) if key_ttl_s else "0"
         self._script = client.register_script(APPLY_LUA)
         self.repaired_cells = 0
+
+    def key(self, item: Pending) -> tuple[Table, str]:
+        return pending.key(item)
+
+    def merge(self, older: Pending, newer: Pending) -> Pending:
+        return pending.coalesce(older, newer, self._half_life)
+
+    def size(self, item: Pending) -> int:
+        """Deltas are sums: 0."""
+        return 0
 
     def form(self, items: list[Pending], now: float, born: float, number: Callable[[], int]) -> list[Batch]:
         """Loose deltas merged per cell at ``now``, one batch per scope."""
@@ -41,6 +58,10 @@ class ApplyScript:
 
     def applied(self, call: Batch, reply: Any) -> None:
         self.repaired_cells += int(reply)
+
+    def follow_ups(self) -> list[Pending]:
+        """Posterior batches ask for nothing more."""
+        return []
 
     async def run(self, calls: Sequence[Batch], now: float) -> list[Any]:
         """Per batch: repaired-cell count, ALREADY_APPLIED, NOT_APPLIED, or the error Redis
@@ -60,7 +81,7 @@ class ApplyScript:
         return results
 
     async def _evalsha(self, batches: Sequence[Batch], now: float, half_life_s: float | None) -> list[Any]:
-        head = [repr(now), repr(half_life_s or 0.0)]
+        head = [repr(now), repr(half_life_s or 0.0), self._ttl_ms]
         slots = [(keys.post_key(self._prefix, Table(b.scope)), b.seq) for b in batches]
         async with self._client.pipeline(transaction=False) as pipe:
             for batch, guard in zip(batches, self._seq.guards(slots), strict=True):

@@ -22,12 +22,14 @@ APPLY_LUA = (
     SEQ_GUARD
     + """
 -- KEYS[2..]: posterior hashes of one scope (all in the seq key's Cluster slot). ARGV[4..]:
--- now, half_life (0 = none), then per hash: its cell count n and n times model, d_successes,
--- d_failures. Decays each cell to now, adds, clamps at 0. Garbage (non-numbers, NaN, inf,
+-- now, half_life (0 = none), key TTL in ms (0 = none), then per hash: its cell count n and
+-- n times model, d_successes, d_failures. Decays each cell to now, adds, clamps at 0, and
+-- (with a TTL) sets the hash to expire that long after this write. Garbage (non-numbers, NaN, inf,
 -- negative masses) resets the cell to empty. Returns how many corrupt cells (or non-hash
 -- keys) were repaired.
 local now = tonumber(ARGV[4])
 local hl = tonumber(ARGV[5])
+local ttl = tonumber(ARGV[6])
 local repaired = 0
 local function num(v)
   if not v then return 0 end
@@ -53,7 +55,7 @@ local function add(key, m, ds, df)
   if now > t then t = now end
   redis.call('HSET', key, m .. ':s', fmt(s), m .. ':f', fmt(f), m .. ':t', fmt(t))
 end
-local p = 6
+local p = 7
 for j = 2, #KEYS do
   local key = KEYS[j]
   local kind = redis.call('TYPE', key)['ok']
@@ -66,6 +68,7 @@ for j = 2, #KEYS do
     add(key, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
   end
   p = p + 1 + 3 * n
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 end
 return repaired
 """

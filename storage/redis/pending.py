@@ -50,6 +50,22 @@ class Batch:
         return [(Delta(*cell), self.t) for cell in cells]
 
 
+def key(item: Pending) -> tuple[Table, str]:
+    """The cell a loose delta changes."""
+    return item[0].table, item[0].model
+
+
+def coalesce(older: Pending, newer: Pending, half_life_s: float | None) -> Pending:
+    """Two loose deltas of one cell as one, at the later of their times: each is decayed
+    from its own time to that one, so the sum decays exactly as the two would (exponential
+    forgetting is linear), up to float rounding."""
+    (a, ta), (b, tb) = older, newer
+    t = max(ta, tb)
+    ka, kb = decay.factor(t - ta, half_life_s), decay.factor(t - tb, half_life_s)
+    s, f = ka * a.successes + kb * b.successes, ka * a.failures + kb * b.failures
+    return Delta(a.table, a.model, s, f), t
+
+
 def merge(items: Iterable[Pending], now: float, half_life_s: float | None) -> Merged:
     """Sum the deltas per cell, each decayed from its own time to ``now``."""
     out: Merged = {}

@@ -7,10 +7,12 @@ over that scope's hashes, decay included), buffered through outages.
 Outages (connection errors, timeouts, LOADING): ``load`` returns the last good read of
 every requested cell (counted in ``unavailable_reads``) or, if any cell was never read,
 raises StoreUnavailable (counted in ``failed_reads``). ``apply`` never raises: deltas are
-buffered (``buffer_limit`` cells) and written, merged per cell and decayed from their own
-time, by the next ``apply`` that reaches Redis, by ``flush()``, or by the retry task
-``start()`` runs. After a failure, calls skip the network for ``retry_interval_s`` (reads
-answer from the cache at once).
+buffered coalesced per cell (one entry per distinct cell however long the outage, up to
+``buffer_limit`` distinct cells; a delta for a new cell beyond that is dropped and counted)
+and written, decayed from their own time, by the next ``apply`` that reaches Redis, by
+``flush()``, or by the retry task ``start()`` runs. With ``key_ttl_s`` every posterior hash
+expires that long after its last write (an idle agent's tables go away). After a failure,
+calls skip the network for ``retry_interval_s`` (reads answer from the cache at once).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class RedisStore:
         prefix: str = "mm",
         half_life_s: float | None = None,
         clock: Callable[[], float] = time.time,
-        buffer_limit: int = 10_000,
+        buffer_limit: int = 100_000,
+        key_ttl_s: float | None = None,
         cache_limit: int = 100_000,
         retry_interval_s: float = 1.0,
         fresh_s: float = 0.0,
@@ -69,7 +72,7 @@ class RedisStore:
         self._warn = WarnLimiter()
         self._breaker = Breaker(retry_interval_s, self._warn, "Redis unavailable")
         sequencer = Sequencer(self._prefix, seq_ttl_s)
-        self._script = ApplyScript(client, self._prefix, sequencer, self._half_life)
+        self._script = ApplyScript(client, self._prefix, sequencer, self._half_life, key_ttl_s)
         self._writer: SequencedWriter[Pending, Batch] = SequencedWriter(
             self._script,
             sequencer,

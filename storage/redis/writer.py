@@ -10,8 +10,12 @@ the writer's Sequencer) and runs them in one pipeline. The exactly-once contract
 - a call Redis answered with an error or NOT_APPLIED was not applied: its items are loose
   again, ahead of newer ones, and get a new seq when next formed;
 - an in-doubt call older than SEQ_MARGIN x the seq TTL (by ``born``) is dropped and counted;
-- over ``buffer_limit`` cells the oldest are dropped and counted: in-doubt calls first
-  (whole), then the oldest loose items.
+- loose items coalesce by key (``storage.redis.coalesce``): sums (posterior deltas,
+  counters) take one entry per distinct key however long Redis is away, up to
+  ``buffer_limit`` keys; per-request records up to ``buffer_bytes`` (oldest dropped, counted).
+  New loose items coalesce while a numbered call is in doubt: they go into the next call.
+- an applied call may ask for more writes (``Calls.follow_ups``, e.g. re-adding an agent to
+  an index whose hash the call had to create): they are sent in the same flush.
 
 After Redis did not answer, the breaker keeps writes off the network for a while; ``start``
 runs a task that retries every ``retry_interval_s``.
@@ -28,9 +32,11 @@ from typing import Any, Generic, Protocol, TypeVar
 from storage.errors import LOG, WarnLimiter
 from storage.periodic import Periodic
 from storage.redis.breaker import Breaker
+from storage.redis.coalesce import Coalesced, Rules
 from storage.redis.sequence import ALREADY_APPLIED, NOT_APPLIED, SEQ_MARGIN, Sequencer, slot_tags
 
 Item = TypeVar("Item")
+
 
 
 class Numbered(Protocol):
@@ -49,8 +55,8 @@ class Numbered(Protocol):
 Call = TypeVar("Call", bound=Numbered)
 
 
-class Calls(Protocol[Item, Call]):
-    """How one kind of write becomes guarded script calls, and back."""
+class Calls(Rules[Item], Protocol[Item, Call]):
+    """How one kind of write coalesces while loose, becomes guarded script calls, and back."""
 
     unanswered: tuple[type[BaseException], ...]
     """Errors of a pipeline after which each of its calls may or may not have been applied."""
@@ -73,40 +79,43 @@ class Calls(Protocol[Item, Call]):
         """Called for every call Redis applied now, with its reply."""
         ...
 
+    def follow_ups(self) -> list[Item]:
+        """Items the calls applied since the last ask want written next (taken)."""
+        ...
+
 
 class Buffer(Generic[Item, Call]):
-    """Bounded loose items and in-doubt calls; ``len`` counts cells (a loose item is one)."""
+    """Loose items coalesced by key (``storage.redis.coalesce``) and in-doubt calls; ``len``
+    counts entries and in-doubt cells. In-doubt calls are never dropped for room: they are at
+    most what one flush formed."""
 
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"buffer limit must be >= 1, got {limit}")
-        self.limit = limit
-        self.dropped = 0
-        self._loose: deque[Item] = deque()
+    def __init__(self, rules: Rules[Item], max_keys: int, max_bytes: int) -> None:
+        self.loose_items: Coalesced[Item] = Coalesced(rules, max_keys=max_keys, max_bytes=max_bytes)
+        self.expired = 0
         self._doubt: deque[Call] = deque()
         self._doubt_cells = 0
 
     def __len__(self) -> int:
-        return len(self._loose) + self._doubt_cells
+        return len(self.loose_items) + self._doubt_cells
+
+    @property
+    def dropped(self) -> int:
+        return self.loose_items.dropped + self.expired
 
     @property
     def loose(self) -> int:
-        return len(self._loose)
+        return len(self.loose_items)
 
     def extend(self, items: Iterable[Item]) -> int:
-        """Append the newest loose items; how many cells were dropped to make room."""
-        self._loose.extend(items)
-        return self._trim()
+        """Merge in the newest loose items; how many were dropped for want of room."""
+        return self.loose_items.add(items)
 
     def restore(self, items: Sequence[Item]) -> int:
-        """Put loose items that were not applied back in front of newer ones; drops counted."""
-        self._loose.extendleft(reversed(items))
-        return self._trim()
+        """Merge loose items that were not applied back in, ahead of newer ones; drops counted."""
+        return self.loose_items.restore(items)
 
     def take_loose(self) -> list[Item]:
-        items = list(self._loose)
-        self._loose.clear()
-        return items
+        return self.loose_items.take()
 
     def take_doubt(self) -> list[Call]:
         calls = list(self._doubt)
@@ -115,22 +124,10 @@ class Buffer(Generic[Item, Call]):
         return calls
 
     def keep_doubt(self, calls: Sequence[Call]) -> int:
-        """Hold in-doubt calls (in seq order) ahead of loose items; drops counted."""
+        """Hold in-doubt calls (in seq order) ahead of loose items; nothing is dropped."""
         self._doubt.extend(calls)
         self._doubt_cells += sum(c.cells for c in calls)
-        return self._trim()
-
-    def _trim(self) -> int:
-        dropped = 0
-        while len(self) > self.limit and self._doubt:
-            call = self._doubt.popleft()
-            self._doubt_cells -= call.cells
-            dropped += call.cells
-        while len(self) > self.limit:
-            self._loose.popleft()
-            dropped += 1
-        self.dropped += dropped
-        return dropped
+        return 0
 
 
 class SequencedWriter(Generic[Item, Call]):
@@ -148,18 +145,22 @@ class SequencedWriter(Generic[Item, Call]):
         warn: WarnLimiter,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        buffer_limit: int = 10_000,
+        buffer_limit: int = 100_000,
+        buffer_bytes: int = 64 * 1024 * 1024,
         retry_interval_s: float = 1.0,
     ) -> None:
         """``calls`` guard their script calls with ``sequencer`` (the writer numbers them);
-        ``name`` names the writes in logs; ``clock`` is the ``now`` given to form and run."""
+        ``name`` names the writes in logs; ``clock`` is the ``now`` given to form and run.
+        ``buffer_limit`` bounds distinct loose sums, ``buffer_bytes`` loose records (see
+        storage.redis.coalesce)."""
         self._calls = calls
         self._name = name
         self._breaker = breaker
         self._warn = warn
         self._clock = clock
         self._monotonic = monotonic
-        self._buffer: Buffer[Item, Call] = Buffer(buffer_limit)
+        self._buffer: Buffer[Item, Call] = Buffer(calls, buffer_limit, buffer_bytes)
+
         self._seq = sequencer
         self._lock = asyncio.Lock()
         self._retry = Periodic(retry_interval_s, self._flush_if_pending, f"{name}-retry")
@@ -172,6 +173,20 @@ class SequencedWriter(Generic[Item, Call]):
     @property
     def dropped(self) -> int:
         return self._buffer.dropped
+
+    @property
+    def overflowed_records(self) -> int:
+        """Per-request records dropped because their byte bound was full."""
+        return self._buffer.loose_items.overflowed
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes of per-request records waiting now."""
+        return self._buffer.loose_items.bytes
+
+    @property
+    def record_bytes_limit(self) -> int:
+        return self._buffer.loose_items.max_bytes
 
     @property
     def down(self) -> bool:
@@ -205,8 +220,15 @@ class SequencedWriter(Generic[Item, Call]):
             doubt, answered = await self._send(self._unexpired(self._buffer.take_doubt()), now)
             if answered and self._buffer.loose:
                 formed = self._calls.form(self._buffer.take_loose(), now, self._monotonic(), self._seq.number)
+                more, answered = await self._send(formed, now)
+                doubt += more
+            follow = self._calls.follow_ups()
+            if follow and answered:  # what the applied calls asked for, in the same flush
+                formed = self._calls.form(follow, now, self._monotonic(), self._seq.number)
                 more, _ = await self._send(formed, now)
                 doubt += more
+                follow = self._calls.follow_ups()
+            self._note_drops(self._buffer.extend(follow))
             self._note_drops(self._buffer.keep_doubt(doubt))
             return not self.pending
 
@@ -217,7 +239,7 @@ class SequencedWriter(Generic[Item, Call]):
         kept = [c for c in calls if c.born > oldest]
         expired = sum(c.cells for c in calls) - sum(c.cells for c in kept)
         if expired:
-            self._buffer.dropped += expired
+            self._buffer.expired += expired
             self._note_drops(expired, f"in-doubt {self._name} older than the seq TTL")
         return kept
 
@@ -259,5 +281,5 @@ class SequencedWriter(Generic[Item, Call]):
 
     def _note_drops(self, dropped: int, what: str = "") -> None:
         if dropped:
-            what = what or f"oldest {self._name} (buffer full)"
+            what = what or f"{self._name} (buffer full)"
             self._warn.warn(("dropped", what), "dropped %d %s; %d in total", dropped, what, self.dropped)

@@ -52,7 +52,7 @@ async def test_buffered_updates_are_applied_exactly_once(own_redis_server: Redis
         await store.apply([Delta(AGENT, "m", i % 2, 1 - i % 2), Delta(OTHER, "x", 1, 1)])
     assert await store.flush() is False
     assert await store.flush() is False
-    assert store.pending == 600  # one in-doubt batch per scope; the rest stay loose, unmerged
+    assert store.pending == 2 + 2  # one in-doubt batch per scope; the rest coalesced per cell
     own_redis_server.start()
     assert await store.flush() is True
     assert await store.flush() is True
@@ -97,20 +97,23 @@ async def test_retry_task_flushes_in_background(own_redis_server: RedisServer) -
     await store.close()
 
 
-async def test_buffer_bound_drops_oldest_and_counts(
+async def test_outage_buffer_coalesces_per_cell_and_bounds_distinct_cells(
     own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make(own_redis_server, buffer_limit=5)
     own_redis_server.stop()
+    for i in range(1, 2001):  # the first is sent (in doubt); the rest: one buffered entry
+        await store.apply([Delta(AGENT, "m", float(i % 2), float(1 - i % 2))])
+    assert (store.pending, store.dropped_updates) == (1 + 1, 0)
     with caplog.at_level(logging.WARNING, logger="model_manager.store"):
-        for i in range(1, 9):
-            await store.apply([Delta(AGENT, "m", float(i), 0.0)])
-    assert store.pending == 5
-    assert store.dropped_updates == 3
+        for i in range(8):  # 8 new cells, room for 4 more loose: the last 4 are dropped
+            await store.apply([Delta(AGENT, f"x{i}", 1.0, 0.0)])
+    assert (store.pending, store.dropped_updates) == (1 + 5, 4)
     assert any("dropped" in r.getMessage() for r in caplog.records)
     own_redis_server.start()
     assert await store.flush() is True
-    assert (await store.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(4 + 5 + 6 + 7 + 8, 0)
+    snap = await store.load([AGENT], ["m", "x3", "x4"])
+    assert snap[AGENT] == {"m": Evidence(1000, 1000), "x3": Evidence(1, 0), "x4": Evidence()}
     await store.close()
 
 
@@ -158,3 +161,32 @@ async def test_data_survives_redis_restart(own_redis_server: RedisServer) -> Non
     assert (await store.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(0.5, 0.25)
     assert store.unavailable_reads == 0
     await store.close()
+
+
+async def test_coalesced_deltas_decay_as_if_applied_one_by_one(
+    own_redis_server: RedisServer, redis_server: RedisServer
+) -> None:
+    """Deltas made at different times during an outage are one buffered entry, yet the
+    flushed cell equals the same deltas applied one by one with Redis up (half-life 100 s)."""
+    clock = [1000.0]
+    buffered = make(own_redis_server, half_life_s=100.0, clock=lambda: clock[0])
+    direct = RedisStore.from_url(redis_server.url, half_life_s=100.0, clock=lambda: clock[0])
+    await buffered.apply([Delta(AGENT, "m", 1, 0)])
+    await direct.apply([Delta(AGENT, "m", 1, 0)])
+    own_redis_server.stop()
+    for i in range(1, 60):
+        clock[0] = 1000.0 + 7.5 * i
+        delta = Delta(AGENT, "m", float(i % 2), float(i % 3 == 0))
+        await buffered.apply([delta])
+        await direct.apply([delta])
+    assert buffered.pending == 1 + 1  # the in-doubt batch and one coalesced entry
+    clock[0] += 50.0
+    own_redis_server.start()
+    assert await buffered.flush() is True
+    got = (await buffered.load([AGENT], ["m"]))[AGENT]["m"]
+    want = (await direct.load([AGENT], ["m"]))[AGENT]["m"]
+    assert got.successes == pytest.approx(want.successes, rel=1e-12)
+    assert got.failures == pytest.approx(want.failures, rel=1e-12)
+    assert 1 < want.successes < 30  # decayed: less than the 30 successes sent
+    await buffered.close()
+    await direct.close()

@@ -24,6 +24,7 @@ from proxy.tracking import lua
 from proxy.tracking.backend import WorkflowRaw
 from proxy.tracking.records import DecisionRecord, Tracked
 from proxy.tracking.redis_backend import RedisTracking
+from proxy.tracking.redis_pending import Raw
 from proxy.tracking.redis_writer import TrackingWriter
 from storage.redis.client import connect
 
@@ -105,7 +106,8 @@ async def test_writes_during_outage_are_written_once_when_redis_returns(
     await tracking.write_many([tracked(2), tracked(3)])  # in flight when the outage is found
     for i in range(4, 8):
         await tracking.write(tracked(i))  # within retry_interval_s: buffered, not sent
-    assert tracking.pending == 4 * 6
+    # coalesced per key: stats, 2 recent indexes, workflow, its request ids; + 1 record each
+    assert tracking.pending == (5 + 2) + (5 + 4)  # in doubt (writes 2-3), loose (4-7)
     assert await tracking.writer.flush() is False
     own_redis_server.start()
     assert await tracking.writer.flush() is True
@@ -152,12 +154,13 @@ async def test_lost_reply_counts_once_and_does_not_undo_feedback(
     relay.lose("reply")
     await tracking.write_many([tracked(2), tracked(3)])
     assert relay.lost == 1
-    assert tracking.pending == 8  # AGENT, WORKFLOW, RECENT, PUT per outcome: all in doubt
+    # all in doubt, coalesced: stats, 2 recent indexes, workflow, request ids, 2 records
+    assert tracking.pending == 7
     stats, workflow, records = await stored(make, own_redis_server)
     assert stats["m|calls"] == 3.0 and records == ["r1", "r2", "r3"]  # Redis applied them
     assert await tracking.swap_applied("r2", 0.5, 0.9, 1.0) is True  # feedback meanwhile
     assert await tracking.writer.flush() is True
-    assert tracking.writer.replayed_writes == 8  # every resent call was recognised
+    assert tracking.writer.replayed_writes == 7  # every resent call was recognised
     stats, workflow, records = await stored(make, own_redis_server)
     assert stats == {"m|calls": 3.0, "m|lat_sum": 0.25 + 0.5 + 0.75}
     assert workflow is not None and workflow.counts["requests"] == 3.0
@@ -174,7 +177,7 @@ async def test_lost_request_is_written_by_the_resend(
     await tracking.write(tracked(1))
     relay.lose("request")
     await tracking.write(tracked(2))
-    assert relay.lost == 1 and tracking.pending == 4
+    assert relay.lost == 1 and tracking.pending == 6  # stats, 2 indexes, workflow, ids, record
     assert (await stored(make, own_redis_server))[0]["m|calls"] == 1.0  # never reached Redis
     assert await tracking.writer.flush() is True
     assert tracking.writer.replayed_writes == 0
@@ -222,7 +225,9 @@ async def test_error_reply_is_not_applied_and_is_resent(make: Make, own_redis_se
     with redis.Redis.from_url(own_redis_server.url) as direct:
         direct.config_set("maxmemory", 1)  # every script now answers OOM before writing
         await tracking.write(tracked(2))
-        assert tracking.pending == 4 and tracking.writer.failed_writes == 4
+        # one OOM per slot (agent, workflow, request, global index); the second call in a
+        # slot answers NOT_APPLIED (it waits for the first)
+        assert tracking.pending == 6 and tracking.writer.failed_writes == 4
         direct.config_set("maxmemory", 0)
     await tracking.write(tracked(3))  # sent with them, under new seqs
     assert (tracking.pending, tracking.writer.replayed_writes, tracking.dropped_updates) == (0, 0, 0)
@@ -244,8 +249,8 @@ async def test_call_after_one_redis_did_not_run_in_its_slot_waits_for_it(
         direct.script_load(lua.PUT.text)  # SADD is missing, PUT is not
         await writer.write(
             [
-                lua.Call(lua.SADD, ("mm:{t}:set",), ("a",)),
-                lua.Call(lua.PUT, ("mm:{t}:hash",), (int(DAY * 1000), b'{"k": "v"}')),
+                Raw(lua.Call(lua.SADD, ("mm:{t}:set",), ("a",))),
+                Raw(lua.Call(lua.PUT, ("mm:{t}:hash",), (int(DAY * 1000), b'{"k": "v"}'))),
             ]
         )
         assert (writer.pending, writer.replayed_writes, writer.failed_writes) == (0, 0, 0)
@@ -254,21 +259,31 @@ async def test_call_after_one_redis_did_not_run_in_its_slot_waits_for_it(
     await tracking.close()
 
 
-async def test_buffer_full_drops_oldest_and_counts(
+async def test_outage_buffer_coalesces_sums_and_bounds_records_by_bytes(
     make: Make, own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tracking = make(own_redis_server.url, buffer_limit=5, retry_interval_s=60.0)
-    await tracking.write(tracked(0, workflow=None, decision=False))  # agent registered: 1 call each
+    tracking = make(own_redis_server.url, buffer_bytes=2_000, retry_interval_s=60.0)
+    await tracking.write(tracked(0))  # agent registered, scripts loaded
     own_redis_server.stop()
+    await tracking.write(tracked(1, workflow=None, decision=False))  # sent: in doubt (1 entry)
+    for i in range(2, 3002):  # sums of 3000 outcomes: one stats entry
+        await tracking.write(tracked(i, workflow=None, decision=False))
+    assert (tracking.pending, tracking.dropped_updates) == (1 + 1, 0)
     with caplog.at_level(logging.WARNING, logger="model_manager.store"):
-        for i in range(1, 9):
-            await tracking.write(tracked(i, workflow=None, decision=False))
-    assert (tracking.pending, tracking.dropped_updates) == (5, 3)
-    assert any("dropped 1 oldest tracking writes" in r.getMessage() for r in caplog.records)
+        for i in range(3002, 3022):  # 20 decision records; about 500 B each, room for 2,000 B
+            await tracking.write(tracked(i, workflow=None))
+    counters = tracking.counters()
+    kept = 20 - counters["overflowed_records"]
+    assert 0 < kept < 20 and counters["record_bytes"] <= counters["record_bytes_limit"] == 2_000
+    assert tracking.dropped_updates == counters["overflowed_records"]
+    assert any("buffer full" in r.getMessage() for r in caplog.records)
     own_redis_server.start()
     assert await tracking.writer.flush() is True
     stats, _, _ = await stored(make, own_redis_server)
-    assert stats == {"m|calls": 1.0 + 5, "m|lat_sum": sum(i / 4 for i in (4, 5, 6, 7, 8))}
+    assert stats == {"m|calls": 3022.0, "m|lat_sum": sum(i / 4 for i in range(3022))}
+    assert [await tracking.decision(f"r{i}") is not None for i in range(3002, 3022)] == [False] * (
+        20 - kept
+    ) + [True] * kept  # the oldest records were the ones dropped
     await tracking.close()
 
 

@@ -45,7 +45,13 @@ def test_requests_during_outage_are_tracked_once_after_recovery(
             down = proxy.get("/ready")
             writes = down.json()["writes"]
             assert down.status_code == 503 and down.json()["status"] == "degraded"
-            assert writes["tracking"] == {"pending": tracking.pending, "dropped_updates": 0}
+            assert writes["tracking"] == {
+                    "pending": tracking.pending,
+                    "dropped_updates": 0,
+                    "record_bytes": tracking.writer.record_bytes,
+                    "record_bytes_limit": 64 * 1024 * 1024,
+                    "overflowed_records": 0,
+                }
             learner = {"submitted": 5, "recorded": 5, "failed_writes": 0, "hook_failures": 0}
             assert writes["learner"] == learner  # the store buffers: no posterior write failed
             assert writes["store"]["pending"] == store.pending
