@@ -22,7 +22,7 @@ from proxy.pipeline.request import (
     RANGES,
     WORKFLOW_HEADER,
 )
-from proxy.tracking.inputs import MAX_LIMIT
+from proxy.tracking.inputs import MAX_LIMIT, OUTCOMES
 from proxy.wire.names import NAME_PATTERN, WORKFLOW_PATTERN
 
 Schema = dict[str, Any]
@@ -87,7 +87,10 @@ def _schemas() -> dict[str, Schema]:
         "Message": {
             "type": "object",
             "required": ["role"],
-            "properties": {"role": {"type": "string"}, "content": {}},
+            "properties": {
+                "role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
+                "content": {},
+            },
             "additionalProperties": True,
         },
         "ChatCompletionRequest": _chat_request(),
@@ -127,7 +130,7 @@ def _schemas() -> dict[str, Schema]:
         "Finish": {
             "type": "object",
             "properties": {
-                "outcome": {"type": "string", "pattern": anchored(NAME_PATTERN), "default": "success"},
+                "outcome": {"enum": list(OUTCOMES), "default": "success"},
                 "score": {**score, "type": ["number", "null"]},
             },
             "additionalProperties": False,
@@ -137,19 +140,67 @@ def _schemas() -> dict[str, Schema]:
             "type": "object",
             "required": ["input"],
             "properties": {
-                "model": {"type": ["string", "null"]},
-                "input": {"type": ["string", "array"]},
-                "instructions": {"type": ["string", "null"]},
-                "stream": {"type": ["boolean", "null"]},
-                "tools": {"type": ["array", "null"]},
+                "model": {"type": "string", "pattern": anchored(NAME_PATTERN)},
+                "input": {
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {"type": "array", "minItems": 1, "items": ref("ResponsesMessage")},
+                    ]
+                },
+                "instructions": {"type": "string"},
+                "stream": {"type": "boolean"},
+                "tools": {"type": "array", "minItems": 1, "items": ref("ResponsesTool")},
             },
-            "additionalProperties": True,
-            "description": "OpenAI Responses request; previous_response_id and store: true are refused",
+            "additionalProperties": False,
+            "description": "OpenAI Responses request (the fields described here are the checked "
+            "ones; previous_response_id and store: true are refused)",
+        },
+        "ResponsesMessage": {
+            "type": "object",
+            "required": ["role", "content"],
+            "properties": {
+                "type": {"const": "message"},
+                "role": {"enum": ["user", "assistant", "system", "developer"]},
+                "content": {"type": "string", "minLength": 1},
+            },
+            "additionalProperties": False,
+        },
+        "ResponsesTool": {
+            "type": "object",
+            "required": ["type", "name", "parameters"],
+            "properties": {
+                "type": {"const": "function"},
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "description": {"type": "string"},
+                "parameters": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"const": "object"}},
+                },
+            },
+            "additionalProperties": False,
         },
         "EmbeddingsRequest": {
             "type": "object",
             "required": ["model", "input"],
-            "properties": {"model": {"type": "string"}, "input": {"type": ["string", "array"]}},
+            "properties": {
+                "model": {"type": "string", "minLength": 1},
+                "input": {
+                    "oneOf": [
+                        {"type": "string", "minLength": 1},
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "oneOf": [
+                                    {"type": "string", "minLength": 1},
+                                    {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                                ]
+                            },
+                        },
+                    ]
+                },
+            },
             "additionalProperties": True,
         },
     }
@@ -235,7 +286,11 @@ def _versioned() -> dict[str, dict[str, Schema]]:
             )
         },
         "/stats": {
-            "get": _operation("Per agent and model counters", _json(ref("Object")), parameters=[agent])
+            "get": _operation(
+                "Per agent and model counters; with context, that prompt context's posterior",
+                _json(ref("Object")),
+                parameters=[agent, _query("context", {"type": "string"})],
+            )
         },
         "/workflows": {
             "get": _operation(

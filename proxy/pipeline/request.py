@@ -40,12 +40,17 @@ OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Well-known optional body fields and their JSON types (null is accepted for each); a wrong
 type is a 400 here rather than a wasted upstream call. Other fields pass through unchecked."""
-RANGES: dict[str, tuple[int, int | None]] = {
+RANGES: dict[str, tuple[float, float | None]] = {
     "n": (1, 128),
     "max_tokens": (1, None),
     "max_completion_tokens": (1, None),
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
 }
-"""Bounds of the counted fields: at least one choice or token, at most OpenAI's 128 choices."""
+"""Bounds as OpenAI documents them: at least one choice or token, at most 128 choices,
+sampling parameters within their ranges (a request outside them no model would accept)."""
 
 
 @dataclass(frozen=True, slots=True)

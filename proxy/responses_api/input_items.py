@@ -33,6 +33,8 @@ def _add_item(messages: list[dict[str, Any]], item: object, param: str) -> None:
     if not isinstance(item, dict):
         raise bad_request(f"{param} must be an object", param=param)
     kind = item.get("type", "message")
+    if not isinstance(kind, str):
+        raise bad_request(f"{param}.type must be a string", param=f"{param}.type")
     if kind == "message":
         messages.append(_message(item, param))
     elif kind == "function_call":
@@ -46,7 +48,8 @@ def _add_item(messages: list[dict[str, Any]], item: object, param: str) -> None:
 
 
 def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
-    role = ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    given = item.get("role")
+    role = ROLES.get(given) if isinstance(given, str) else None
     if role is None:
         raise bad_request(f"{param}.role must be one of {', '.join(ROLES)}", param=f"{param}.role")
     content = item.get("content")
@@ -64,6 +67,8 @@ def _part(part: object, param: str) -> dict[str, Any]:
     if not isinstance(part, dict):
         raise bad_request(f"{param} must be an object", param=param)
     kind = part.get("type")
+    if not isinstance(kind, str):
+        raise bad_request(f"{param}.type must be a string", param=f"{param}.type")
     if kind in TEXT_PARTS:
         text = part.get("text") if kind != "refusal" else part.get("refusal")
         if not isinstance(text, str):

@@ -25,6 +25,7 @@ from proxy.config.settings import parse_config
 from proxy.http.bad_http import answer as bad_http
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.services import Services
+from proxy.state import State
 from proxy.tracking.tracker import Tracker
 from support.proxy_harness import model_entry
 from support.servers import UvicornThread
@@ -72,6 +73,7 @@ class FuzzTarget:
     url: str
     services: Services
     tracker: Tracker
+    state: State
     redis_client: redis.Redis | None
     http: httpx.Client
     loop: asyncio.AbstractEventLoop
@@ -85,7 +87,7 @@ class FuzzTarget:
             time.sleep(0.002)
 
     def _counters(self) -> dict[str, Any]:
-        return write_counters(self.services.store, self.tracker.backend, self.services.learner)
+        return write_counters(self.state.counters(), self.services.learner)
 
     def _settled(self) -> bool:
         counters = self._counters()
@@ -128,4 +130,6 @@ def fuzz_target(
         http = stack.enter_context(httpx.Client(base_url=server.url, headers=AUTH, timeout=30))
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
-        yield FuzzTarget(kind, server.url, app.state.services, app.state.tracker, client, http, loop)
+        yield FuzzTarget(
+            kind, server.url, app.state.services, app.state.tracker, app.state.stored, client, http, loop
+        )

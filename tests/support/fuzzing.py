@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from proxy.http.openapi import openapi_document
 from proxy.pipeline.request import AGENT_HEADER, OPTIONAL_FIELDS, PIN_HEADER, WORKFLOW_HEADER
@@ -122,7 +123,10 @@ def fuzz_settings(cases: int, seed: int) -> Callable[[Any], Any]:
 
 def run_schemathesis(target: FuzzTarget, report: Report, cases: int, seed: int) -> None:
     """``cases`` positive and negative cases over every described operation."""
-    schema = schemathesis.openapi.from_dict(openapi_document())
+    # The dashboard's pages are HTML for a person (their errors too); its JSON API is fuzzed.
+    # Bodies are described as far as the proxy checks them, so a schema-valid case may still be
+    # refused by an upstream (positive_data_acceptance is not checked); every other check is.
+    schema = schemathesis.openapi.from_dict(openapi_document()).exclude(path_regex="^/dashboard(?!/api)")
     schema.config.update(headers=AUTH)
     strategy = st.one_of(schema.as_strategy(generation_mode=mode) for mode in schemathesis.GenerationMode)
     state = [target.settled_state()]
@@ -140,7 +144,7 @@ def run_schemathesis(target: FuzzTarget, report: Report, cases: int, seed: int) 
         answer = (response.status_code, response.headers.get("content-type", [""])[0], response.content)
         state[0] = check_answer(target, report, where=where, request=request, answer=answer, before=state[0])
         try:
-            case.validate_response(response, headers=AUTH)
+            case.validate_response(response, headers=AUTH, excluded_checks=[positive_data_acceptance])
         except FailureGroup as group:
             for failure in group.exceptions:
                 detail = f"{failure.message[:300]} | answer: {response.content[:300]!r}"

@@ -200,3 +200,18 @@ def test_a_failure_before_any_chunk_still_starts_the_response() -> None:
     events = StreamTranslator(ENVELOPE).fail({"message": "cut"})
     assert [e["type"] for e in events] == ["response.created", "response.in_progress", "response.failed"]
     assert events[-1]["response"]["error"] == {"code": "server_error", "message": "cut"}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"type": ["message"], "role": "user", "content": "hi"},
+        {"role": ["user"], "content": "hi"},
+        {"role": "user", "content": [{"type": {"t": 1}, "text": "hi"}]},
+    ],
+)
+def test_non_string_types_and_roles_are_a_400_not_a_crash(item: dict[str, object]) -> None:
+    """Found by fuzzing: an unhashable ``type`` or ``role`` raised TypeError (a 500)."""
+    with pytest.raises(ProxyError) as caught:
+        to_chat_body({"input": [item]})
+    assert caught.value.status == 400

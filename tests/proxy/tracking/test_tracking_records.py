@@ -10,6 +10,7 @@ from policies.base import Decision, DecisionRequest
 from proxy.forwarding.base import FailureKind, Summary, Usage
 from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Attempt, Outcome, Status
+from proxy.tracking import sketch
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.records import BUCKETS_S, bucket, track
 from proxy.tracking.summaries import percentile
@@ -47,8 +48,10 @@ def test_fallback_success_counts() -> None:
         "m2|fallbacks": 1,
         "m2|successes": 1,
         f"m2|lat.{bucket(0.3)}": 1,
+        f"m2|lq.{sketch.key(0.3)}": 1,
         "m2|lat_sum": 0.3,
         f"m2|ttft.{bucket(0.1)}": 1,
+        f"m2|tq.{sketch.key(0.1)}": 1,
         "m2|ttft_sum": 0.1,
         "m2|ttft_n": 1,
         "m2|tokens_in": 7,
