@@ -35,11 +35,13 @@ log = logging.getLogger("model_manager.tracking")
 
 
 def _tracked(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Give ``handler`` the app's tracker; ProxyError becomes an OpenAI-shaped error, and so
-    does a storage outage (503 with one warning line, no stack trace)."""
+    """Give ``handler`` the app's tracker once this process's outcomes submitted so far are
+    written (read-your-writes: Learner.settled); ProxyError becomes an OpenAI-shaped error,
+    and so does a storage outage (503 with one warning line, no stack trace)."""
 
     async def endpoint(request: Request) -> Response:
         try:
+            await services_of(request).learner.settled()
             return await handler(request, tracker_of(request))
         except ProxyError as error:
             return error_response(error)
@@ -110,6 +112,7 @@ async def finish_workflow(request: Request, tracker: Tracker) -> Response:
 async def post_feedback(request: Request, tracker: Tracker) -> Response:
     body = inputs.parse_feedback(await _body(request))
     if body.request_id is not None:
+        await services_of(request).learner.settled(body.request_id)
         result = await tracker.credit_request(body.request_id, body.score)
         what = f"request {body.request_id!r} (no answered decision recorded)"
     else:

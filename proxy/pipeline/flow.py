@@ -88,6 +88,7 @@ async def decide(services: Services, request: ChatRequest) -> Flight:
         wants_json=request.wants_json,
         tool_schemas=tool_schemas(request.body.get("tools")),
     )
+    services.learner.begin(request.request_id)
     return Flight(decided, started=started, clock=services.monotonic, finished=partial(_finished, services))
 
 
