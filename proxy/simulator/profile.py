@@ -48,6 +48,8 @@ class SimProfile:
     bad_json_rate: float = 0.0
     bad_tool_call_rate: float = 0.0
     hang: bool = False
+    html_errors: bool = False
+    """Errors come as an HTML page (text/html), as a gateway or load balancer sends them."""
 
     def __post_init__(self) -> None:
         """Raise ValueError for a rate outside [0, 1]."""

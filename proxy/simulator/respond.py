@@ -68,6 +68,18 @@ async def send_body(send: Send, status: int, body: bytes, headers: list[tuple[by
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+HTML_HEADERS = [(b"content-type", b"text/html")]
+
+
+def html_error_page(status: int) -> bytes:
+    """An nginx-style HTML error page for ``status``."""
+    title = f"{status} Upstream Error"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>"
+        "\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+    ).encode()
+
+
 def _error_headers(profile: SimProfile) -> list[tuple[bytes, bytes]]:
     """JSON headers, plus Retry-After when the profile sets it."""
     if profile.retry_after_s is None:
@@ -118,8 +130,11 @@ class Behaviour:
 
     async def fail(self, send: Send, status: int, *, context_window: bool = False) -> None:
         """Send an OpenAI-shaped error and count it."""
-        body = orjson.dumps(error_body(status, context_window=context_window))
-        await send_body(send, status, body, _error_headers(self.profile))
+        if self.profile.html_errors:
+            await send_body(send, status, html_error_page(status), HTML_HEADERS)
+        else:
+            body = orjson.dumps(error_body(status, context_window=context_window))
+            await send_body(send, status, body, _error_headers(self.profile))
         self.state.count(self.model, "errors")
 
     async def finish(self, send: Send, status: int, body: bytes, outcome: str) -> None:
