@@ -7,6 +7,7 @@ provider's own exception types.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,7 +18,17 @@ if TYPE_CHECKING:
 
 
 class FailureKind(StrEnum):
-    """Why an attempt failed. Every kind but CLIENT and CANCELLED falls back to the next model."""
+    """Why an attempt failed, by who can fix it. Every kind but CLIENT and CANCELLED falls
+    back to the next model; CONFIG, AUTH and NOT_FOUND (the deployment's own configuration
+    or credentials: only its operator can fix them) also rest the model.
+
+    The rule for a 4xx: 401/403 are AUTH and 404 NOT_FOUND (the deployment's key, access
+    or model name); 400 or 422 naming the model or the provider (unknown, not provided, does
+    not exist) is CONFIG; 408 is TIMEOUT, 413 CONTEXT_WINDOW (the request is too large for
+    that model: one with a larger window may take it), 429 RATE_LIMITED; any other 4xx (a
+    400 about the request's own fields or parameters, 409, 422) is CLIENT: every model would
+    reject it, so it is returned at once.
+    """
 
     TIMEOUT = "timeout"
     CONNECTION = "connection_error"
@@ -25,6 +36,7 @@ class FailureKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     CONTEXT_WINDOW = "context_window_exceeded"
     AUTH = "auth_error"
+    CONFIG = "config_error"
     NOT_FOUND = "not_found"
     BAD_RESPONSE = "bad_response"
     CONTENT_FILTER = "content_filter"
@@ -41,6 +53,11 @@ class FailureKind(StrEnum):
     def model_at_fault(self) -> bool:
         """The failure teaches the policy a 0 for that model."""
         return self.retryable
+
+    @property
+    def rests_model(self) -> bool:
+        """The deployment is misconfigured: leave it out of routing for a while."""
+        return self in (FailureKind.CONFIG, FailureKind.AUTH, FailureKind.NOT_FOUND)
 
 
 class UpstreamError(Exception):
@@ -71,20 +88,57 @@ _STATUS_KINDS = {
 }
 _CONTEXT_HINTS = ("context_length_exceeded", "maximum context length", "context window")
 _FILTER_HINTS = ("content_filter", "content_policy_violation")
+CONFIG_HINTS = (
+    "llm provider not provided",
+    "model_not_found",
+    "invalid model",
+    "unknown model",
+    "model not found",
+    "does not exist",
+    "unknown provider",
+)
+"""Words of a 400/422 that blame the deployment (its model or provider), not the request."""
 
 
 def kind_for_status(status: int, text: str = "") -> FailureKind:
-    """The FailureKind of an HTTP error status, refined by the error body's code/message."""
+    """The FailureKind of an HTTP error status, refined by the error body's code/message
+    (the rule is FailureKind's docstring)."""
     lowered = text.lower()
     if status == 400 and any(hint in lowered for hint in _CONTEXT_HINTS):
         return FailureKind.CONTEXT_WINDOW
     if status == 400 and any(hint in lowered for hint in _FILTER_HINTS):
         return FailureKind.CONTENT_FILTER
+    if status in (400, 422) and any(hint in lowered for hint in CONFIG_HINTS):
+        return FailureKind.CONFIG
     if status in _STATUS_KINDS:
         return _STATUS_KINDS[status]
     if status >= 500:
         return FailureKind.SERVER
     return FailureKind.CLIENT
+
+
+REASON_WORDS = 12
+_TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]*>", re.S | re.I)
+
+
+def error_reason(status: int | None, text: str) -> str:
+    """A short reason from an upstream's error body: a JSON body as is (cut to 500 chars);
+    anything else (an HTML page, plain text) as the status and its first words, no tags."""
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        return stripped[:500]
+    words = _TAG.sub(" ", stripped).replace("&nbsp;", " ").split()
+    head = " ".join(words[:REASON_WORDS]) + (" ..." if len(words) > REASON_WORDS else "")
+    prefix = f"HTTP {status}" if status is not None else "upstream error"
+    return f"{prefix}: {head}" if head else prefix
+
+
+_HTML = re.compile(r"<(!doctype|html|head|body|title|h1|h2|p|div|center|pre)\b", re.I)
+
+
+def without_html(message: str, status: int | None = None) -> str:
+    """``message`` unchanged, unless it carries markup: then its status and first words."""
+    return error_reason(status, message) if _HTML.search(message) else message
 
 
 MAX_TEXT_CHARS = 65_536

@@ -19,13 +19,14 @@ from proxy.forwarding.base import (
     FailureKind,
     Summary,
     UpstreamError,
+    error_reason,
     guarded,
     kind_for_status,
     retry_after_s,
     wants_usage,
     with_usage,
+    without_html,
 )
-from proxy.forwarding.error_bodies import plain_error_text
 from proxy.forwarding.http_pool import (
     Call,
     PooledClient,
@@ -151,13 +152,19 @@ async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout
     if response.status == 200:
         return raw
     text = redact(raw.decode("utf-8", "replace"), target.secrets)
-    shown = _error_text(_parse_quietly(raw)) or plain_error_text(text)
     raise UpstreamError(
         kind_for_status(response.status, text),
-        f"upstream HTTP {response.status}: {shown}"[:500],
+        _message(response.status, _error_text(_parse_quietly(raw)), text),
         status=response.status,
         retry_after_s=retry_after_s(response.headers.get("retry-after")),
     )
+
+
+def _message(status: int, error_text: str, body: str) -> str:
+    """The error's own message when the body is OpenAI-shaped, else a short reason (no HTML)."""
+    if error_text:
+        return without_html(f"upstream HTTP {status}: {error_text}", status)[:500]
+    return f"upstream {error_reason(status, body)}"[:500]
 
 
 def _parse(raw: bytes, target: WireTarget) -> dict[str, Any]:

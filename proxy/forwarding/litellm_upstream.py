@@ -20,9 +20,13 @@ import orjson
 from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 from litellm.exceptions import (
     APIConnectionError,
+    APIResponseValidationError,
+    AuthenticationError,
     BadRequestError,
     ContentPolicyViolationError,
     ContextWindowExceededError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     Timeout,
     UnprocessableEntityError,
@@ -37,6 +41,7 @@ from litellm.utils import ProviderConfigManager, get_optional_params
 
 from proxy.config.settings import Arm
 from proxy.forwarding.base import (
+    CONFIG_HINTS,
     Completion,
     FailureKind,
     Summary,
@@ -46,6 +51,7 @@ from proxy.forwarding.base import (
     retry_after_s,
     wants_usage,
     with_usage,
+    without_html,
 )
 from proxy.forwarding.sse_events import DONE
 from proxy.forwarding.translation import Prepared, Route, Translator, resolve_route
@@ -231,20 +237,28 @@ def call_kwargs(arm: Arm, body: Mapping[str, Any], timeout: float, *, stream: bo
 
 def map_exception(exc: BaseException, arm: Arm, *, mid_stream: bool = False) -> UpstreamError:
     """The one place litellm's exceptions become FailureKinds."""
-    status = getattr(exc, "status_code", None)
-    kind = _kind(exc, status if isinstance(status, int) else None)
+    raw_status = getattr(exc, "status_code", None)
+    status = raw_status if isinstance(raw_status, int) else None
+    kind = _kind(exc, status)
     if mid_stream and kind.retryable:
         kind = FailureKind.STREAM_CUT
-    message = redact(f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}", arm)
+    text = without_html(str(getattr(exc, "message", None) or exc), status)
+    message = redact(f"{type(exc).__name__}: {text}", arm)
     retry_after = _retry_after(exc) if kind is FailureKind.RATE_LIMITED else None
     return UpstreamError(kind, message[:500], status=status, retry_after_s=retry_after)
 
 
 def _kind(exc: BaseException, status: int | None) -> FailureKind:
+    if _names_deployment(exc):
+        return FailureKind.CONFIG
     checks: tuple[tuple[type[BaseException], FailureKind], ...] = (
         (ContextWindowExceededError, FailureKind.CONTEXT_WINDOW),
         (ContentPolicyViolationError, FailureKind.CONTENT_FILTER),
         (UnsupportedParamsError, FailureKind.NOT_FOUND),
+        (AuthenticationError, FailureKind.AUTH),
+        (PermissionDeniedError, FailureKind.AUTH),
+        (NotFoundError, FailureKind.NOT_FOUND),
+        (APIResponseValidationError, FailureKind.BAD_RESPONSE),
         (Timeout, FailureKind.TIMEOUT),
         (asyncio.TimeoutError, FailureKind.TIMEOUT),
         (RateLimitError, FailureKind.RATE_LIMITED),
@@ -260,6 +274,17 @@ def _kind(exc: BaseException, status: int | None) -> FailureKind:
     if status is not None and status >= 400:
         return kind_for_status(status, str(exc))
     return FailureKind.BAD_RESPONSE
+
+
+def _names_deployment(exc: BaseException) -> bool:
+    """A 400/422 (or litellm's own resolution error) blaming the model or provider:
+    the deployment's configuration, not the request (base.CONFIG_HINTS)."""
+    if not isinstance(exc, BadRequestError | UnprocessableEntityError) or isinstance(
+        exc, ContextWindowExceededError | ContentPolicyViolationError
+    ):
+        return False
+    text = str(getattr(exc, "message", None) or exc).lower()
+    return any(hint in text for hint in CONFIG_HINTS)
 
 
 def _cause_kind(exc: BaseException) -> FailureKind | None:

@@ -38,11 +38,13 @@ log = logging.getLogger("model_manager.tracking")
 
 
 def _tracked(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Give ``handler`` the app's tracker; ProxyError becomes an OpenAI-shaped error, and so
-    does a storage outage (503 with one warning line, no stack trace)."""
+    """Give ``handler`` the app's tracker once this process's outcomes submitted so far are
+    written (read-your-writes: Learner.settled); ProxyError becomes an OpenAI-shaped error,
+    and so does a storage outage (503 with one warning line, no stack trace)."""
 
     async def endpoint(request: Request) -> Response:
         try:
+            await services_of(request).learner.settled(request_id)
             return await handler(request, tracker_of(request))
         except ProxyError as error:
             return error_response(error)
@@ -102,7 +104,7 @@ def process_counters(request: Request) -> dict[str, int]:
 
 async def get_request(request: Request, tracker: Tracker) -> Response:
     request_id = inputs.check_request_id(request.path_params["request_id"])
-    await services_of(request).learner.settled()
+    await services_of(request).learner.settled(request_id)
     record = await tracker.backend.decision(request_id)
     if record is None:
         raise inputs.not_found(f"request {request_id!r} (no answered decision recorded)")
@@ -136,6 +138,7 @@ async def finish_workflow(request: Request, tracker: Tracker) -> Response:
 async def post_feedback(request: Request, tracker: Tracker) -> Response:
     body = inputs.parse_feedback(await _body(request))
     if body.request_id is not None:
+        await services_of(request).learner.settled(body.request_id)
         result = await tracker.credit_request(body.request_id, body.score)
         what = f"request {body.request_id!r} (no answered decision recorded)"
     else:

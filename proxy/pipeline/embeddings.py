@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from proxy.config.settings import Arm, Config
 from proxy.forwarding.base import Embedder, FailureKind, UpstreamError
+from proxy.pipeline.cooldowns import CONFIG_REST_S
 from proxy.pipeline.headers import ATTEMPTS_HEADER, MODEL_HEADER, REQUEST_ID_HEADER
 from proxy.pipeline.request import json_object, new_request_id
 from proxy.pipeline.services import Services
@@ -50,6 +51,8 @@ async def handle_embeddings(services: Services, embedder: Embedder, request: Emb
             failures.append((name, error))
             if error.kind is FailureKind.RATE_LIMITED:
                 services.cooldowns.rest(name, error.retry_after_s)
+            elif error.kind.rests_model:
+                services.cooldowns.rest(name, CONFIG_REST_S, f"{error.kind.value}: {error.message}"[:300])
             if not error.kind.retryable:
                 return error_response(_rejected(error), _headers(request, None, len(failures)))
             continue

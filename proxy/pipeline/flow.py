@@ -20,6 +20,7 @@ from policies.features import extract_context
 from proxy.config.settings import Arm
 from proxy.forwarding.base import ChunkStream, Completion, FailureKind, UpstreamError
 from proxy.pipeline.candidates import candidates_for
+from proxy.pipeline.cooldowns import CONFIG_REST_S
 from proxy.pipeline.explain import Explanation, SkipReason, explain
 from proxy.pipeline.flight import Decided, Flight
 from proxy.pipeline.headers import all_failed
@@ -93,6 +94,7 @@ async def decide(services: Services, request: ChatRequest) -> Flight:
             services, request, policy, decision_request=decision_request, snapshot=snapshot, decision=decision
         ),
     )
+    services.learner.begin(request.request_id)
     return Flight(decided, started=started, clock=services.monotonic, finished=partial(_finished, services))
 
 
@@ -204,11 +206,21 @@ def _failed(services: Services, flight: Flight, arm: Arm, error: UpstreamError) 
     """After a failed attempt: None to try the next model, or the error no model could fix."""
     if error.kind is FailureKind.RATE_LIMITED:
         services.cooldowns.rest(arm.name, error.retry_after_s)
+    if error.kind.rests_model:
+        _rest_misconfigured(services, arm, error)
     if error.kind.retryable:
         return None
     flight.end(Status.CLIENT_ERROR)
     status = error.status if error.status and 400 <= error.status < 500 else 400
     return ProxyError(status, "upstream_rejected_request", error.message)
+
+
+def _rest_misconfigured(services: Services, arm: Arm, error: UpstreamError) -> None:
+    """Leave a model whose configuration or credentials failed out of routing for a while,
+    with one warning (a resting model is not tried again, so this logs once per rest)."""
+    reason = f"{error.kind.value}: {error.message}"[:300]
+    services.cooldowns.rest(arm.name, CONFIG_REST_S, reason)
+    log.warning("model %s resting %.0f s: %s", arm.name, CONFIG_REST_S, reason)
 
 
 def _json_reply(flight: Flight, answer: Answer[Completion]) -> Response:

@@ -17,6 +17,7 @@ from policies.reward import Observation, reward
 from proxy.forwarding.base import Usage
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.router import Router
+from proxy.pipeline.settling import IN_FLIGHT_WAIT_S, Settling
 
 log = logging.getLogger("model_manager.learning")
 
@@ -63,7 +64,8 @@ class Learner:
     so far together: under load, many outcomes share one store round trip (write-behind).
     Outcomes are learned from in submission order. The store write and the hooks are
     separate steps: ``failed_writes`` counts outcomes whose deltas were not written,
-    ``hook_failures`` the hook calls that raised.
+    ``hook_failures`` the hook calls that raised. ``settled()`` is the read-your-writes
+    barrier of the tracking endpoints (proxy.pipeline.settling).
     """
 
     def __init__(
@@ -85,11 +87,10 @@ class Learner:
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
+        self._settling = Settling()
         self.hooks: list[OutcomeHook] = []
         self.batch_hooks: list[BatchHook] = []
         self.submitted = 0
-        self._learned_submitted = 0
-        self._batch_done = asyncio.Event()
         self.recorded = 0
         self.failed_writes = 0
         self.hook_failures = 0
@@ -97,11 +98,22 @@ class Learner:
     def submit(self, outcome: Outcome) -> None:
         """Queue ``outcome`` for the writer task (started on first use); costs a deque append."""
         self.submitted += 1
+        self._settling.queued()
         self._queue.append(outcome)
         self._idle.clear()
         self._wake.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def begin(self, request_id: str) -> None:
+        """``request_id`` was decided; its outcome will be submitted (``settled`` waits for it)."""
+        self._settling.begin(request_id)
+
+    async def settled(self, request_id: str | None = None, *, wait_s: float = IN_FLIGHT_WAIT_S) -> None:
+        """Return once every outcome submitted before the call is learned from (its deltas
+        written and its hooks run: a read after this sees the request's records); for a
+        ``request_id`` still in flight, first wait (at most ``wait_s``) for it."""
+        await self._settling.settled(request_id, wait_s=wait_s)
 
     async def record(self, outcome: Outcome) -> None:
         """Learn from ``outcome`` now; never raises (failures are logged and counted)."""
@@ -153,28 +165,21 @@ class Learner:
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
-            if self._linger_s > 0:
-                await asyncio.sleep(self._linger_s)
+            await self._linger()
             self._wake.clear()
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
                 await self.record_batch(batch)
-                self._learned(len(batch))
+                self._settling.done(len(batch), (outcome.request_id for outcome in batch))
             self._idle.set()
 
-    def _learned(self, count: int) -> None:
-        """Wake every ``settled`` waiter: ``count`` more submitted outcomes are learned from."""
-        self._learned_submitted += count
-        done, self._batch_done = self._batch_done, asyncio.Event()
-        done.set()
-
-    async def settled(self) -> None:
-        """Return once every outcome submitted before the call is learned from (its deltas
-        written and its hooks run: a read after this sees the request's records). Cheap when
-        nothing is queued; outcomes submitted later are not waited for."""
-        target = self.submitted
-        while self._learned_submitted < target and self._writer is not None and not self._writer.done():
-            await self._batch_done.wait()
+    async def _linger(self) -> None:
+        """Wait ``linger_s`` for more outcomes, cut short when a reader awaits ``settled``."""
+        step = self._linger_s / 4
+        for _ in range(4 if step > 0 else 0):
+            if self._settling.waiting:
+                return
+            await asyncio.sleep(step)
 
     async def drain(self) -> None:
         """Wait until every submitted outcome is learned from, then stop the writer."""

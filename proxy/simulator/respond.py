@@ -18,7 +18,6 @@ from proxy.simulator.state import SimState
 Work = Callable[[Send], Awaitable[None]]
 JSON_HEADERS = [(b"content-type", b"application/json")]
 HTML_HEADERS = [(b"content-type", b"text/html")]
-HTML_PAGE = b"<html><head><title>%d</title></head><body><center><h1>%d</h1></center><hr>nginx</body></html>"
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 
@@ -68,6 +67,18 @@ async def send_body(send: Send, status: int, body: bytes, headers: list[tuple[by
     length = (b"content-length", str(len(body)).encode())
     await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+HTML_HEADERS = [(b"content-type", b"text/html")]
+
+
+def html_error_page(status: int) -> bytes:
+    """An nginx-style HTML error page for ``status``."""
+    title = f"{status} Upstream Error"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>"
+        "\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+    ).encode()
 
 
 def _error_headers(profile: SimProfile) -> list[tuple[bytes, bytes]]:
@@ -122,10 +133,10 @@ class Behaviour:
         return plan_reply(self.profile, self.body, self.state.next_id(), int(time.time()), self.state.rng)
 
     async def fail(self, send: Send, status: int, *, context_window: bool = False) -> None:
-        """Send an OpenAI-shaped error (or an HTML page) and count it."""
+        """Send an OpenAI-shaped error (or, with ``html_error``, a gateway's HTML page) and count it."""
         body = orjson.dumps(error_body(status, context_window=context_window))
         if self.profile.html_error:
-            body = HTML_PAGE % (status, status)
+            body = html_error_page(status)
         await send_body(send, status, body, _error_headers(self.profile))
         self.state.count(self.model, "errors")
 
