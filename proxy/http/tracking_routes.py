@@ -44,7 +44,7 @@ def _tracked(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         try:
-            await services_of(request).learner.settled(request_id)
+            await services_of(request).learner.settled()
             return await handler(request, tracker_of(request))
         except ProxyError as error:
             return error_response(error)

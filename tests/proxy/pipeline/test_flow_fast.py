@@ -22,6 +22,7 @@ from support.scripted_upstream import Answer, Fail, Hang, ScriptedUpstream, Step
 from policies.base import DecisionRequest, Snapshot, Table
 from proxy.config.settings import parse_config
 from proxy.forwarding.base import FailureKind
+from proxy.pipeline.agents import AgentAdmission
 from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.flow import handle_chat, plan
 from proxy.pipeline.headers import ATTEMPTS_HEADER, MODEL_HEADER, OVERHEAD_HEADER
@@ -106,6 +107,7 @@ def rig(
         learner=learner,
         rng=random.Random(0),
         clock=lambda: 1.7e9,
+        agents=AgentAdmission(config),
         monotonic=clock,
         cooldowns=Cooldowns(clock),
         limits=UsageLimits(clock),
