@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from proxy.http import grants
 from proxy.http.body import read_body, until_disconnect
 from proxy.http.routes import services_of
 from proxy.responses_api.endpoint import handle_responses, parse_responses_request
@@ -17,6 +18,8 @@ async def create_response(request: Request) -> Reply:
     try:
         raw = await read_body(request, services.config.server.max_body_bytes)
         parsed = parse_responses_request(raw, request.headers, services.clock())
+        grants.check_agent(request, parsed.chat.agent)
+        grants.check_model(request, parsed.chat.model)
         services.counters.requests += 1
         return await until_disconnect(request, handle_responses(services, parsed))
     except ProxyError as error:
