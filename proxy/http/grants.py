@@ -4,17 +4,21 @@ Without any key configured every request is unrestricted. A key limited to some 
 403 ``permission_denied`` for a chat under another agent (X-Agent), a model it does not list,
 or stats, workflows, feedback and decision records of another agent; ``/v1/stats`` without
 ``?agent=`` lists only its agents, and ``/v1/workflows`` needs ``?agent=`` (one of its own).
+A chat of a key with ``models`` is routed only among them (proxy.pipeline.candidates).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
 
 from proxy.config.keys import ClientKey
+from proxy.config.settings import Config
 from proxy.http.auth import STATE_FIELD
+from proxy.pipeline.request import ChatRequest
 from proxy.wire.errors import ProxyError
 from proxy.wire.names import AUTO
 
@@ -48,6 +52,19 @@ def check_model(request: Request, model: str | None) -> None:
     wanted = model or AUTO
     if key is not None and not key.allows_model(wanted):
         raise _denied(f"key {key.key_id!r} may not use model {wanted!r}", "model")
+
+
+def limit_routing(request: Request, chat: ChatRequest, config: Config) -> ChatRequest:
+    """``chat`` limited to the caller's models: those it lists and its groups' members
+    (``auto`` in the list only lets it send ``auto``); unchanged when it lists none."""
+    key = key_of(request)
+    if key is None or key.models is None:
+        return chat
+    named = [name for name in key.models if name != AUTO]
+    if not named:
+        return chat
+    members = {member for name in named for member in config.groups.get(name, ())}
+    return dataclasses.replace(chat, routable=frozenset({*named, *members}))
 
 
 def visible_models(request: Request, names: Iterable[str]) -> list[str]:

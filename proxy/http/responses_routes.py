@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -20,6 +22,7 @@ async def create_response(request: Request) -> Reply:
         parsed = parse_responses_request(raw, request.headers, services.clock())
         grants.check_agent(request, parsed.chat.agent)
         grants.check_model(request, parsed.chat.model)
+        parsed = dataclasses.replace(parsed, chat=grants.limit_routing(request, parsed.chat, services.config))
         services.counters.requests += 1
         return await until_disconnect(request, handle_responses(services, parsed))
     except ProxyError as error:

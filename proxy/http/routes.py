@@ -42,6 +42,7 @@ async def chat_completions(request: Request) -> Reply:
         chat = parse_chat_request(raw, request.headers)
         grants.check_agent(request, chat.agent)
         grants.check_model(request, chat.model)
+        chat = grants.limit_routing(request, chat, services.config)
         services.counters.requests += 1
         return await until_disconnect(request, handle_chat(services, chat))
     except ProxyError as error:

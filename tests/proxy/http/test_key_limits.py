@@ -124,3 +124,16 @@ def test_the_dashboard_signs_in_admin_keys_for_every_agent(proxy: Proxy) -> None
             jar = {"mm_dashboard": cookie}
             overview = httpx.get(proxy.url + "/dashboard/api/overview", cookies=jar, timeout=10)
             assert overview.status_code == 200
+
+
+def test_a_key_with_models_is_routed_only_among_them(proxy: Proxy, fake_upstream: FakeUpstream) -> None:
+    """chat-a lists m1 (and auto): when m1 fails, the fallback does not reach m2 for it (it does
+    for a key without a list)."""
+    fake_upstream.script("m1", [{"fail_status": 503}, {"fail_status": 503}])
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(proxy, CHAT_A, "team-a-writer").chat.completions.create(model="auto", messages=MESSAGES)
+    assert caught.value.status_code == 502
+    assert [body["model"] for body in fake_upstream.bodies()] == ["m1"]
+    raw = client(proxy, OPS, "team-a-writer").chat.completions.with_raw_response.create(
+        model="auto", messages=MESSAGES)
+    assert raw.headers["x-model-manager-model"] == "m2"
