@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from proxy.config.keys import master_key
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream, Usage
-from proxy.http.auth import MasterKeyMiddleware
+from proxy.http.auth import KeyMiddleware, KeyRing
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
@@ -51,6 +52,7 @@ def create_app(
     the Forwarder, both started and closed with the app; a given ``upstream`` is the
     caller's to start and close, and has no pricing."""
     router = Router(config)
+    keys = key_ring(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,10 +84,10 @@ def create_app(
             *routes(),
             *responses_routes(),
             *tracking_routes(),
-            *dashboard_routes(config.server.master_key),
+            *dashboard_routes(keys),
             *_simulator_mount(config),
         ],
-        middleware=_middleware(config),
+        middleware=_middleware(keys),
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
@@ -134,11 +136,16 @@ def _pricing(config: Config, forwarder: Forwarder) -> CostFn:
     return by_name
 
 
-def _middleware(config: Config) -> list[Middleware]:
-    if config.server.master_key is None:
+def key_ring(config: Config) -> KeyRing:
+    """The master key (when set) and the client keys; empty when the proxy needs no key."""
+    master = config.server.master_key
+    return KeyRing(((master_key(master),) if master is not None else ()) + config.keys)
+
+
+def _middleware(keys: KeyRing) -> list[Middleware]:
+    if not keys.keys:
         return []
-    key = config.server.master_key
-    return [Middleware(MasterKeyMiddleware, master_key=key, own_auth=("/dashboard",))]
+    return [Middleware(KeyMiddleware, keys=keys, own_auth=("/dashboard",))]
 
 
 def _simulator_mount(config: Config) -> list[Mount]:

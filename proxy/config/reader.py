@@ -40,6 +40,11 @@ class Section:
         self._seen.add(key)
         return resolve_env(self.key_path(key), self._data.get(key, default))
 
+    def literal(self, key: str) -> Any:
+        """The value as written (an ``os.environ/`` reference unresolved), marked as read."""
+        self._seen.add(key)
+        return self._data.get(key)
+
     def section(self, key: str) -> Section:
         return Section(self.key_path(key), self.raw(key))
 

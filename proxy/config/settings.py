@@ -6,10 +6,11 @@ or a malformed ``api_base`` is unavailable: left out of routing and listed in
 ``Config.unavailable`` with the reason (the proxy starts with the others; ``check --strict``
 fails on it). When no chat model is available, ConfigError. LiteLLM's own sections are read
 in proxy.config.litellm_keys: keys that map onto ours are honoured, the others are listed in
-``Config.notices``. ``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator``
-are ours (``model_list`` and ``groups`` are read in proxy.config.models, ``agents`` and
-``router`` in proxy.config.routing). A relative ``server.state_file`` is relative to the
-config file's folder. Every problem raises ConfigError whose message starts with the key path.
+``Config.notices``. ``router``, ``groups``, ``agents``, ``keys``, ``redis``, ``server`` and
+``simulator`` are ours (``model_list`` and ``groups`` are read in proxy.config.models,
+``agents`` and ``router`` in proxy.config.routing, ``keys`` in proxy.config.keys). A relative
+``server.state_file`` is relative to the config file's folder.
+Every problem raises ConfigError whose message starts with the key path.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from proxy.config.keys import ClientKey, parse_keys
 from proxy.config.litellm_keys import Notice, read_litellm_keys
 from proxy.config.models import Arm, parse_arms, parse_groups
 from proxy.config.providers import provider_names
@@ -38,6 +40,7 @@ from proxy.config.routing import (
     parse_unknown_agents,
 )
 from proxy.simulator.profile import SimProfile, profile_from_dict
+from proxy.wire.names import AUTO
 
 __all__ = [
     "AgentSettings",
@@ -104,6 +107,8 @@ class Config:
     """Every available model by ``model_info.mode`` (``chat`` is ``arms``; e.g. ``embedding``)."""
     notices: tuple[Notice, ...] = ()
     """LiteLLM keys not honoured, and those mapped onto ours (check prints them, start logs them)."""
+    keys: tuple[ClientKey, ...] = ()
+    """Client keys besides the master key (proxy.config.keys)."""
 
     def agent(self, name: str) -> AgentSettings:
         return self.agents.get(name) or AgentSettings()
@@ -150,9 +155,21 @@ def parse_config(data: object, *, source: str = "<memory>", folder: Path | None 
         unavailable=unavailable,
         arms_by_mode=models.by_mode,
         notices=models.notices + litellm.notices(router_section),
+        keys=parse_keys(top.section("keys"), _requestable(arms, groups, models.by_mode, unavailable)),
     )
     top.finish()
     return config
+
+
+def _requestable(
+    arms: Mapping[str, Arm],
+    groups: Mapping[str, tuple[str, ...]],
+    by_mode: Mapping[str, Mapping[str, Arm]],
+    unavailable: Mapping[str, str],
+) -> set[str]:
+    """Names a request may give as ``model`` (what a key's ``models`` may list)."""
+    return {*arms, *groups, *unavailable, AUTO, *(name for mode in by_mode.values() for name in mode),
+            *(arm.group for mode in by_mode.values() for arm in mode.values() if arm.group)}
 
 
 def _server(section: Section, general: Section, folder: Path | None) -> ServerSettings:

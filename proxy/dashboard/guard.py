@@ -1,5 +1,6 @@
-"""Who may see the dashboard: everyone without a master key; with one, a valid session cookie
-(or ``Authorization: Bearer <key>``, for scripts)."""
+"""Who may see the dashboard: everyone when the proxy needs no key; else a key with the
+``admin`` scope and every agent (``agents: ['*']``, as the master key), given once at the login
+form (then a session cookie bound to the key id) or as ``Authorization: Bearer <key>``."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from proxy.config.keys import ADMIN, ClientKey
 from proxy.dashboard.session import COOKIE, SESSION_S, Sessions
+from proxy.http.auth import KeyRing
 
 LOGIN = "/dashboard/login"
 HOME = "/dashboard"
 
 
 class Guard:
-    """Checks requests and answers the login and logout forms for one master key (or none)."""
+    """Checks requests and answers the login and logout forms for the proxy's keys (or none)."""
 
-    def __init__(self, master_key: str | None) -> None:
-        self._sessions = None if master_key is None else Sessions(master_key)
+    def __init__(self, keys: KeyRing) -> None:
+        self._keys = keys
+        self._sessions = Sessions(keys) if keys.keys else None
 
     @property
     def enabled(self) -> bool:
@@ -29,21 +33,26 @@ class Guard:
         if sessions is None:
             return True
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme == "Bearer" and sessions.key_matches(token):
+        if scheme == "Bearer" and _may_see(self._keys.identify(token)):
             return True
-        return sessions.valid(request.cookies.get(COOKIE))
+        return _may_see(sessions.valid(request.cookies.get(COOKIE)))
 
     def signed_in(self, request: Request, offered: str, next_path: str) -> Response | None:
-        """The redirect to ``next_path`` (with the session cookie) when ``offered`` is the
-        key, else None."""
-        if self._sessions is None or not self._sessions.key_matches(offered):
+        """The redirect to ``next_path`` (with the session cookie) when ``offered`` is a key
+        that may see the dashboard, else None."""
+        key = self._keys.identify(offered)
+        if self._sessions is None or key is None or not _may_see(key):
             return None
         response = RedirectResponse(safe_next(next_path), status_code=303)
         response.set_cookie(
-            COOKIE, self._sessions.issue(), max_age=SESSION_S, path=HOME, httponly=True,
+            COOKIE, self._sessions.issue(key), max_age=SESSION_S, path=HOME, httponly=True,
             samesite="strict", secure=request.url.scheme == "https",
         )
         return response
+
+
+def _may_see(key: ClientKey | None) -> bool:
+    return key is not None and key.has(ADMIN) and key.every_agent
 
 
 def login_fields(form: bytes) -> tuple[str, str]:

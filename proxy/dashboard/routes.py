@@ -1,7 +1,7 @@
 """The dashboard's routes: pages, their JSON twins under /dashboard/api, login, static files.
 
 Every page is rendered on the server; its script polls the JSON twin every few seconds and
-swaps in the fresh sections and chart data (no reload). With a master key, pages redirect to
+swaps in the fresh sections and chart data (no reload). With keys (proxy.http.auth), pages redirect to
 the login form and the API answers 401 until the browser holds a session (proxy.dashboard.guard).
 """
 
@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from proxy.dashboard import data, html, pages, views
 from proxy.dashboard.guard import LOGIN, Guard, login_fields, safe_next, signed_out
+from proxy.http.auth import KeyRing
 from proxy.http.body import read_body
 from proxy.http.routes import json_response, services_of, tracker_of
 from proxy.tracking import inputs
@@ -175,9 +176,9 @@ def _error_page(status: int, message: str) -> Response:
     return HTMLResponse(text, status_code=status, headers=HEADERS)
 
 
-def dashboard_routes(master_key: str | None) -> list[BaseRoute]:
-    """Every dashboard route, for the app's route list."""
-    board = Dashboard(Guard(master_key))
+def dashboard_routes(keys: KeyRing) -> list[BaseRoute]:
+    """Every dashboard route, for the app's route list (``keys`` empty: no login)."""
+    board = Dashboard(Guard(keys))
     table: list[tuple[str, Builder, Callable[[Request], str]]] = [
         ("", overview, lambda r: "/dashboard/api/overview"),
         ("/agents/{agent:path}", agent,

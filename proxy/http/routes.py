@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from proxy.config.settings import Config
 from proxy.forwarding.base import Embedder
+from proxy.http import grants
 from proxy.http.body import read_body, until_disconnect
 from proxy.http.openapi import openapi_route
 from proxy.pipeline.embeddings import handle_embeddings, parse_embeddings_request
@@ -39,7 +40,10 @@ async def chat_completions(request: Request) -> Reply:
     services = services_of(request)
     try:
         raw = await read_body(request, services.config.server.max_body_bytes)
-        chat = services.agents.admit(parse_chat_request(raw, request.headers))
+        chat = parse_chat_request(raw, request.headers)
+        grants.check_agent(request, chat.agent)
+        grants.check_model(request, chat.model)
+        chat = grants.limit_routing(request, services.agents.admit(chat), services.config)
         services.counters.requests += 1
         return await until_disconnect(request, handle_chat(services, chat))
     except ProxyError as error:
@@ -51,6 +55,7 @@ async def embeddings(request: Request) -> Response:
     services = services_of(request)
     try:
         raw = await read_body(request, services.config.server.max_body_bytes)
+        grants.check_model(request, _model_field(raw))
         parsed = parse_embeddings_request(raw, services.config)
         embedder: Embedder = request.app.state.embedder
         return await handle_embeddings(services, embedder, parsed)
@@ -60,7 +65,8 @@ async def embeddings(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     created = int(time.time())
-    data = [_model_object(name, created) for name in _model_ids(services_of(request).config)]
+    names = grants.visible_models(request, _model_ids(services_of(request).config))
+    data = [_model_object(name, created) for name in names]
     return json_response({"object": "list", "data": data})
 
 
@@ -68,11 +74,20 @@ async def retrieve_model(request: Request) -> Response:
     """``GET /v1/models/{id}``: one listed model, or 404 ``model_not_found`` (OpenAI's shape)."""
     config = services_of(request).config
     model = request.path_params["model"]
-    if model in _model_ids(config):
+    if model in grants.visible_models(request, _model_ids(config)):
         return json_response(_model_object(model, int(time.time())))
     unavailable = model in config.unavailable
     why = "is configured but unavailable (see GET /ready)" if unavailable else "does not exist"
     return error_response(ProxyError(404, "model_not_found", f"model {model!r} {why}", param="model"))
+
+
+def _model_field(raw: bytes) -> str | None:
+    """The body's ``model`` when it is a string (the parser reports every other problem)."""
+    try:
+        model = orjson.loads(raw).get("model")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return model if isinstance(model, str) else None
 
 
 def _model_ids(config: Config) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from proxy.http import grants
 from proxy.http.body import read_body
 from proxy.http.routes import json_response, services_of, state_of, tracker_of
 from proxy.pipeline.ready_counters import write_counters
@@ -78,7 +79,9 @@ async def stats(request: Request, tracker: Tracker) -> Response:
     _query_params(request, "agent", "context")
     agent = inputs.check_agent(request.query_params.get("agent"))
     context = inputs.check_context(request.query_params.get("context"))
-    return json_response(await tracker.stats(agent, context))
+    if agent is not None:
+        grants.check_agent(request, agent)
+    return json_response(grants.visible_stats(request, await tracker.stats(agent, context)))
 
 
 async def metrics(request: Request, tracker: Tracker) -> Response:
@@ -108,6 +111,7 @@ async def get_request(request: Request, tracker: Tracker) -> Response:
     record = await tracker.backend.decision(request_id)
     if record is None:
         raise inputs.not_found(f"request {request_id!r} (no answered decision recorded)")
+    grants.check_agent(request, record.agent)
     return json_response(record_payload(record))
 
 
@@ -115,6 +119,11 @@ async def list_workflows(request: Request, tracker: Tracker) -> Response:
     _query_params(request, "agent", "limit")
     agent = inputs.check_agent(request.query_params.get("agent"))
     limit = inputs.check_limit(request.query_params.get("limit"), DEFAULT_LIST_LIMIT)
+    if agent is not None:
+        grants.check_agent(request, agent)
+    elif grants.needs_agent_filter(request):
+        message = "this key lists workflows of its own agents only: pass ?agent="
+        raise ProxyError(403, "permission_denied", message, param="agent")
     return json_response(await tracker.workflows(agent, limit))
 
 
@@ -123,12 +132,14 @@ async def get_workflow(request: Request, tracker: Tracker) -> Response:
     summary = await tracker.workflow(workflow_id)
     if summary is None:
         raise inputs.not_found(f"workflow {workflow_id!r}")
+    grants.check_agents(request, summary["agents"])
     return json_response(summary)
 
 
 async def finish_workflow(request: Request, tracker: Tracker) -> Response:
     workflow_id = inputs.check_workflow(request.path_params["workflow_id"])
     outcome, score = inputs.parse_finish(await _body(request))
+    await _check_workflow(request, tracker, workflow_id)
     summary = await tracker.finish(workflow_id, outcome, score)
     if summary is None:
         raise inputs.not_found(f"workflow {workflow_id!r}")
@@ -139,15 +150,28 @@ async def post_feedback(request: Request, tracker: Tracker) -> Response:
     body = inputs.parse_feedback(await _body(request))
     if body.request_id is not None:
         await services_of(request).learner.settled(body.request_id)
+        limited = grants.needs_agent_filter(request)
+        record = await tracker.backend.decision(body.request_id) if limited else None
+        if record is not None:
+            grants.check_agent(request, record.agent)
         result = await tracker.credit_request(body.request_id, body.score)
         what = f"request {body.request_id!r} (no answered decision recorded)"
     else:
         assert body.workflow_id is not None
+        await _check_workflow(request, tracker, body.workflow_id)
         result = await tracker.credit_workflow(body.workflow_id, body.score)
         what = f"workflow {body.workflow_id!r}"
     if result is None:
         raise inputs.not_found(what)
     return json_response(result)
+
+
+async def _check_workflow(request: Request, tracker: Tracker, workflow_id: str) -> None:
+    """403 when a key limited to some agents names a workflow of other agents."""
+    if grants.needs_agent_filter(request):
+        summary = await tracker.workflow(workflow_id)
+        if summary is not None:
+            grants.check_agents(request, summary["agents"])
 
 
 async def _body(request: Request) -> bytes:

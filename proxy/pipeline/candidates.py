@@ -12,6 +12,9 @@ from proxy.wire.names import AUTO
 def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
     """Arm names in config order; raises ProxyError (404/403) when none may serve.
 
+    Only models in ``request.routable`` (the client key's models) when it is set; none of them
+    left is 403 ``permission_denied``.
+
     - ``X-Model-Manager-Pin: true`` or the agent's ``pin``: exactly that model.
     - ``auto``, no model, or (with ``router.model_field: route``) a name that is not a
       multi-model group: every model the agent may use.
@@ -21,6 +24,17 @@ def candidates_for(config: Config, request: ChatRequest) -> tuple[str, ...]:
     malformed ``api_base``) is 503 ``model_unavailable`` when named, pinned, or when it leaves
     the agent no model. A pinned non-chat model (``model_info.mode``) is 400 ``wrong_model_mode``.
     """
+    found = _candidates(config, request)
+    if request.routable is None:
+        return found
+    kept = tuple(name for name in found if name in request.routable)
+    if not kept:
+        raise ProxyError(403, "permission_denied", "this key may not use the models this request would go to",
+                         param="model")
+    return kept
+
+
+def _candidates(config: Config, request: ChatRequest) -> tuple[str, ...]:
     agent = config.agent(request.agent)
     if agent.pin is not None:
         if agent.pin in config.unavailable:

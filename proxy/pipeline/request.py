@@ -65,6 +65,8 @@ class ChatRequest:
     request_id: str
     explain: bool = False
     """``X-Model-Manager-Explain: true``: answer with the decision's explanation header."""
+    routable: frozenset[str] | None = None
+    """The only models it may be routed to (the client key's), or None for any."""
 
     @property
     def stream(self) -> bool:

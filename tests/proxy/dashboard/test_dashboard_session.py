@@ -1,34 +1,40 @@
-"""Session tokens: signed with a key derived from the master key, expiring, tamper-proof."""
+"""Session tokens: bound to a key id (never the key), signed with a secret derived from that
+key's digest, expiring, tamper-proof."""
 
 from __future__ import annotations
 
 from support.clocks import FakeClock
 
+from proxy.config.keys import ClientKey, digest_of, master_key
 from proxy.dashboard.guard import safe_next
 from proxy.dashboard.session import SESSION_S, Sessions
+from proxy.http.auth import KeyRing
 
 KEY = "sk-master-1234"
+OPS = ClientKey("ops", digest_of("sk-ops-key-5678"))
 
 
 def test_a_token_is_valid_for_its_key_until_it_expires() -> None:
     clock = FakeClock(1_000_000.0)
-    sessions = Sessions(KEY, clock=clock)
-    token = sessions.issue()
-    assert KEY not in token and sessions.valid(token)
-    assert Sessions(KEY, clock=clock).valid(token)  # another replica with the same key
-    assert not Sessions("sk-other-key", clock=clock).valid(token)
+    sessions = Sessions(KeyRing([master_key(KEY), OPS]), clock=clock)
+    token = sessions.issue(OPS)
+    assert "sk-ops-key-5678" not in token and sessions.valid(token) == OPS
+    assert Sessions(KeyRing([OPS]), clock=clock).valid(token) == OPS  # another replica
+    changed = ClientKey("ops", digest_of("sk-ops-key-rotated"))
+    assert Sessions(KeyRing([changed]), clock=clock).valid(token) is None
+    assert Sessions(KeyRing([master_key(KEY)]), clock=clock).valid(token) is None
     clock.now += SESSION_S + 1
-    assert not sessions.valid(token)
+    assert sessions.valid(token) is None
 
 
 def test_tampered_tokens_are_refused() -> None:
-    sessions = Sessions(KEY, clock=FakeClock(1_000_000.0))
-    version, expires, nonce, signature = sessions.issue().split(".")
-    later = f"{version}.{int(expires) + 10**6}.{nonce}.{signature}"
+    sessions = Sessions(KeyRing([master_key(KEY), OPS]), clock=FakeClock(1_000_000.0))
+    version, expires, key_id, nonce, signature = sessions.issue(OPS).split(".")
+    later = f"{version}.{int(expires) + 10**6}.{key_id}.{nonce}.{signature}"
+    other = f"{version}.{expires}.master.{nonce}.{signature}"
     flipped = signature[:-1] + ("1" if signature[-1] == "0" else "0")
-    for token in (later, f"{version}.{expires}.{nonce}.{flipped}", "", "v1.x.y", KEY):
-        assert not sessions.valid(token), token
-    assert sessions.key_matches(KEY) and not sessions.key_matches(KEY + "x")
+    for token in (later, other, f"{version}.{expires}.{key_id}.{nonce}.{flipped}", "", "v2.x.y", KEY):
+        assert sessions.valid(token) is None, token
 
 
 def test_login_redirects_only_to_dashboard_pages() -> None:
