@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,22 +18,14 @@ from starlette.routing import Mount
 
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
-from proxy.forwarding.base import Upstream, Usage
+from proxy.forwarding.base import Upstream
 from proxy.http.auth import MasterKeyMiddleware
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
-from proxy.pipeline.cooldowns import Cooldowns
-from proxy.pipeline.learning import CostFn, Learner, no_cost
-from proxy.pipeline.router import Router
-from proxy.pipeline.services import Services
-from proxy.pipeline.usage_limits import UsageLimits
-from proxy.state import State, open_state
-from proxy.tracking.tracker import Tracker
+from proxy.runtime import Runtime, open_runtime
+from proxy.state import State
 from proxy.wire.errors import ProxyError, error_response
-
-if TYPE_CHECKING:
-    from proxy.forwarding.forwarder import Forwarder
 
 log = logging.getLogger("model_manager")
 
@@ -49,32 +41,12 @@ def create_app(
     """The proxy app. ``state`` defaults to ``open_state(config, clock)`` and ``upstream`` to
     the Forwarder, both started and closed with the app; a given ``upstream`` is the
     caller's to start and close, and has no pricing."""
-    router = Router(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        stored = state or open_state(config, clock)
-        forwarder = _forwarder(config)
-        chat_upstream = upstream or forwarder
-        cost = _pricing(config, forwarder) if chat_upstream is forwarder else no_cost
-        services = _services(
-            config, router, stored, upstream=chat_upstream, rng=rng or random.Random(), clock=clock, cost=cost
-        )
-        tracker = Tracker(stored.tracking, config=config, router=router, store=stored.posteriors, clock=clock)
-        services.learner.batch_hooks.append(tracker.hook_many)
-        await stored.start()
-        await forwarder.start()
-        app.state.services, app.state.tracker, app.state.stored = services, tracker, stored
-        app.state.embedder = forwarder
-        for notice in config.notices:
-            log.warning("config: LiteLLM key %s", notice)
-        log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
-        try:
+        async with open_runtime(config, state=state, upstream=upstream, rng=rng, clock=clock) as runtime:
+            publish(app, runtime)
             yield
-        finally:
-            await services.learner.drain()
-            await forwarder.close()
-            await stored.close()
 
     return Starlette(
         routes=[
@@ -90,46 +62,12 @@ def create_app(
     )
 
 
-def _forwarder(config: Config) -> Forwarder:
-    """The forwarding layer: chat (unless another upstream is given) and embeddings."""
-    from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
-
-    return Forwarder(config)
-
-
-def _services(
-    config: Config,
-    router: Router,
-    state: State,
-    *,
-    upstream: Upstream,
-    rng: random.Random,
-    clock: Callable[[], float],
-    cost: CostFn,
-) -> Services:
-    propensity = config.router.propensity_samples > 0
-    learner = Learner(router, state.posteriors, rng, propensity=propensity, cost=cost)
-    limits = UsageLimits(shared=state.usage)
-    return Services(
-        config=config,
-        router=router,
-        store=state.posteriors,
-        upstream=upstream,
-        learner=learner,
-        rng=rng,
-        clock=clock,
-        cooldowns=Cooldowns(),
-        limits=limits,
-    )
-
-
-def _pricing(config: Config, forwarder: Forwarder) -> CostFn:
-    """The forwarder's cost function by model name."""
-
-    async def by_name(model: str, usage: Usage) -> float | None:
-        return await forwarder.cost(config.arms[model], usage)
-
-    return by_name
+def publish(app: Starlette, runtime: Runtime) -> None:
+    """Point the handlers at the runtime's current generation (one attribute swap each)."""
+    app.state.runtime = runtime
+    app.state.stored = runtime.state
+    app.state.services, app.state.tracker = runtime.services, runtime.tracker
+    app.state.embedder = runtime.embedder
 
 
 def _middleware(config: Config) -> list[Middleware]:

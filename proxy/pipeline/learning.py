@@ -159,6 +159,10 @@ class Learner:
                 await self.record_batch(batch)
             self._idle.set()
 
+    async def settled(self) -> None:
+        """Wait until every outcome submitted so far is learned from (the writer keeps running)."""
+        await self._idle.wait()
+
     async def drain(self) -> None:
         """Wait until every submitted outcome is learned from, then stop the writer."""
         if self._writer is not None and not self._writer.done():
