@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from proxy.admin import RestartWorkers, admin_routes, reload_on_sighup
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream
@@ -23,6 +25,7 @@ from proxy.http.auth import MasterKeyMiddleware
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
+from proxy.reload import Loader, Reloader
 from proxy.runtime import Runtime, open_runtime
 from proxy.state import State
 from proxy.wire.errors import ProxyError, error_response
@@ -37,20 +40,30 @@ def create_app(
     upstream: Upstream | None = None,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.time,
+    reload_from: Loader | None = None,
+    restart_workers: RestartWorkers | None = None,
 ) -> Starlette:
     """The proxy app. ``state`` defaults to ``open_state(config, clock)`` and ``upstream`` to
     the Forwarder, both started and closed with the app; a given ``upstream`` is the
-    caller's to start and close, and has no pricing."""
+    caller's to start and close, and has no pricing.
+
+    ``reload_from`` (the config file's loader) enables ``POST /admin/reload`` and, in the main
+    thread, SIGHUP (proxy.reload); ``restart_workers`` makes the endpoint restart every worker
+    instead of reloading this process in place (``serve --workers N``)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_runtime(config, state=state, upstream=upstream, rng=rng, clock=clock) as runtime:
             publish(app, runtime)
-            yield
+            reloader = None if reload_from is None else Reloader(runtime, reload_from, partial(publish, app))
+            app.state.reloader, app.state.restart_workers = reloader, restart_workers
+            with contextlib.nullcontext() if reloader is None else reload_on_sighup(reloader):
+                yield
 
     return Starlette(
         routes=[
             *routes(),
+            *admin_routes(),
             *responses_routes(),
             *tracking_routes(),
             *dashboard_routes(config.server.master_key),

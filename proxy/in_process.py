@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -34,6 +35,7 @@ from proxy.forwarding.base import Upstream
 from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.headers import MODEL_HEADER
 from proxy.pipeline.request import AGENT_HEADER, PIN_HEADER, WORKFLOW_HEADER, ChatRequest, chat_request
+from proxy.reload import Reloader, ReloadReport
 from proxy.runtime import Runtime, open_runtime
 from proxy.state import State
 from proxy.tracking import inputs
@@ -96,11 +98,25 @@ class ModelManager:
         self._opener = contextlib.AsyncExitStack()
         self._options: dict[str, Any] = {"state": state, "upstream": upstream, "rng": rng, "clock": clock}
         self._runtime: Runtime | None = None
+        self._path: Path | None = None
+        self._reloader: Reloader | None = None
 
     @classmethod
     def from_config(cls, path: str | Path, **options: Any) -> ModelManager:
-        """A manager for the config file at ``path`` (ConfigError names a bad key)."""
-        return cls(load_config(path), **options)
+        """A manager for the config file at ``path`` (ConfigError names a bad key); ``reload``
+        re-reads that file."""
+        manager = cls(load_config(path), **options)
+        manager._path = Path(path)
+        return manager
+
+    async def reload(self) -> ReloadReport:
+        """Re-read the config file (see proxy.reload): the next calls route over it; a file
+        that does not validate keeps the running config (``report.error`` says why)."""
+        if self._path is None:
+            raise RuntimeError("reload needs a ModelManager made by from_config(path)")
+        if self._reloader is None:
+            self._reloader = Reloader(self.runtime, partial(load_config, self._path))
+        return await self._reloader.reload()
 
     async def __aenter__(self) -> Self:
         self._runtime = await self._opener.enter_async_context(open_runtime(self.config, **self._options))
@@ -109,7 +125,7 @@ class ModelManager:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._runtime = None
+        self._runtime, self._reloader = None, None
         await self._opener.aclose()
 
     @property
@@ -286,6 +302,9 @@ class SyncModelManager:
 
     def feedback(self, request_id: str, score: float) -> dict[str, Any]:
         return self._run(self._manager.feedback(request_id, score))
+
+    def reload(self) -> ReloadReport:
+        return self._run(self._manager.reload())
 
     def _run(self, call: Awaitable[T]) -> T:
         async def wrapped() -> T:

@@ -8,7 +8,9 @@ and a request keeps the Services it started with.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from proxy.forwarding.forwarder import Forwarder
 
 log = logging.getLogger("model_manager")
+RETIRE_GRACE_S = 5.0
+"""Extra seconds a replaced generation's forwarder stays open after the request deadline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +46,54 @@ class Generation:
 
 
 class Runtime:
-    """The storage shared by every generation and the current generation."""
+    """The storage shared by every generation and the current generation.
+
+    ``replace(config)`` starts the next generation and swaps it in with one assignment; the
+    one it replaces keeps serving the requests that hold it, and its forwarder closes
+    ``RETIRE_GRACE_S`` after the longest a request may take (``router.deadline_s``), or when
+    the runtime closes.
+    """
 
     def __init__(self, state: State, current: Generation, *, upstream: Upstream | None) -> None:
         self.state = state
         self.current = current
         self.upstream = upstream
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def replace(self, config: Config) -> Generation:
+        """Serve ``config`` from now on (raises ConfigError, keeping the current one, when
+        its router cannot be built). Learning, cooldowns, usage limits and counters carry over."""
+        router = Router(config)
+        forwarder = new_forwarder(config)
+        await forwarder.start()
+        old = self.current
+        services = dataclasses.replace(
+            old.services, config=config, router=router, upstream=self.upstream or forwarder
+        )
+        services.learner.retarget(router, pricing(config, forwarder) if self.upstream is None else no_cost)
+        tracker = Tracker(
+            self.state.tracking,
+            config=config,
+            router=router,
+            store=self.state.posteriors,
+            clock=services.clock,
+        )
+        self.current = Generation(services, tracker, forwarder)
+        self._retire(old, old.services.config.router.deadline_s + RETIRE_GRACE_S)
+        return self.current
+
+    def _retire(self, old: Generation, after_s: float) -> None:
+        task = asyncio.get_running_loop().create_task(_close_later(old.forwarder, after_s))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def close(self) -> None:
+        """Learning drained, then every forwarder closed."""
+        await self.services.learner.drain()
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self.current.forwarder.close()
 
     @property
     def services(self) -> Services:
@@ -98,9 +144,16 @@ async def open_runtime(
     try:
         yield runtime
     finally:
-        await runtime.services.learner.drain()
-        await runtime.current.forwarder.close()
+        await runtime.close()
         await stored.close()
+
+
+async def _close_later(forwarder: Forwarder, after_s: float) -> None:
+    """Close a retired forwarder once no request can still be using it (or on cancel)."""
+    try:
+        await asyncio.sleep(after_s)
+    finally:
+        await forwarder.close()
 
 
 def new_forwarder(config: Config) -> Forwarder:

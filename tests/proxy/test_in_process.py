@@ -126,3 +126,18 @@ def test_import_proxy_is_light() -> None:
     code = "import proxy, sys; print('starlette' in sys.modules, 'litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+async def test_reload_in_process(config_path: Path, fake_upstream: FakeUpstream) -> None:
+    async with ModelManager.from_config(config_path) as mm:
+        _keep_only(config_path, "m2")
+        report = await mm.reload()
+        answer = await mm.generate_response(agent="a", messages=MESSAGES)
+    assert (report.reloaded, report.removed) == (True, ("m1",))
+    assert answer.model == "m2"
+
+
+def _keep_only(config_path: Path, model: str) -> None:
+    config = yaml.safe_load(config_path.read_text())
+    config["model_list"] = [e for e in config["model_list"] if e["model_name"] == model]
+    config_path.write_text(yaml.safe_dump(config))
