@@ -14,13 +14,15 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from proxy.config.settings import Config
+from proxy.discovery import has_wildcards
 from proxy.reload import Reloader, ReloadReport
 from proxy.wire.errors import ProxyError, error_response
 
@@ -89,3 +91,20 @@ def reload_on_sighup(reloader: Reloader) -> Iterator[None]:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+
+
+@contextlib.asynccontextmanager
+async def refreshing(reloader: Reloader, config: Config) -> AsyncIterator[None]:
+    """While open, wildcard entries are listed again every ``server.discovery_interval_s``
+    (when the config file has one and the interval is not 0)."""
+    interval = config.server.discovery_interval_s
+    if interval <= 0 or not has_wildcards(config.source):
+        yield
+        return
+    task = asyncio.get_running_loop().create_task(reloader.refresh_every(interval))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

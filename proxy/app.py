@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
-from proxy.admin import RestartWorkers, admin_routes, reload_on_sighup
+from proxy.admin import RestartWorkers, admin_routes, refreshing, reload_on_sighup
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream
@@ -57,7 +57,10 @@ def create_app(
             publish(app, runtime)
             reloader = None if reload_from is None else Reloader(runtime, reload_from, partial(publish, app))
             app.state.reloader, app.state.restart_workers = reloader, restart_workers
-            with contextlib.nullcontext() if reloader is None else reload_on_sighup(reloader):
+            async with contextlib.AsyncExitStack() as reloading:
+                if reloader is not None:
+                    reloading.enter_context(reload_on_sighup(reloader))
+                    await reloading.enter_async_context(refreshing(reloader, config))
                 yield
 
     return Starlette(

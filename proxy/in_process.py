@@ -31,6 +31,7 @@ from starlette.responses import Response
 
 from policies.base import ALL_PROMPTS
 from proxy.config.settings import Config, load_config
+from proxy.discovery import expand_wildcards
 from proxy.forwarding.base import Upstream
 from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.headers import MODEL_HEADER
@@ -105,7 +106,7 @@ class ModelManager:
     def from_config(cls, path: str | Path, **options: Any) -> ModelManager:
         """A manager for the config file at ``path`` (ConfigError names a bad key); ``reload``
         re-reads that file."""
-        manager = cls(load_config(path), **options)
+        manager = cls(load_config(path, prepare=expand_wildcards), **options)
         manager._path = Path(path)
         return manager
 
@@ -115,7 +116,9 @@ class ModelManager:
         if self._path is None:
             raise RuntimeError("reload needs a ModelManager made by from_config(path)")
         if self._reloader is None:
-            self._reloader = Reloader(self.runtime, partial(load_config, self._path))
+            self._reloader = Reloader(
+                self.runtime, partial(load_config, self._path, prepare=expand_wildcards)
+            )
         return await self._reloader.reload()
 
     async def __aenter__(self) -> Self:

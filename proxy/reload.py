@@ -75,6 +75,29 @@ class Reloader:
             return ReloadReport(False, error=str(exc), models=tuple(old.arms))
         return _report(old, new)
 
+    async def refresh(self) -> ReloadReport | None:
+        """Reload only when the file now yields other models (a wildcard's upstream listing
+        changed); None when they are the same (nothing swapped) or the file is bad (logged)."""
+        async with self._lock:
+            old = self._runtime.config
+            try:
+                new = await asyncio.to_thread(self._load)
+            except ConfigError as exc:
+                log.error("model refresh skipped, still serving %s: %s", old.source, exc)
+                return None
+            if new.arms == old.arms:
+                return None
+        return await self.reload()
+
+    async def refresh_every(self, interval_s: float) -> None:
+        """``refresh`` every ``interval_s`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("model refresh failed; next try in %.0f s", interval_s)
+
     async def reload(self) -> ReloadReport:
         """Read the file and swap to it, or keep the running config and say why."""
         async with self._lock:
