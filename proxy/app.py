@@ -21,6 +21,7 @@ from proxy.admin import RestartWorkers, admin_routes, refreshing, reload_on_sigh
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream
+from proxy.health import probing
 from proxy.http.auth import MasterKeyMiddleware
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
@@ -61,6 +62,7 @@ def create_app(
                 if reloader is not None:
                     reloading.enter_context(reload_on_sighup(reloader))
                     await reloading.enter_async_context(refreshing(reloader, config))
+                await reloading.enter_async_context(probing(lambda: runtime.services))
                 yield
 
     return Starlette(

@@ -60,6 +60,8 @@ class ServerSettings:
     workflow_retention_s: float = 7 * 86_400.0
     discovery_interval_s: float = 300.0
     """How often wildcard ``model_list`` entries are listed again (0: only at start and reload)."""
+    health_interval_s: float = 0.0
+    """How often each upstream's ``GET /models`` is probed (0: no probes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ def _server(section: Section, general: Section, folder: Path | None) -> ServerSe
         state_file=str(folder / state_file) if folder is not None else state_file,
         workflow_retention_s=section.positive("workflow_retention_s", defaults.workflow_retention_s),
         discovery_interval_s=section.number("discovery_interval_s", defaults.discovery_interval_s, low=0.0),
+        health_interval_s=section.number("health_interval_s", defaults.health_interval_s, low=0.0),
     )
     section.finish()
     return settings

@@ -95,6 +95,7 @@ async def ready(request: Request) -> Response:
         "store_reachable": store_ok,
         "models": len(services.config.arms),
         "unavailable_models": dict(services.config.unavailable),
+        "unhealthy_models": dict(services.unhealthy),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
         "writes": write_counters(state_of(request).counters(), services.learner),
     }

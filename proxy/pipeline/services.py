@@ -43,3 +43,5 @@ class Services:
     cooldowns: Cooldowns = field(default_factory=Cooldowns)
     limits: UsageLimits = field(default_factory=UsageLimits)
     counters: Counters = field(default_factory=Counters)
+    unhealthy: dict[str, str] = field(default_factory=dict)
+    """Models a health probe took out of routing, with the reason (proxy.health)."""
