@@ -83,7 +83,7 @@ def _expanded(path: str, entry: Mapping[str, Any], list_models: ListModels) -> l
         )
     api_base = params["api_base"]
     try:
-        ids = list_models(api_base, _key(params.get("api_key")))
+        ids = list_models(api_base, api_key_of(params.get("api_key")))
     except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
         log.warning("%s: cannot list models at %s/models (%s): no model from it", path, api_base, exc)
         return []
@@ -105,7 +105,8 @@ def _expanded(path: str, entry: Mapping[str, Any], list_models: ListModels) -> l
     return found
 
 
-def _key(value: object) -> str | None:
+def api_key_of(value: object) -> str | None:
+    """An ``api_key`` param's value (``os.environ/NAME`` read from the environment)."""
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
         return os.environ.get(value.removeprefix(ENV_PREFIX))
     return value if isinstance(value, str) else None

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from proxy.discovery import ENV_PREFIX
+from proxy.discovery import api_key_of
 from proxy.pipeline.services import Services
 
 log = logging.getLogger("model_manager.health")
@@ -31,7 +30,7 @@ async def probe_once(services: Services, client: httpx.AsyncClient) -> None:
     for name, arm in services.config.arms.items():
         base = arm.params.get("api_base")
         if isinstance(base, str):
-            by_base[(base.rstrip("/"), _key(arm.params.get("api_key")))].append(name)
+            by_base[(base.rstrip("/"), api_key_of(arm.params.get("api_key")))].append(name)
     results = await asyncio.gather(*(_problem(client, base, key) for base, key in by_base))
     for ((base, _), names), problem in zip(by_base.items(), results, strict=True):
         for name in names:
@@ -60,12 +59,6 @@ async def _problem(client: httpx.AsyncClient, base: str, key: str | None) -> str
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return None if response.is_success else f"HTTP {response.status_code}"
-
-
-def _key(value: object) -> str | None:
-    if isinstance(value, str) and value.startswith(ENV_PREFIX):
-        return os.environ.get(value.removeprefix(ENV_PREFIX))
-    return value if isinstance(value, str) else None
 
 
 @contextlib.asynccontextmanager
