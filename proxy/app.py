@@ -7,7 +7,8 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,26 +17,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from proxy.admin import RestartWorkers, admin_routes, refreshing, reload_on_sighup
 from proxy.config.keys import master_key
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
-from proxy.forwarding.base import Upstream, Usage
+from proxy.forwarding.base import Upstream
+from proxy.health import probing
 from proxy.http.auth import KeyMiddleware, KeyRing
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
-from proxy.pipeline.agents import AgentAdmission
-from proxy.pipeline.cooldowns import Cooldowns
-from proxy.pipeline.learning import CostFn, Learner, no_cost
-from proxy.pipeline.router import Router
-from proxy.pipeline.services import Services
-from proxy.pipeline.usage_limits import UsageLimits
-from proxy.state import State, open_state
-from proxy.tracking.tracker import Tracker
+from proxy.reload import Loader, Reloader
+from proxy.runtime import Runtime, open_runtime
+from proxy.state import State
 from proxy.wire.errors import ProxyError, error_response
-
-if TYPE_CHECKING:
-    from proxy.forwarding.forwarder import Forwarder
 
 log = logging.getLogger("model_manager")
 
@@ -47,41 +42,35 @@ def create_app(
     upstream: Upstream | None = None,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.time,
+    reload_from: Loader | None = None,
+    restart_workers: RestartWorkers | None = None,
 ) -> Starlette:
     """The proxy app. ``state`` defaults to ``open_state(config, clock)`` and ``upstream`` to
     the Forwarder, both started and closed with the app; a given ``upstream`` is the
-    caller's to start and close, and has no pricing."""
-    router = Router(config)
+    caller's to start and close, and has no pricing.
+
+    ``reload_from`` (the config file's loader) enables ``POST /admin/reload`` and, in the main
+    thread, SIGHUP (proxy.reload); ``restart_workers`` makes the endpoint restart every worker
+    instead of reloading this process in place (``serve --workers N``)."""
     keys = key_ring(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        stored = state or open_state(config, clock)
-        forwarder = _forwarder(config)
-        chat_upstream = upstream or forwarder
-        cost = _pricing(config, forwarder) if chat_upstream is forwarder else no_cost
-        services = _services(
-            config, router, stored, upstream=chat_upstream, rng=rng or random.Random(), clock=clock, cost=cost
-        )
-        tracker = Tracker(stored.tracking, config=config, router=router, store=stored.posteriors, clock=clock)
-        services.learner.batch_hooks.append(tracker.hook_many)
-        await stored.start()
-        await forwarder.start()
-        app.state.services, app.state.tracker, app.state.stored = services, tracker, stored
-        app.state.embedder = forwarder
-        for notice in config.notices:
-            log.warning("config: LiteLLM key %s", notice)
-        log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
-        try:
-            yield
-        finally:
-            await services.learner.drain()
-            await forwarder.close()
-            await stored.close()
+        async with open_runtime(config, state=state, upstream=upstream, rng=rng, clock=clock) as runtime:
+            publish(app, runtime)
+            reloader = None if reload_from is None else Reloader(runtime, reload_from, partial(publish, app))
+            app.state.reloader, app.state.restart_workers = reloader, restart_workers
+            async with contextlib.AsyncExitStack() as reloading:
+                if reloader is not None:
+                    reloading.enter_context(reload_on_sighup(reloader))
+                    await reloading.enter_async_context(refreshing(reloader, config))
+                await reloading.enter_async_context(probing(lambda: runtime.services))
+                yield
 
     return Starlette(
         routes=[
             *routes(),
+            *admin_routes(),
             *responses_routes(),
             *tracking_routes(),
             *dashboard_routes(keys),
@@ -93,47 +82,12 @@ def create_app(
     )
 
 
-def _forwarder(config: Config) -> Forwarder:
-    """The forwarding layer: chat (unless another upstream is given) and embeddings."""
-    from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
-
-    return Forwarder(config)
-
-
-def _services(
-    config: Config,
-    router: Router,
-    state: State,
-    *,
-    upstream: Upstream,
-    rng: random.Random,
-    clock: Callable[[], float],
-    cost: CostFn,
-) -> Services:
-    propensity = config.router.propensity_samples > 0
-    learner = Learner(router, state.posteriors, rng, propensity=propensity, cost=cost)
-    limits = UsageLimits(shared=state.usage)
-    return Services(
-        config=config,
-        router=router,
-        store=state.posteriors,
-        upstream=upstream,
-        learner=learner,
-        rng=rng,
-        clock=clock,
-        agents=AgentAdmission(config),
-        cooldowns=Cooldowns(shared=state.cooldowns),
-        limits=limits,
-    )
-
-
-def _pricing(config: Config, forwarder: Forwarder) -> CostFn:
-    """The forwarder's cost function by model name."""
-
-    async def by_name(model: str, usage: Usage) -> float | None:
-        return await forwarder.cost(config.arms[model], usage)
-
-    return by_name
+def publish(app: Starlette, runtime: Runtime) -> None:
+    """Point the handlers at the runtime's current generation (one attribute swap each)."""
+    app.state.runtime = runtime
+    app.state.stored = runtime.state
+    app.state.services, app.state.tracker = runtime.services, runtime.tracker
+    app.state.embedder = runtime.embedder
 
 
 def key_ring(config: Config) -> KeyRing:

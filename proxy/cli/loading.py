@@ -1,5 +1,6 @@
-"""The config file as every command reads it: ``MODEL_MANAGER_STATE_FILE`` from the
-environment, when set, wins over ``server.state_file`` (as ``REDIS_URL`` wins over ``redis.url``)."""
+"""The config file as every command reads it: wildcard entries expanded from their upstream's
+``GET /v1/models`` (proxy.discovery), and ``MODEL_MANAGER_STATE_FILE`` from the environment,
+when set, winning over ``server.state_file`` (as ``REDIS_URL`` wins over ``redis.url``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import os
 from pathlib import Path
 
 from proxy.config.settings import Config, load_config
+from proxy.discovery import expand_wildcards
 
 STATE_FILE_ENV = "MODEL_MANAGER_STATE_FILE"
 
 
 def load(path: str | Path) -> Config:
     """``load_config(path)``, with the state file from the environment when it names one."""
-    config = load_config(path)
+    config = load_config(path, prepare=expand_wildcards)
     state_file = os.environ.get(STATE_FILE_ENV)
     if not state_file:
         return config

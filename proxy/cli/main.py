@@ -11,7 +11,9 @@ model-manager demo      watch the router learn on simulated models
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +25,7 @@ from proxy.cli.log_format import FORMATS, LOG_FORMAT_ENV, configure_logging
 from proxy.config.reader import ConfigError
 
 CONFIG_ENV = "MODEL_MANAGER_CONFIG"
+WORKERS_ENV = "MODEL_MANAGER_WORKERS"
 DEFAULT_CONFIG = "config.yaml"
 
 
@@ -48,11 +51,25 @@ def _silence_stdout() -> None:
 
 
 def app_from_env() -> Starlette:
-    """App factory for uvicorn (also with --workers): config path from MODEL_MANAGER_CONFIG."""
+    """App factory for uvicorn (also with --workers): config path from MODEL_MANAGER_CONFIG.
+
+    The app reloads that file on SIGHUP or ``POST /admin/reload``; under ``--workers N`` the
+    endpoint asks uvicorn's supervisor (SIGHUP to it) to restart every worker, one at a time."""
     from proxy.app import create_app
 
     configure_logging()
-    return create_app(load_config(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)))
+    path = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
+    workers = int(os.environ.get(WORKERS_ENV, "1"))
+    return create_app(
+        load_config(path),
+        reload_from=functools.partial(load_config, path),
+        restart_workers=_restart_workers if workers > 1 else None,
+    )
+
+
+def _restart_workers() -> None:
+    """SIGHUP to uvicorn's supervisor: it starts a fresh worker, then stops an old one, in turn."""
+    os.kill(os.getppid(), signal.SIGHUP)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -63,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
     load_config(args.config)  # fail fast, with a message, before uvicorn starts
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)
     os.environ[LOG_FORMAT_ENV] = args.log_format
+    os.environ[WORKERS_ENV] = str(args.workers)
     uvicorn.run(
         "proxy.cli.main:app_from_env",
         factory=True,

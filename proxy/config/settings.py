@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -69,6 +69,10 @@ class ServerSettings:
     state_file: str = STATE_FILE
     """Absolute (next to the config file) when the config was read from a file."""
     workflow_retention_s: float = 7 * 86_400.0
+    discovery_interval_s: float = 300.0
+    """How often wildcard ``model_list`` entries are listed again (0: only at start and reload)."""
+    health_interval_s: float = 0.0
+    """How often each upstream's ``GET /models`` is probed (0: no probes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +122,9 @@ class Config:
         return os.environ.get("REDIS_URL") or self.redis.url
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a config file."""
+def load_config(path: str | Path, prepare: Callable[[object], object] | None = None) -> Config:
+    """Read and validate a config file; ``prepare`` (e.g. wildcard expansion) rewrites the
+    parsed YAML before validation."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -128,6 +133,8 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if prepare is not None:
+        data = prepare(data)
     folder = Path(path).resolve().parent
     return parse_config(data, source=str(path), folder=folder)
 
@@ -181,6 +188,8 @@ def _server(section: Section, general: Section, folder: Path | None) -> ServerSe
         max_body_bytes=section.integer("max_body_bytes", defaults.max_body_bytes, low=1024),
         state_file=str(folder / state_file) if folder is not None else state_file,
         workflow_retention_s=section.positive("workflow_retention_s", defaults.workflow_retention_s),
+        discovery_interval_s=section.number("discovery_interval_s", defaults.discovery_interval_s, low=0.0),
+        health_interval_s=section.number("health_interval_s", defaults.health_interval_s, low=0.0),
     )
     section.finish()
     return settings

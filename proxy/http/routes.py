@@ -113,6 +113,7 @@ async def ready(request: Request) -> Response:
         "models": len(services.config.arms),
         "unavailable_models": dict(services.config.unavailable),
         "resting_models": services.cooldowns.resting_models(),
+        "unhealthy_models": dict(services.unhealthy),
         "store_unavailable_reads": services.counters.store_unavailable_reads,
         "writes": write_counters(state_of(request).counters(), services.learner),
         "asyncio_tasks": len(asyncio.all_tasks()),

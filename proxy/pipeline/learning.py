@@ -95,6 +95,11 @@ class Learner:
         self.failed_writes = 0
         self.hook_failures = 0
 
+    def retarget(self, router: Router, cost: CostFn) -> None:
+        """Score outcomes learned from now on with ``router``'s weights and policies and
+        ``cost`` (a config reload); the queue, counters and hooks stay."""
+        self._router, self._cost = router, cost
+
     def submit(self, outcome: Outcome) -> None:
         """Queue ``outcome`` for the writer task (started on first use); costs a deque append."""
         self.submitted += 1

@@ -49,3 +49,5 @@ class Services:
     counters: Counters = field(default_factory=Counters)
     access: AccessLog = field(default_factory=AccessLog)
     request_metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    unhealthy: dict[str, str] = field(default_factory=dict)
+    """Models a health probe took out of routing, with the reason (proxy.health)."""

@@ -86,7 +86,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "empty model list": (with_change(("model_list",), []), "model_list: must be a non-empty list"),
     "wildcard deployment": (
         with_change(("model_list", 0, "model_name"), "*"),
-        "model_list[0].model_name: wildcard deployments ('*') are not supported",
+        "model_list[0].litellm_params.model: a wildcard entry needs a model ending in '*'",
     ),
     "section not a mapping": (with_change(("router",), [1, 2]), "router: must be a mapping"),
 }
