@@ -380,6 +380,13 @@ def _unversioned() -> dict[str, dict[str, Schema]]:
         "/ready": {"get": _operation("Readiness: store reachable, write counters", _json(ref("Object")))},
         "/metrics": {"get": _operation("Prometheus text exposition", text)},
         "/openapi.json": {"get": _operation("This description", _json(ref("Object")))},
+        "/admin/reload": {
+            "post": _operation(
+                "Re-read config.yaml (400 naming the key path when the file is bad; the old config "
+                "keeps serving)",
+                _json(ref("Object")),
+            )
+        },
     }
 
 

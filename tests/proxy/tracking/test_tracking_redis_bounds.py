@@ -15,7 +15,7 @@ from support.redis_server import RedisServer
 from policies.base import Delta, Table
 from proxy.tracking.records import Tracked
 from proxy.tracking.redis_backend import RedisTracking
-from storage.redis.codec import make_client
+from storage.redis.client import connect
 from storage.redis.store import RedisStore
 
 DAY = 86_400.0
@@ -34,7 +34,7 @@ async def make() -> AsyncIterator[Make]:
     clients: list[redis.asyncio.Redis] = []
 
     def build(url: str, **kw: Any) -> RedisTracking:
-        clients.append(make_client(url, socket_timeout=0.3, connect_timeout=0.3))
+        clients.append(connect(url, cluster=False, socket_timeout=0.3, connect_timeout=0.3))
         options = {"retry_interval_s": 0.05, **kw}
         return RedisTracking(
             clients[-1], prefix="mm", clock=lambda: 1000.0, retention_s=DAY, decision_ttl_s=DAY, **options
