@@ -1,27 +1,8 @@
 """Exactly-once Redis script calls by writer sequence numbers (the "idempotent producer").
 
-Each writer (one RedisStore, one TrackingWriter per process) has a random id and numbers
-its script calls 1, 2, 3... when it first sends them. A guarded script (SEQ_GUARD) keeps,
-per writer and Redis Cluster slot, the highest seq it applied in one string key in that
-slot (``{prefix}:seq:{<tag>}:<writer>``, TTL ``SEQ_TTL_S`` refreshed by every applied call),
-and applies a call only if its seq is higher. Memory: at most one key (~100 bytes) per
-live writer per slot touched (16 384 slots), independent of the request rate.
-
-That high-water mark is exact only if, per writer and slot, no call with a lower seq that
-was *not* applied can be resent after a higher one was applied. The writer guarantees it:
-
-- one pipeline at a time per writer, calls in seq order (Redis runs a connection's
-  commands in order, so after a lost reply the applied calls of each slot are a prefix);
-- calls whose reply was lost (in doubt) are resent first, whole, in seq order, under
-  their seqs; calls never sent before are numbered and sent only once Redis answered;
-- within a pipeline each call names its predecessor in the same slot (``prev``): a call
-  whose predecessor was not applied (an error reply: NOSCRIPT, OOM, READONLY...) is not
-  applied either (NOT_APPLIED), so a failure never leaves a gap below an applied seq;
-- a call Redis answered with an error or NOT_APPLIED was definitely not applied: it loses
-  its seq and is numbered afresh when sent again;
-- an in-doubt call is resent only while younger than SEQ_MARGIN x ``SEQ_TTL_S`` from its
-  first send (its slot's key, refreshed when it was applied, surely still lives); older
-  ones are dropped and counted.
+A guarded script applies a writer's call only if its seq is above the highest that writer
+applied in that Cluster slot (one small key per writer and slot, with a TTL). Why that
+high-water mark is exact, and what the writer must do for it: docs/storage.md.
 """
 
 from __future__ import annotations

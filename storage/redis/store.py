@@ -1,18 +1,8 @@
 """RedisStore: PosteriorStore on Redis, shared by every proxy replica.
 
-Reads are one pipelined round trip of HMGETs, decayed client-side. Writes go through a
-SequencedWriter (storage.redis.writer): exactly once, one Lua script call per scope (atomic
-over that scope's hashes, decay included), buffered through outages.
-
-Outages (connection errors, timeouts, LOADING): ``load`` returns the last good read of
-every requested cell (counted in ``unavailable_reads``) or, if any cell was never read,
-raises StoreUnavailable (counted in ``failed_reads``). ``apply`` never raises: deltas are
-buffered coalesced per cell (one entry per distinct cell however long the outage, up to
-``buffer_limit`` distinct cells; a delta for a new cell beyond that is dropped and counted)
-and written, decayed from their own time, by the next ``apply`` that reaches Redis, by
-``flush()``, or by the retry task ``start()`` runs. With ``key_ttl_s`` every posterior hash
-expires that long after its last write (an idle agent's tables go away). After a failure,
-calls skip the network for ``retry_interval_s`` (reads answer from the cache at once).
+Reads: one pipelined round trip, decayed client-side; during an outage the last good read
+(else StoreUnavailable). Writes: through a SequencedWriter, exactly once, buffered coalesced
+per cell while Redis is away; ``apply`` never raises. Details: docs/storage.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """SequencedWriter: script calls written to Redis exactly once, through outages.
 
-The one writer behind the posterior store and tracking. Items wait *loose* in a bounded
-buffer; a flush forms them into numbered calls (``Calls.form``, each under the next seq of
-the writer's Sequencer) and runs them in one pipeline. The exactly-once contract is in
-``storage.redis.sequence``; this module keeps its side of it:
-
-- one flush at a time (a lock); in-doubt calls (reply lost) go first, whole, under their
-  seqs; loose items are formed into new calls only once Redis answered that pipeline;
-- a call Redis answered with an error or NOT_APPLIED was not applied: its items are loose
-  again, ahead of newer ones, and get a new seq when next formed;
-- an in-doubt call older than SEQ_MARGIN x the seq TTL (by ``born``) is dropped and counted;
-- loose items coalesce by key (``storage.redis.coalesce``): sums (posterior deltas,
-  counters) take one entry per distinct key however long Redis is away, up to
-  ``buffer_limit`` keys; per-request records up to ``buffer_bytes`` (oldest dropped, counted).
-  New loose items coalesce while a numbered call is in doubt: they go into the next call.
-- an applied call may ask for more writes (``Calls.follow_ups``, e.g. re-adding an agent to
-  an index whose hash the call had to create): they are sent in the same flush.
-
-After Redis did not answer, the breaker keeps writes off the network for a while; ``start``
-runs a task that retries every ``retry_interval_s``.
+The one writer behind the posterior store and tracking: loose items coalesce by key in a
+bounded buffer; a flush numbers them into calls (``Calls.form``) and runs them in one
+pipeline, in-doubt calls first under their seqs. Its side of the exactly-once contract and
+the buffer bounds: docs/storage.md.
 """
 
 from __future__ import annotations
