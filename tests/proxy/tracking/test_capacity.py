@@ -24,6 +24,7 @@ AGENTS, WORKFLOWS, STEP = 4, 5, 4
 README_BYTES = {
     "decision record": 312,
     "per agent": 1_500,
+    "dashboard per agent": 18_000,
     "per workflow": 700,
     "request id in a workflow": 43,
 }
@@ -39,6 +40,8 @@ def kind(key: str) -> str:
         return "per workflow"
     if key.startswith("mm:{%2A}:") or key in ("mm:wfs", "mm:stats:agents"):
         return "shared"
+    if re.fullmatch(r"mm:\{.*\}:(tl:\d+|decisions)", key):
+        return "dashboard per agent"
     return "per agent"
 
 
@@ -73,6 +76,7 @@ def test_bytes_per_request_agent_and_workflow(
     measured = {
         "decision record": sum(sizes["decision record"]) / requests,
         "per agent": sum(sizes["per agent"]) / AGENTS,
+        "dashboard per agent": sum(sizes["dashboard per agent"]) / AGENTS,
         "per workflow": mean(workflow[lengths[0]]) - lengths[0] * per_id,
         "request id in a workflow": per_id,
     }
