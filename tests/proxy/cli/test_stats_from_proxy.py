@@ -26,12 +26,29 @@ REQUESTS = 4
 COUNTERS = ("calls", "failures", "fallbacks", "decisions", "tokens_in", "tokens_out")
 
 
+def _argv(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "proxy", "stats", "--config", str(config), *args]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MODEL_MANAGER_STATE_FILE")}
+
+
 def _stats_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MODEL_MANAGER_STATE_FILE")}
     return subprocess.run(
-        [sys.executable, "-m", "proxy", "stats", "--config", str(config), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        _argv(config, *args), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def _stats_into_a_closed_pipe(config: Path, *args: str) -> tuple[int, str]:
+    """``stats ... | head -c0``: exit code and stderr when the reader is gone before the output."""
+    child = subprocess.Popen(
+        _argv(config, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=_env()
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    return child.wait(timeout=120), err
 
 
 def _json_rows(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
@@ -80,6 +97,8 @@ def test_stats_right_after_traffic_reads_the_running_proxy_then_the_state_files(
         expected = served()
         live = _json_rows(_stats_cli(config_file, "--url", server.url, "--json", "--agent", AGENT))
         table = _stats_cli(config_file, "--url", server.url)
+        piped_code, piped_err = _stats_into_a_closed_pipe(config_file, "--url", server.url, "--json")
+    assert piped_code == 0 and "Traceback" not in piped_err and "BrokenPipeError" not in piped_err
     assert set(live) == set(expected) == {"m1", "m2"}
     for model, row in expected.items():
         counters = live[model]["stats"]
