@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
-from proxy.config.settings import Config
+from proxy.config.settings import Config, ConfigError
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
@@ -111,8 +111,11 @@ def _tracing(config: Config, exporter: SpanExporter | None) -> Tracing | None:
     """Request spans when telemetry is enabled (the SDK is imported only then)."""
     if not config.telemetry.enabled:
         return None
-    from proxy.telemetry.tracing import Tracing
-
+    try:
+        from proxy.telemetry.tracing import Tracing
+    except ModuleNotFoundError as exc:
+        hint = "pip install 'model-manager[otel]'"
+        raise ConfigError(f"telemetry.enabled: needs the OpenTelemetry packages ({hint}): {exc}") from exc
     log.info("telemetry: request spans to %s", "the given exporter" if exporter else "OTLP")
     return Tracing(config.telemetry, config.arms, exporter)
 

@@ -170,13 +170,18 @@ print(sorted(name for name in sys.modules if name.startswith(("opentelemetry", "
 """
 
 
-def _imported_by_a_served_request(config: dict[str, Any], *, block: bool) -> list[str]:
-    """Modules of OpenTelemetry and of proxy.telemetry loaded in a fresh process that served
-    one chat request; ``block``: with every opentelemetry import failing (not installed)."""
+def _probe(config: dict[str, Any], *, block: bool) -> subprocess.CompletedProcess[str]:
+    """A fresh process serving one chat request; ``block``: every opentelemetry import fails
+    (as when the packages are not installed)."""
     probe = f"BLOCK = {block!r}\nCONFIG = {config!r}\n{PROBE}"
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", probe], check=False, cwd=REPO, capture_output=True, text=True, timeout=120
     )
+
+
+def _imported_by_a_served_request(config: dict[str, Any], *, block: bool) -> list[str]:
+    """Modules of OpenTelemetry and of proxy.telemetry loaded by ``_probe``."""
+    done = _probe(config, block=block)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded: list[str] = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     return loaded
@@ -199,3 +204,15 @@ def test_with_telemetry_on_the_sdk_and_tracing_module_are_loaded(
     )
     loaded = _imported_by_a_served_request(config, block=False)
     assert {"proxy.telemetry.tracing", "opentelemetry.sdk.trace"} <= set(loaded)
+
+
+def test_telemetry_enabled_without_the_packages_stops_the_start_with_a_hint(
+    fake_upstream: FakeUpstream, tmp_path: Any
+) -> None:
+    config = basic_config(
+        fake_upstream, server={"state_file": str(tmp_path / "state.json")}, telemetry={"enabled": True}
+    )
+    done = _probe(config, block=True)
+    assert done.returncode != 0
+    hint = "telemetry.enabled: needs the OpenTelemetry packages (pip install 'model-manager[otel]')"
+    assert hint in done.stderr
