@@ -19,13 +19,12 @@ from typing import Any
 
 import orjson
 
-from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Evidence, Table
-from policies.interval import credible_interval
-from proxy.cli.stats_http import fetch_stats, rows_from_stats
+from policies.base import ALL_PROMPTS, Beta, DecisionRequest, Evidence, Table
+from proxy.cli.stats_http import fetch_stats, posterior_columns, rows_from_stats
 from proxy.config.settings import Config
 from proxy.pipeline.router import Router
 from proxy.state import State, open_state
-from proxy.tracking.summaries import model_stats, split_counts
+from proxy.tracking.summaries import model_stats, posterior_payload, split_counts
 from storage.protocols import Dump
 
 
@@ -117,17 +116,8 @@ def agent_rows(
 
 def posterior_row(scope: str, model: str, posterior: Beta, evidence: Evidence) -> dict[str, Any]:
     """One agent x model: the posterior, its mean and 90% interval, and the agent table's
-    evidence mass (``decisions``)."""
-    low, high = credible_interval(posterior)
-    return {
-        "agent": "(all agents)" if scope == POOLED else scope,
-        "model": model,
-        "alpha": round(posterior.alpha, 3),
-        "beta": round(posterior.beta, 3),
-        "mean": round(posterior.mean, 4),
-        "interval_90": [round(low, 4), round(high, 4)],
-        "decisions": round(evidence.total, 2),
-    }
+    evidence mass (``decisions``), rounded as the rows read from GET /v1/stats."""
+    return posterior_columns(scope, model, posterior_payload(posterior), round(evidence.total, 6))
 
 
 HEADER = (

@@ -46,16 +46,22 @@ def rows_from_stats(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [_row(agent["agent"], row) for agent in body["agents"] for row in agent["models"]]
 
 
-def _row(agent: str, row: dict[str, Any]) -> dict[str, Any]:
-    posterior = row["posterior"]
+def posterior_columns(scope: str, model: str, posterior: dict[str, Any], evidence: float) -> dict[str, Any]:
+    """A stats row's leading columns from a ``/v1/stats`` posterior payload: both sources of
+    ``stats`` round the same payload the same way, so they print the same digits."""
     low, high = posterior["interval_90"]
     return {
-        "agent": "(all agents)" if agent == POOLED else agent,
-        "model": row["model"],
+        "agent": "(all agents)" if scope == POOLED else scope,
+        "model": model,
         "alpha": round(posterior["alpha"], 3),
         "beta": round(posterior["beta"], 3),
         "mean": round(posterior["mean"], 4),
         "interval_90": [round(low, 4), round(high, 4)],
-        "decisions": round(row.get("evidence", 0.0), 2),
-        "stats": {key: value for key, value in row.items() if key not in PER_ROW},
+        "decisions": round(evidence, 2),
     }
+
+
+def _row(agent: str, row: dict[str, Any]) -> dict[str, Any]:
+    columns = posterior_columns(agent, row["model"], row["posterior"], row.get("evidence", 0.0))
+    columns["stats"] = {key: value for key, value in row.items() if key not in PER_ROW}
+    return columns
