@@ -70,9 +70,12 @@ class Outcome:
 
     @property
     def model(self) -> str | None:
-        """The model that answered (or, for a broken stream, the one that started to)."""
-        if self.status in (Status.SUCCESS, Status.STREAM_ERROR) and self.attempts:
+        """The model that answered (or, for a broken stream, the last one that streamed)."""
+        if self.status is Status.SUCCESS and self.attempts:
             return self.attempts[-1].model
+        if self.status is Status.STREAM_ERROR:
+            streamed = [attempt.model for attempt in self.attempts if attempt.ttft_s is not None]
+            return streamed[-1] if streamed else None
         return None
 
     @property
