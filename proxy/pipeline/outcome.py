@@ -79,6 +79,12 @@ class Outcome:
         return None
 
     @property
+    def resumed_from(self) -> str | None:
+        """For an answer spliced from streams: the model whose stream broke first."""
+        streamed = [attempt.model for attempt in self.attempts if attempt.ttft_s is not None]
+        return streamed[0] if self.status is Status.SUCCESS and len(streamed) > 1 else None
+
+    @property
     def kind(self) -> DecisionKind:
         """How the model was chosen (proxy.pipeline.kinds)."""
         return decision_kind(self.decision, self.model)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from support.proxy_harness import (
@@ -18,6 +19,7 @@ from support.proxy_harness import (
     proxy_factory,
 )
 from support.servers import FakeUpstream
+from support.waiting import wait_for
 
 from proxy.forwarding.base import FailureKind
 from proxy.pipeline.outcome import Outcome, Status
@@ -81,6 +83,7 @@ def test_a_broken_stream_is_one_answer_continued_by_the_next_model(
     assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", None)]
     assert outcome.summary is not None and outcome.summary.text == text
     assert rewards["m1"] == 0.0 and rewards["m2"] > 0.0
+    assert outcome.resumed_from == "m1"
 
 
 def test_one_done_on_the_wire(proxy_factory: ProxyFactory, fake_upstream: FakeUpstream) -> None:
@@ -90,6 +93,10 @@ def test_one_done_on_the_wire(proxy_factory: ProxyFactory, fake_upstream: FakeUp
     assert response.status_code == 200
     assert response.text.count("data: [DONE]") == 1 and response.text.endswith("data: [DONE]\n\n")
     assert '"error"' not in response.text and '"resumed_by":"m2"' in response.text
+    url = f"{proxy.base_url}/requests/{response.headers['x-request-id']}"
+    wait_for(lambda: httpx.get(url).status_code == 200)
+    record = httpx.get(url).json()
+    assert (record["model"], record["resumed_from"]) == ("m2", "m1")
 
 
 def test_with_resume_off_a_cut_ends_in_one_error_event(
