@@ -2,14 +2,16 @@
 
 The posterior file (``server.state_file``, e.g. ``state.json``) and its tracking file
 (``state.tracking.json``) are added to the database in one transaction, recorded in its
-``meta`` table (so a second process starting at the same moment imports nothing), then
-renamed ``<name>.migrated``. An unusable JSON file is moved aside (``<name>.corrupt-<stamp>``)
-and logged; the database starts without it.
+``meta`` table under the files' SHA-256 (so a second process starting at the same moment, or
+the same files copied back later, import nothing), then renamed ``<name>.migrated``. An
+unusable JSON file is moved aside (``<name>.corrupt-<stamp>``) and logged; the database starts
+without it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import sqlite3
@@ -41,7 +43,7 @@ def migrate_json(
     tracked = _tracking(tracking_path, now=now, retention_s=retention_s, ttl_s=ttl_s)
     if cells is None and tracked is None:
         return False
-    key = f"migrated:{json_path.name}"
+    key = f"migrated:{_digest(json_path, tracking_path)}"
 
     def run(conn: sqlite3.Connection, seq: int) -> tuple[int, int] | None:
         if conn.execute("SELECT 1 FROM meta WHERE name = ?", (key,)).fetchone() is not None:
@@ -59,6 +61,15 @@ def migrate_json(
     log.info("state: imported %s (%d cells) and its tracking file (%d entries) into %s; the JSON files "
              "are renamed *%s", json_path, counts[0], counts[1], database.path, MIGRATED)
     return True
+
+
+def _digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _posteriors(path: Path) -> Cells | None:

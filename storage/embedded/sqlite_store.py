@@ -38,13 +38,18 @@ Key = tuple[Table, str]
 Row = tuple[str, str, str, object, object, object]
 """A stored cell as read: scope, context, model, successes, failures, t_last."""
 
-UPSERT = """
+SOUND = (
+    "(typeof(s) = 'real' AND s >= 0 AND s < 1e308 AND typeof(f) = 'real' AND f >= 0 AND f < 1e308 "
+    "AND typeof(t) = 'real' AND abs(t) < 1e308)"
+)
+"""Whether the stored cell is clean; a corrupt one is reset to empty by the next write."""
+UPSERT = f"""
 INSERT INTO posterior (scope, context, model, s, f, t, seq)
 VALUES (:scope, :context, :model, max(0.0, :ds), max(0.0, :df), :now, :seq)
 ON CONFLICT (scope, context, model) DO UPDATE SET
-    s = max(0.0, s * mm_factor(:now - t, :hl) + :ds),
-    f = max(0.0, f * mm_factor(:now - t, :hl) + :df),
-    t = max(t, :now),
+    s = max(0.0, CASE WHEN {SOUND} THEN s * mm_factor(:now - t, :hl) ELSE 0.0 END + :ds),
+    f = max(0.0, CASE WHEN {SOUND} THEN f * mm_factor(:now - t, :hl) ELSE 0.0 END + :df),
+    t = CASE WHEN {SOUND} THEN max(t, :now) ELSE :now END,
     seq = :seq
 """
 CHANGED = "SELECT scope, context, model, s, f, t FROM posterior WHERE seq > ?"

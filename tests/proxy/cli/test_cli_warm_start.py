@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from support.embedded_db import saved_store
 from support.paths import REPO
 from support.redis_server import RedisServer, free_port
 from support.servers import FakeUpstream
-from support.embedded_db import saved_store
 from support.tracking_support import Starter, backend, chat, config_dict, start_proxy
 
 from policies.base import Table

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
-from support.servers import FakeUpstream
 from support.embedded_db import saved_store
+from support.servers import FakeUpstream
 from support.tracking_support import Starter, backend, chat, config_dict, start_proxy
 
 from policies.base import ALL_PROMPTS, Delta, Table
