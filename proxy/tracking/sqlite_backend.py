@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +30,7 @@ from proxy.tracking.backend import (
     record_fields,
 )
 from proxy.tracking.memory_state import TrackingState
-from proxy.tracking.records import DecisionRecord, Tracked
+from proxy.tracking.records import Counts, DecisionRecord, Tracked
 from storage.embedded.database import Database
 from storage.errors import StoreUnavailable, WarnLimiter
 from storage.periodic import Periodic
@@ -155,7 +155,7 @@ class SqliteTracking:
     def _write(self, conn: sqlite3.Connection, batch: list[Tracked], now: float, purging: bool) -> None:
         if purging:
             purge(conn, now)
-        conn.executemany(ADD_STAT, [(t.agent, k, v) for t in batch for k, v in t.stats.items()])
+        conn.executemany(ADD_STAT, summed((t.agent, t.stats) for t in batch))
         decisions = [
             (t.request_id, t.at + self._ttl, orjson.dumps(record_fields(t.decision)).decode())
             for t in batch if t.decision is not None
@@ -174,9 +174,7 @@ class SqliteTracking:
         conn.executemany(ADD_WORKFLOW, [
             {"id": t.workflow, "expires": t.at + self._retention, "at": repr(t.at)} for t in flows
         ])
-        conn.executemany(ADD_WORKFLOW_COUNT, [
-            (t.workflow, k, v) for t in flows for k, v in t.workflow_counts.items()
-        ])
+        conn.executemany(ADD_WORKFLOW_COUNT, summed((t.workflow, t.workflow_counts) for t in flows))
         conn.executemany(ADD_REQUEST, [(t.workflow, t.request_id) for t in flows])
         conn.executemany(TOUCH_RECENT, [
             (scope, t.workflow, t.at) for t in flows for scope in (t.agent, ALL_AGENTS)
@@ -285,6 +283,16 @@ class SqliteTracking:
             return await self._db.write_async(fn)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"state database {self._db.path}: {exc}") from exc
+
+
+def summed(counts: Iterable[tuple[str | None, Counts]]) -> list[tuple[str | None, str, float]]:
+    """``(owner, name, amount)`` rows, one per owner and counter: a batch's increments added up."""
+    total: dict[tuple[str | None, str], float] = {}
+    for owner, increments in counts:
+        for name, amount in increments.items():
+            key = (owner, name)
+            total[key] = total.get(key, 0.0) + amount
+    return [(owner, name, amount) for (owner, name), amount in total.items()]
 
 
 def purge(conn: sqlite3.Connection, now: float) -> None:
