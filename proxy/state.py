@@ -4,7 +4,7 @@
 ``redis.url``), else the embedded SQLite database of ``server.state_file``
 (storage.embedded.database.database_path: ``state.json`` -> ``state.db``), shared by the
 processes of one machine; JSON state files found next to it are imported on first start
-(proxy.state_migration). The State holds the posterior store, the tracking backend on the
+(proxy.tracking.json_migration). The State holds the posterior store, the tracking backend on the
 same storage, and (Redis only) the shared rpm/tpm usage; ``start``/``close`` run them all
 in order. ``embedded_state`` runs on a given in-process MemoryStore (tests, tools): nothing
 persisted.
@@ -21,8 +21,8 @@ from typing import Any
 import redis.asyncio
 
 from proxy.config.settings import Config
-from proxy.state_migration import migrate_json
 from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.json_migration import migrate_json
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.redis_backend import RedisTracking
 from proxy.tracking.sqlite_backend import SqliteTracking

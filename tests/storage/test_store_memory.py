@@ -1,5 +1,5 @@
 """MemoryStore in process memory, and the JSON state file format it used to save (read now
-only to migrate it into the SQLite database: proxy.state_migration)."""
+only to migrate it into the SQLite database: proxy.tracking.json_migration)."""
 
 from __future__ import annotations
 
