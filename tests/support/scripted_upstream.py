@@ -70,10 +70,13 @@ class ScriptedUpstream:
         self.clock = clock
         self.calls: list[Call] = []
         self.streams: list[ScriptedStream] = []
+        self.bodies: list[dict[str, Any]] = []
+        """The body of each call, in order."""
         self.hanging = asyncio.Event()
         """Set when a call starts to hang (so a test knows when to cancel)."""
 
     async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
+        self.bodies.append(body)
         step = await self._take(arm, stream=False, timeout=timeout)
         self.clock.now += step.latency_s
         summary = Summary()
@@ -84,6 +87,7 @@ class ScriptedUpstream:
     async def open_stream(
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
     ) -> ScriptedStream:
+        self.bodies.append(body)
         step = await self._take(arm, stream=True, timeout=timeout)
         self.clock.now += step.ttft_s
         stream = ScriptedStream(arm.name, step, self.clock)
@@ -100,9 +104,7 @@ class ScriptedUpstream:
             await asyncio.Event().wait()
         if isinstance(step, Fail):
             self.clock.now += step.latency_s
-            raise UpstreamError(
-                step.kind, step.message, status=step.status, retry_after_s=step.retry_after_s
-            )
+            raise UpstreamError(step.kind, step.message, status=step.status, retry_after_s=step.retry_after_s)
         assert isinstance(step, Answer)
         return step
 

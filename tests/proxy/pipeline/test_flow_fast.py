@@ -167,11 +167,13 @@ def overhead_ms(played: Played) -> float:
 
 # -- ordering and fallback -------------------------------------------------------------------
 async def test_fallback_tries_models_in_ranking_order_and_rests_a_rate_limited_one() -> None:
-    r = rig({
-        "m1": [Fail(FailureKind.SERVER, 503, latency_s=0.03)],
-        "m2": [Fail(FailureKind.RATE_LIMITED, 429, latency_s=0.01, retry_after_s=30)],
-        "m3": [Answer(latency_s=0.2)],
-    })
+    r = rig(
+        {
+            "m1": [Fail(FailureKind.SERVER, 503, latency_s=0.03)],
+            "m2": [Fail(FailureKind.RATE_LIMITED, 429, latency_s=0.01, retry_after_s=30)],
+            "m3": [Answer(latency_s=0.2)],
+        }
+    )
     played = await ask(r)
     assert played.status == 200
     assert (played.headers[MODEL_HEADER], played.headers[ATTEMPTS_HEADER]) == ("m3", "3")
@@ -290,13 +292,94 @@ async def test_stream_relays_every_chunk_then_done_and_finishes_once() -> None:
     assert not r.upstream.streams[0].closed  # read to its end: nothing to release
 
 
-async def test_stream_cut_after_first_chunk_ends_with_one_error_event() -> None:
-    r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer()]})
+async def test_stream_cut_after_first_chunk_ends_with_one_error_event_when_resume_is_off() -> None:
+    r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer()]}, resume_streams=False)
     played = await ask(r, stream=True)
     assert played.body.count(b"upstream_stream_error") == 1 and b"[DONE]" not in played.body
     outcome = r.only_outcome()
     assert outcome.status is Status.STREAM_ERROR and kinds(outcome) == [("m1", FailureKind.STREAM_CUT)]
     assert [c.model for c in r.upstream.calls] == ["m1"]  # too late to fall back
+
+
+def texts(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """The answer text a client assembles from an SSE body, and every chunk payload."""
+    payloads = [orjson.loads(line[6:]) for line in body.split(b"\n\n") if line.startswith(b"data: {")]
+    text = "".join(c["delta"].get("content") or "" for p in payloads for c in p.get("choices", []))
+    return text, payloads
+
+
+async def test_stream_cut_is_continued_by_the_next_model_in_the_same_stream() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("Once", " upon", " a"), cut_after=2)],
+            "m2": [Answer(chunks=(" time", " there", ".")), Answer()],
+        }
+    )
+    played = await ask(r, stream=True)
+    text, payloads = texts(played.body)
+    assert text == "Once upon time there." and played.body.count(b"[DONE]") == 1
+    assert b"error" not in played.body and {p["model"] for p in payloads} == {"m1"}
+    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m2"}
+    outcome = r.only_outcome()
+    assert outcome.status is Status.SUCCESS and kinds(outcome) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", None),
+    ]
+    assert outcome.summary is not None and outcome.summary.text == "Once upon time there."
+    assert outcome.summary.usage.completion_tokens == 3 + 3  # m1's 9 chars estimated as 3 tokens
+    continuation = r.upstream.bodies[1]["messages"]
+    assert continuation[-2] == {"role": "assistant", "content": "Once upon"}
+    assert continuation[-1]["role"] == "user" and "Continue" in continuation[-1]["content"]
+    assert r.upstream.streams[0].closed
+
+
+async def test_a_broken_continuation_is_continued_again_and_every_attempt_recorded() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("a", "b", "c"), cut_after=2)],
+            "m2": [Answer(chunks=("c", "d", "e"), cut_after=1)],
+            "m3": [Answer(chunks=("d", "!"))],
+        }
+    )
+    played = await ask(r, stream=True)
+    text, payloads = texts(played.body)
+    assert text == "abcd!" and played.body.count(b"[DONE]") == 1
+    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m3"}
+    assert kinds(r.only_outcome()) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", FailureKind.STREAM_CUT),
+        ("m3", None),
+    ]
+    assert r.upstream.bodies[2]["messages"][-2]["content"] == "abc"
+
+
+async def test_a_cut_with_no_model_left_ends_in_one_error_event() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("a", "b", "c"), cut_after=2)],
+            "m2": [Fail(FailureKind.SERVER, 503)],
+            "m3": [Fail(FailureKind.TIMEOUT)],
+        }
+    )
+    played = await ask(r, stream=True)
+    assert played.body.count(b"upstream_stream_error") == 1 and b"[DONE]" not in played.body
+    outcome = r.only_outcome()
+    assert outcome.status is Status.STREAM_ERROR
+    assert kinds(outcome) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", FailureKind.SERVER),
+        ("m3", FailureKind.TIMEOUT),
+    ]
+
+
+async def test_a_cut_past_the_deadline_is_not_resumed() -> None:
+    r = rig(
+        {"m1": [Answer(chunks=("a", "b", "c"), ttft_s=0.5, chunk_s=1.0, cut_after=2)], "m2": [Answer()]},
+        deadline_s=1.2,
+    )
+    played = await ask(r, stream=True)
+    assert played.body.count(b"upstream_stream_error") == 1
+    assert [c.model for c in r.upstream.calls] == ["m1"]
 
 
 async def test_client_leaving_after_the_first_chunk_cancels_the_stream() -> None:
@@ -339,10 +422,28 @@ PATHS: dict[str, tuple[dict[str, list[Step]], bool, dict[str, Any], Status]] = {
     "all-failed": ({m: [Fail(FailureKind.SERVER, 502)] for m in MODELS}, False, {}, Status.FAILED),
     "stream": ({"m1": [Answer()]}, True, {}, Status.SUCCESS),
     "stream-fallback": ({"m1": [Fail(FailureKind.SERVER)], "m2": [Answer()]}, True, {}, Status.SUCCESS),
-    "stream-cut": ({"m1": [Answer(chunks=("a", "b"), cut_after=1)]}, True, {}, Status.STREAM_ERROR),
+    "stream-cut": (
+        {
+            "m1": [Answer(chunks=("a", "b"), cut_after=1)],
+            "m2": [Fail(FailureKind.SERVER)],
+            "m3": [Fail(FailureKind.SERVER)],
+        },
+        True,
+        {},
+        Status.STREAM_ERROR,
+    ),
+    "stream-resumed": (
+        {"m1": [Answer(chunks=("a", "b"), cut_after=1)], "m2": [Answer()]},
+        True,
+        {},
+        Status.SUCCESS,
+    ),
     "stream-all-failed": ({m: [Fail(FailureKind.SERVER)] for m in MODELS}, True, {}, Status.FAILED),
     "leave-after-first-chunk": (
-        {"m1": [Answer(chunks=tuple("abcd"))]}, True, {"leave_after": 1}, Status.CANCELLED
+        {"m1": [Answer(chunks=tuple("abcd"))]},
+        True,
+        {"leave_after": 1},
+        Status.CANCELLED,
     ),
     "closed-before-first-iteration": ({"m1": [Answer()]}, True, {"refuse_start": True}, Status.CANCELLED),
 }
