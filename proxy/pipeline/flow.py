@@ -209,15 +209,20 @@ async def _open_body(services: Services, body: dict[str, Any], arm: Arm, timeout
 
 def _failed(services: Services, flight: Flight, arm: Arm, error: UpstreamError) -> ProxyError | None:
     """After a failed attempt: None to try the next model, or the error no model could fix."""
-    if error.kind is FailureKind.RATE_LIMITED:
-        services.cooldowns.rest(arm.name, error.retry_after_s)
-    if error.kind.rests_model:
-        _rest_misconfigured(services, arm, error)
+    _rest_after(services, arm, error)
     if error.kind.retryable:
         return None
     flight.end(Status.CLIENT_ERROR)
     status = error.status if error.status and 400 <= error.status < 500 else 400
     return ProxyError(status, "upstream_rejected_request", error.message)
+
+
+def _rest_after(services: Services, arm: Arm, error: UpstreamError) -> None:
+    """Rest ``arm`` after a 429 (its Retry-After) or an error of its own configuration."""
+    if error.kind is FailureKind.RATE_LIMITED:
+        services.cooldowns.rest(arm.name, error.retry_after_s)
+    if error.kind.rests_model:
+        _rest_misconfigured(services, arm, error)
 
 
 def _rest_misconfigured(services: Services, arm: Arm, error: UpstreamError) -> None:
@@ -252,7 +257,8 @@ def _relay(services: Services, request: ChatRequest, flight: Flight, opened: Ans
 
 def _resumer(services: Services, request: ChatRequest, flight: Flight) -> Resume:
     """Opens a continuation with the next planned model not yet attempted, within the
-    request's deadline; each failed opening is recorded and the next model tried."""
+    request's deadline; each failed opening is recorded (and rests its model as a failed
+    attempt would) and the next model tried."""
 
     async def resume(partial: str) -> Resumed | None:
         body = continuation_body(request.body, partial)
@@ -268,13 +274,17 @@ def _resumer(services: Services, request: ChatRequest, flight: Flight) -> Resume
             services.limits.sent(arm, tokens)
             began = services.monotonic()
             try:
-                return Resumed(arm.name, await _open_body(services, body, arm, timeout), began)
+                stream = await _open_body(services, body, arm, timeout)
             except UpstreamError as error:
                 flight.attempted(arm.name, began, error.kind, message=error.message)
-                if error.kind is FailureKind.RATE_LIMITED:
-                    services.cooldowns.rest(arm.name, error.retry_after_s)
+                _rest_after(services, arm, error)
                 if not error.kind.retryable:
                     return None
+                continue
+            except asyncio.CancelledError:
+                flight.attempted(arm.name, began, FailureKind.CANCELLED)
+                raise
+            return Resumed(arm.name, stream, began, attempts=len(flight.attempts) + 1)
         return None
 
     return resume

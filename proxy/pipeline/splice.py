@@ -3,8 +3,13 @@
 A stream that breaks after its first chunk reached the client is continued by the next-ranked
 model: it is sent the original messages, the partial answer as an assistant message, and
 CONTINUE_INSTRUCTION. Its chunks are rewritten to carry the first stream's ``id``, ``model``
-and ``created``, its role and usage chunks are dropped, and one final chunk carries the summed
-usage (when the client asked for it) and ``x_model_manager: {resumed_from, resumed_by}``.
+and ``created``, its role (once the client has one) and usage chunks are dropped, and one final
+chunk carries the summed usage (when the client asked for it) and
+``x_model_manager: {resumed_from, resumed_by, attempts}``.
+
+Tool calls are never spliced: ToolCallHold keeps a stream's frames back from its first
+tool-call delta to ``[DONE]``, so a stream cut mid-arguments has sent the client no part of
+its tool calls, and the next model's tool calls (made afresh) are the only ones it sees.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import orjson
 
 from proxy.forwarding.base import Summary, Usage
-from proxy.forwarding.sse_events import DONE_DATA, event_data
+from proxy.forwarding.sse_events import DONE, DONE_DATA, event_data
 
 CONTINUE_INSTRUCTION = (
     "Your previous message was cut off. Continue it exactly where it stopped: do not repeat "
@@ -25,10 +30,55 @@ RESUMED_FIELD = "x_model_manager"
 CHARS_PER_TOKEN = 4
 
 
-def resumable(summaries: Sequence[Summary]) -> bool:
-    """Whether a broken answer may be continued: no tool call had started (tool-call
-    arguments are never spliced; such a stream ends in an error event)."""
-    return not any(summary.tool_calls for summary in summaries)
+MAX_HELD_BYTES = 1 << 20
+"""Tool-call frames held back beyond this are released; a break after that is not resumed."""
+
+
+class ToolCallHold:
+    """Holds a stream's frames back from its first tool-call delta until ``[DONE]``.
+
+    ``passed(frame)`` gives the frames to send now. ``drop()`` forgets what is held (the
+    stream broke: those tool calls never reached the client). Past ``limit`` bytes the held
+    frames are released and every later frame passes at once; ``spliceable`` is then False.
+    """
+
+    def __init__(self, limit: int = MAX_HELD_BYTES) -> None:
+        self._limit = limit
+        self._held: list[bytes] = []
+        self._size = 0
+        self.spliceable = True
+        """No tool-call bytes have reached the client."""
+
+    def passed(self, frame: bytes) -> list[bytes]:
+        if frame == DONE:
+            return [*self.release(), DONE]
+        if not self.spliceable or (not self._held and not carries_tool_call(frame)):
+            return [frame]
+        self._held.append(frame)
+        self._size += len(frame)
+        if self._size > self._limit:
+            self.spliceable = False
+            return self.release()
+        return []
+
+    def release(self) -> list[bytes]:
+        """The held frames, now to be sent."""
+        held, self._held, self._size = self._held, [], 0
+        return held
+
+    def drop(self) -> None:
+        self._held, self._size = [], 0
+
+
+def carries_tool_call(frame: bytes) -> bool:
+    """Whether a chunk's delta carries a tool call (a byte check first: most frames are text)."""
+    if b'"tool_calls"' not in frame:
+        return False
+    payload = _payload(frame)
+    if not isinstance(payload, dict):
+        return False
+    deltas = [choice.get("delta") for choice in payload.get("choices") or () if isinstance(choice, dict)]
+    return any(isinstance(delta, dict) and delta.get("tool_calls") for delta in deltas)
 
 
 def continuation_body(body: Mapping[str, Any], partial: str) -> dict[str, Any]:
@@ -61,25 +111,27 @@ class Splice:
         head = payload if isinstance(payload, dict) else {}
         self._identity = {key: head[key] for key in ("id", "created", "model") if key in head}
 
-    def frame(self, frame: bytes) -> bytes | None:
-        """``frame`` as part of the first stream, or None to drop it (role-only, usage-only)."""
+    def frame(self, frame: bytes, *, keep_role: bool = False) -> bytes | None:
+        """``frame`` as part of the first stream, or None to drop it (role-only, usage-only);
+        ``keep_role`` when the client has not been sent a role yet."""
         payload = _payload(frame)
         if not isinstance(payload, dict):
             return frame
         payload.pop("usage", None)
-        choices = [kept for choice in payload.get("choices") or () if (kept := _choice(choice))]
+        choices = [kept for choice in payload.get("choices") or () if (kept := _choice(choice, keep_role))]
         if not choices:
             return None
         return _encode({**payload, **self._identity, "choices": choices})
 
-    def final(self, resumed_from: str, resumed_by: str, usage: Usage | None) -> bytes:
-        """The last chunk before ``[DONE]``: who resumed the answer, and the summed usage
-        when the client asked for it."""
+    def final(self, resumed_from: str, resumed_by: str, attempts: int, usage: Usage | None) -> bytes:
+        """The last chunk before ``[DONE]``: who resumed the answer after how many attempts
+        in all, and the summed usage when the client asked for it."""
+        resumed = {"resumed_from": resumed_from, "resumed_by": resumed_by, "attempts": attempts}
         payload: dict[str, Any] = {
             "object": "chat.completion.chunk",
             **self._identity,
             "choices": [],
-            RESUMED_FIELD: {"resumed_from": resumed_from, "resumed_by": resumed_by},
+            RESUMED_FIELD: resumed,
         }
         if usage is not None:
             total = usage.prompt_tokens + usage.completion_tokens
@@ -91,6 +143,12 @@ class Splice:
         return _encode(payload)
 
 
+def broken_part(summary: Summary) -> Summary:
+    """What a broken stream gave the answer: its text, no tool call (none reached the client,
+    see ToolCallHold) and no finish reason."""
+    return Summary(text=summary.text, usage=summary.usage, upstream_model=summary.upstream_model)
+
+
 def combined(summaries: Sequence[Summary], usages: Sequence[Usage]) -> Summary:
     """One summary for the spliced answer: texts joined, the last finish reason, usage summed."""
     summary = Summary(upstream_model=summaries[0].upstream_model if summaries else None)
@@ -98,16 +156,18 @@ def combined(summaries: Sequence[Summary], usages: Sequence[Usage]) -> Summary:
         summary.add_text(part.text)
         summary.tool_calls.extend(part.tool_calls)
         summary.finish_reason = part.finish_reason or summary.finish_reason
-    summary.usage = Usage(
-        sum(usage.prompt_tokens for usage in usages), sum(usage.completion_tokens for usage in usages)
-    )
+    summary.usage = summed(usages)
     return summary
 
 
-def _choice(choice: Any) -> dict[str, Any] | None:
+def summed(usages: Sequence[Usage]) -> Usage:
+    return Usage(sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages))
+
+
+def _choice(choice: Any, keep_role: bool) -> dict[str, Any] | None:
     if not isinstance(choice, dict):
         return None
-    delta = {key: value for key, value in (choice.get("delta") or {}).items() if key != "role"}
+    delta = {key: value for key, value in (choice.get("delta") or {}).items() if keep_role or key != "role"}
     if delta.get("content") == "" and len(delta) == 1:
         delta = {}
     if not delta and not choice.get("finish_reason"):

@@ -10,7 +10,14 @@ from typing import Protocol
 from proxy.forwarding.base import ChunkStream, FailureKind, Summary, UpstreamError, Usage
 from proxy.forwarding.sse_events import DONE
 from proxy.pipeline.outcome import Attempt, Status
-from proxy.pipeline.splice import Splice, combined, partial_usage, resumable
+from proxy.pipeline.splice import (
+    Splice,
+    ToolCallHold,
+    broken_part,
+    combined,
+    partial_usage,
+    summed,
+)
 from proxy.wire.errors import ProxyError, sse_error_event
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -34,11 +41,13 @@ class StreamLog(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Resumed:
-    """A continuation stream opened (its first chunk in hand) by ``model``, sent at ``began``."""
+    """A continuation stream opened (its first chunk in hand) by ``model``, sent at ``began``;
+    ``attempts``: the request's attempts so far, this one included."""
 
     model: str
     stream: ChunkStream
     began: float
+    attempts: int
 
 
 Resume = Callable[[str], Awaitable[Resumed | None]]
@@ -48,9 +57,11 @@ Resume = Callable[[str], Awaitable[Resumed | None]]
 class Relay:
     """The body of one relayed stream: ``first``, every later frame, one error event if it breaks.
 
-    However it ends (read to the end, broken upstream, or closed by its consumer before or
-    during iteration) the attempt and the ending are recorded once, a stream left unread is
-    released, and ``on_close`` runs once, after them.
+    With ``resume``, a break is continued by the next model instead (proxy.pipeline.splice),
+    and tool-call frames are held back until ``[DONE]`` so that a tool call is restarted,
+    never spliced. However it ends (read to the end, broken upstream, or closed by its
+    consumer before or during iteration) each attempt and the ending are recorded once, a
+    stream left unread is released, and ``on_close`` runs once, after them.
     """
 
     def __init__(
@@ -72,8 +83,14 @@ class Relay:
         self._resume, self._wants_usage, self._now = resume, wants_usage, now
         self._first_model = model
         self._splice = Splice(stream.first)
-        self._summaries: list[Summary] = []
+        self._hold = ToolCallHold() if resume is not None else None
+        self._broken: list[Summary] = []
+        """What each broken stream gave the answer (splice.broken_part)."""
         self._usages: list[Usage] = []
+        self._attempts = 1
+        self._delivered = False
+        self._attempt_open = True
+        """The current stream's attempt is not recorded yet."""
         self._frames = self._relay()
         self._recorded = False
         self._closed = False
@@ -102,75 +119,91 @@ class Relay:
         try:
             await self._frames.aclose()
             if not self._recorded:
-                self._record(FailureKind.CANCELLED)
+                current = partial_usage(self._stream.summary) if self._attempt_open else None
+                if self._attempt_open:
+                    self._attempted(FailureKind.CANCELLED)
+                self._end(Status.CANCELLED, current)
                 await self._stream.aclose()
         finally:
             self._on_close()
 
     async def _relay(self) -> AsyncGenerator[bytes, None]:
-        yield self._stream.first
+        for out in self._out(self._stream.first):
+            yield out
         while True:
             try:
                 async for frame in self._stream.events():
-                    if self._summaries:
-                        for spliced in self._spliced(frame):
-                            yield spliced
-                    else:
-                        yield frame
+                    for out in self._out(frame):
+                        yield out
             except UpstreamError as error:
                 if not await self._resumed(error):
                     self._end(Status.STREAM_ERROR)
                     yield sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
                     return
-                for spliced in self._spliced(self._stream.first):
-                    yield spliced
+                for out in self._out(self._stream.first):
+                    yield out
                 continue
-            self._record(None)
+            for out in self._hold.release() if self._hold is not None else ():
+                yield out
+            self._attempted(None)
+            self._end(Status.SUCCESS, self._stream.summary.usage)
             return
+
+    def _out(self, frame: bytes) -> list[bytes]:
+        """What to send the client for one upstream frame (spliced once resumed, tool calls held)."""
+        frames = self._spliced(frame) if self._broken else [frame]
+        if self._hold is not None:
+            frames = [out for each in frames for out in self._hold.passed(each)]
+        self._delivered = self._delivered or bool(frames)
+        return frames
 
     def _spliced(self, frame: bytes) -> list[bytes]:
         """A continuation frame as part of the first answer; before ``[DONE]``, the final chunk."""
         if frame != DONE:
-            spliced = self._splice.frame(frame)
+            spliced = self._splice.frame(frame, keep_role=not self._delivered)
             return [] if spliced is None else [spliced]
-        usages = [*self._usages, self._stream.summary.usage]
-        usage = Usage(sum(u.prompt_tokens for u in usages), sum(u.completion_tokens for u in usages))
-        return [
-            self._splice.final(self._first_model, self._model, usage if self._wants_usage else None),
-            DONE,
-        ]
+        usage = summed([*self._usages, self._stream.summary.usage])
+        final = self._splice.final(
+            self._first_model, self._model, self._attempts, usage if self._wants_usage else None
+        )
+        return [final, DONE]
 
     async def _resumed(self, error: UpstreamError) -> bool:
         """After ``error``: the broken attempt recorded and, when allowed, a continuation
         opened in its place (True)."""
-        self._log.attempted(
-            self._model, self._began, error.kind, first_chunk_at=self._first_chunk_at, message=error.message
-        )
-        self._summaries.append(self._stream.summary)
+        self._attempted(error.kind, error.message)
+        self._broken.append(broken_part(self._stream.summary))
         self._usages.append(partial_usage(self._stream.summary))
         await self._stream.aclose()
-        if self._resume is None or not resumable(self._summaries):
+        if self._resume is None or self._hold is None or not self._hold.spliceable:
             return False
-        resumed = await self._resume("".join(summary.text for summary in self._summaries))
+        self._hold.drop()
+        resumed = await self._resume("".join(part.text for part in self._broken))
         if resumed is None:
             return False
         self._stream, self._model, self._began = resumed.stream, resumed.model, resumed.began
+        self._attempts, self._attempt_open = resumed.attempts, True
         self._first_chunk_at = self._now() if self._now is not None else resumed.began
         return True
 
-    def _record(self, failure: FailureKind | None, message: str = "") -> None:
+    def _attempted(self, failure: FailureKind | None, message: str = "") -> None:
+        self._attempt_open = False
         self._log.attempted(
             self._model, self._began, failure, first_chunk_at=self._first_chunk_at, message=message
         )
-        if failure is None and self._summaries:
-            self._summaries.append(self._stream.summary)
-            self._usages.append(self._stream.summary.usage)
-        self._end(_status(failure))
 
-    def _end(self, status: Status) -> None:
+    def _end(self, status: Status, current: Usage | None = None) -> None:
+        """The ending, with the answer's summary: the current stream's (``current`` its usage)
+        after every broken part."""
         self._recorded = True
-        summary = combined(self._summaries, self._usages) if self._summaries else self._stream.summary
-        self._log.end(status, summary)
+        if not self._broken or (current is None and len(self._broken) == 1):
+            self._log.end(status, self._stream.summary)  # never resumed: the stream's own
+            return
+        parts, usages = list(self._broken), list(self._usages)
+        if current is not None:
+            parts.append(self._stream.summary)
+            usages.append(current)
+        self._log.end(status, combined(parts, usages))
 
 
 def _status(failure: FailureKind | None) -> Status:

@@ -24,7 +24,11 @@ from support.clocks import FakeClock
 
 @dataclass(frozen=True)
 class Answer:
-    """A good answer: ``chunks`` of text (JSON: joined), ``cut_after`` k chunks for a stream."""
+    """A good answer: ``chunks`` of text (JSON: joined), ``cut_after`` k chunks for a stream.
+
+    With ``tool_call`` a stream's first chunk is text and every later one a piece of the
+    arguments of one tool call (``call_<model>``, function ``f``).
+    """
 
     chunks: Sequence[str] = ("Hello", " there", ".")
     latency_s: float = 0.1
@@ -32,6 +36,7 @@ class Answer:
     chunk_s: float = 0.01
     completion_tokens: int = 3
     cut_after: int | None = None
+    tool_call: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,15 @@ class ScriptedStream:
 
     def _frame(self, index: int) -> bytes:
         last = index == len(self.step.chunks) - 1
-        delta = {"content": self.step.chunks[index]}
-        choice = {"index": 0, "delta": delta, "finish_reason": "stop" if last else None}
+        delta: dict[str, Any] = {"content": self.step.chunks[index]}
+        if self.step.tool_call and index > 0:
+            call: dict[str, Any] = {"index": 0, "function": {"arguments": self.step.chunks[index]}}
+            if index == 1:
+                call.update(id=f"call_{self.model}", type="function")
+                call["function"]["name"] = "f"
+            delta = {"tool_calls": [call]}
+        finish = ("tool_calls" if self.step.tool_call else "stop") if last else None
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
         payload = {"object": "chat.completion.chunk", "model": self.model, "choices": [choice]}
         self.summary.add_payload(payload)
         return b"data: " + orjson.dumps(payload) + b"\n\n"

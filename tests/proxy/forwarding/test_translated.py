@@ -450,7 +450,7 @@ def test_stream_broken_midway_is_continued_by_the_next_model(
         )
         assert response.status_code == 200 and response.text.count("data: [DONE]") == 1
         frames = [orjson.loads(line[6:]) for line in response.text.split("\n") if line.startswith("data: {")]
-        assert frames[-1]["x_model_manager"] == {"resumed_from": "a1", "resumed_by": "a2"}
+        assert frames[-1]["x_model_manager"] == {"resumed_from": "a1", "resumed_by": "a2", "attempts": 2}
         return "".join(f["choices"][0]["delta"].get("content", "") for f in frames if f.get("choices"))
 
     results = on_both(proxies, fake, run, ("claude-one", reply), ("claude-two", Reply(text=" d e f.")))

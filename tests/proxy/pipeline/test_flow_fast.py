@@ -319,7 +319,7 @@ async def test_stream_cut_is_continued_by_the_next_model_in_the_same_stream() ->
     text, payloads = texts(played.body)
     assert text == "Once upon time there." and played.body.count(b"[DONE]") == 1
     assert b"error" not in played.body and {p["model"] for p in payloads} == {"m1"}
-    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m2"}
+    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m2", "attempts": 2}
     outcome = r.only_outcome()
     assert outcome.status is Status.SUCCESS and kinds(outcome) == [
         ("m1", FailureKind.STREAM_CUT),
@@ -344,7 +344,7 @@ async def test_a_broken_continuation_is_continued_again_and_every_attempt_record
     played = await ask(r, stream=True)
     text, payloads = texts(played.body)
     assert text == "abcd!" and played.body.count(b"[DONE]") == 1
-    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m3"}
+    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m3", "attempts": 3}
     assert kinds(r.only_outcome()) == [
         ("m1", FailureKind.STREAM_CUT),
         ("m2", FailureKind.STREAM_CUT),
@@ -370,6 +370,90 @@ async def test_a_cut_with_no_model_left_ends_in_one_error_event() -> None:
         ("m2", FailureKind.SERVER),
         ("m3", FailureKind.TIMEOUT),
     ]
+
+
+def tool_calls(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tool-call delta a client received."""
+    return [t for p in payloads for c in p.get("choices", []) for t in c["delta"].get("tool_calls") or ()]
+
+
+async def test_a_tool_call_cut_mid_arguments_is_restarted_whole_by_the_next_model() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("Let me look.", '{"ci', 'ty": "Pa'), tool_call=True, cut_after=2)],
+            "m2": [Answer(chunks=("", '{"city": ', '"Paris"}'), tool_call=True)],
+        }
+    )
+    played = await ask(r, stream=True)
+    text, payloads = texts(played.body)
+    calls = tool_calls(payloads)
+    assert text == "Let me look." and played.body.count(b"[DONE]") == 1 and b"error" not in played.body
+    assert {t.get("id") for t in calls} == {"call_m2", None} and calls[0]["id"] == "call_m2"
+    assert orjson.loads("".join(t["function"]["arguments"] for t in calls)) == {"city": "Paris"}
+    assert payloads[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert r.upstream.bodies[1]["messages"][-2] == {"role": "assistant", "content": "Let me look."}
+    outcome = r.only_outcome()
+    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", None)]
+    assert outcome.summary is not None and outcome.summary.tool_calls == [("f", '{"city": "Paris"}')]
+
+
+async def test_tool_call_frames_reach_the_client_only_with_the_end_of_the_stream() -> None:
+    r = rig({"m1": [Answer(chunks=("", '{"a"', ": 1}"), tool_call=True, chunk_s=0.5)]})
+    reply = await handle_chat(r.services, chat(stream=True))
+    sent: list[tuple[float, bytes]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("body"):
+            sent.append((r.clock.now, message["body"]))
+
+    await reply({"type": "http"}, asyncio.Event().wait, send)  # type: ignore[arg-type]
+    role, *held = sent
+    assert len(held) == 3 and held[-1][1] == b"data: [DONE]\n\n"
+    assert role[0] + 1.0 == pytest.approx(held[0][0]) and {at for at, _ in held} == {held[0][0]}
+    assert tool_calls(texts(b"".join(frame for _, frame in held))[1])[0]["id"] == "call_m1"
+
+
+async def test_with_resume_off_tool_call_frames_are_not_held_and_a_cut_is_an_error() -> None:
+    r = rig(
+        {"m1": [Answer(chunks=("", '{"a"', ": 1}"), tool_call=True, cut_after=2)], "m2": [Answer()]},
+        resume_streams=False,
+    )
+    played = await ask(r, stream=True)
+    _, payloads = texts(played.body)
+    assert tool_calls(payloads)[0]["id"] == "call_m1" and b"upstream_stream_error" in played.body
+    assert [c.model for c in r.upstream.calls] == ["m1"]
+
+
+async def test_a_continuation_failing_to_open_rests_a_misconfigured_model() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("a", "b", "c"), cut_after=2)],
+            "m2": [Fail(FailureKind.AUTH, 401)],
+            "m3": [Answer(chunks=("c",))],
+        }
+    )
+    played = await ask(r, stream=True)
+    assert texts(played.body)[0] == "abc"
+    assert kinds(r.only_outcome()) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", FailureKind.AUTH),
+        ("m3", None),
+    ]
+    assert r.services.cooldowns.resting("m2") and not r.services.cooldowns.resting("m1")
+
+
+async def test_client_leaving_while_a_continuation_opens_records_each_attempt_once() -> None:
+    r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Hang()]})
+    reply = await handle_chat(r.services, chat(stream=True))
+    task = asyncio.get_running_loop().create_task(play(reply))
+    await r.upstream.hanging.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    outcome = r.only_outcome()
+    assert outcome.status is Status.CANCELLED
+    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", FailureKind.CANCELLED)]
+    assert outcome.summary is not None and outcome.summary.text == "ab"
 
 
 async def test_a_cut_past_the_deadline_is_not_resumed() -> None:
@@ -437,6 +521,28 @@ PATHS: dict[str, tuple[dict[str, list[Step]], bool, dict[str, Any], Status]] = {
         True,
         {},
         Status.SUCCESS,
+    ),
+    "stream-resumed-twice": (
+        {
+            "m1": [Answer(chunks=("a", "b"), cut_after=1)],
+            "m2": [Answer(chunks=("b", "c"), cut_after=1)],
+            "m3": [Answer()],
+        },
+        True,
+        {},
+        Status.SUCCESS,
+    ),
+    "stream-tool-call-restarted": (
+        {"m1": [Answer(chunks=("", "{"), tool_call=True, cut_after=1)], "m2": [Answer(tool_call=True)]},
+        True,
+        {},
+        Status.SUCCESS,
+    ),
+    "leave-during-continuation": (
+        {"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer(chunks=tuple("bcdefg"))]},
+        True,
+        {"leave_after": 3},
+        Status.CANCELLED,
     ),
     "stream-all-failed": ({m: [Fail(FailureKind.SERVER)] for m in MODELS}, True, {}, Status.FAILED),
     "leave-after-first-chunk": (

@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from support.proxy_harness import (
     MESSAGES,
     ProxyFactory,
@@ -69,7 +71,7 @@ def test_a_broken_stream_is_one_answer_continued_by_the_next_model(
     assert {c.id for c in chunks} == {chunks[0].id} and {c.model for c in chunks} == {chunks[0].model}
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.role) == 1
     final = chunks[-1]
-    assert final.model_extra["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m2"}
+    assert final.model_extra["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m2", "attempts": 2}
     assert [c for c in chunks if c.usage is not None] == [final]
     estimated = -(-len(partial) // 4)
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (11, 7 + estimated)
@@ -130,27 +132,45 @@ def test_no_model_left_ends_in_one_error_event(
     assert rewards == {"m1": 0.0, "m2": 0.0, "m3": 0.0}
 
 
-def test_a_tool_call_cut_mid_arguments_is_not_spliced(
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+
+
+def test_a_tool_call_cut_mid_arguments_is_restarted_by_the_next_model_not_spliced(
     proxy_factory: ProxyFactory, fake_upstream: FakeUpstream
 ) -> None:
+    """m1's stream is cut after its role chunk, the tool call's head and one piece of its
+    arguments: none of that tool call reaches the client; m2 makes the call afresh."""
     proxy = start(proxy_factory, fake_upstream)
     fake_upstream.set_profile("m1", tool_call=True, chunks=6, cut_stream_after=4)
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-            },
-        }
-    ]
-    received: list[Any] = []
-    with proxy.client() as client, pytest.raises(openai.APIError):
+    fake_upstream.set_profile("m2", tool_call=True, chunks=3)
+    state = ChatCompletionStreamState()
+    with proxy.client() as client:
         for chunk in client.chat.completions.create(
-            model="auto", messages=MESSAGES, stream=True, tools=tools, tool_choice="auto"
+            model="auto", messages=MESSAGES, stream=True, tools=TOOLS, tool_choice="auto"
         ):
-            received.append(chunk)
-    assert any(c.choices and c.choices[0].delta.tool_calls for c in received)
+            state.handle_chunk(chunk)
+    message = state.get_final_completion().choices[0].message
+    assert message.role == "assistant" and message.tool_calls is not None and len(message.tool_calls) == 1
+    call = message.tool_calls[0]
+    assert call.function.name == "weather" and set(orjson.loads(call.function.arguments)) == {"city"}
+    assert call.id.count("call_") == 1
+    assert state.get_final_completion().choices[0].finish_reason == "tool_calls"
+    assert fake_upstream.bodies()[1]["messages"] == MESSAGES  # no text relayed: asked afresh
     outcome, rewards = proxy.last()
-    assert outcome.status is Status.STREAM_ERROR and kinds(outcome) == [("m1", FailureKind.STREAM_CUT)]
-    assert rewards == {"m1": 0.0} and [b["model"] for b in fake_upstream.bodies()] == ["m1"]
+    assert outcome.status is Status.SUCCESS
+    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", None)]
+    assert outcome.summary is not None and [name for name, _ in outcome.summary.tool_calls] == ["weather"]
+    assert outcome.summary.tool_calls[0][1] == call.function.arguments
+    assert rewards["m1"] == 0.0 and outcome.resumed_from == "m1"
