@@ -80,7 +80,8 @@ def stream_error(raw: bytes) -> str | None:
 
 
 def resumed_attempts(raw: bytes) -> int | None:
-    """The attempts a resumed stream's last chunk reports (``x_model_manager``), else None."""
+    """The attempts a resumed stream's last chunk (or, no model left to finish it, its error
+    event) reports in ``x_model_manager``, else None."""
     for line in reversed(raw.split(b"\n")):
         if line.startswith(b"data: {") and b'"x_model_manager"' in line:
             try:
@@ -121,9 +122,8 @@ def _result(sender: Sender, response: aiohttp.ClientResponse, raw: bytes) -> Res
     if resumed is not None:
         count = resumed
     failed = problem is not None
-    return Result(
-        sender, response.status, count, request_id, failed, problem or "", model, resumed is not None
-    )
+    finished = resumed is not None and not failed
+    return Result(sender, response.status, count, request_id, failed, problem or "", model, finished)
 
 
 def session(limit: int = 2000) -> aiohttp.ClientSession:

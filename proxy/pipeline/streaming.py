@@ -3,14 +3,17 @@ model (proxy.pipeline.splice) when a ``resume`` is given, else it ends in one er
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
+
 from proxy.forwarding.base import ChunkStream, FailureKind, Summary, UpstreamError, Usage
-from proxy.forwarding.sse_events import DONE
+from proxy.forwarding.sse_events import DONE, event_data
 from proxy.pipeline.outcome import Attempt, Status
 from proxy.pipeline.splice import (
+    RESUMED_FIELD,
     Splice,
     ToolCallHold,
     broken_part,
@@ -37,6 +40,9 @@ class StreamLog(Protocol):
     ) -> None: ...
 
     def end(self, status: Status, summary: Summary | None = None) -> None: ...
+
+    @property
+    def attempts(self) -> Sequence[Attempt]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +144,7 @@ class Relay:
             except UpstreamError as error:
                 if not await self._resumed(error):
                     self._end(Status.STREAM_ERROR)
-                    yield sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+                    yield self._error_event(error)
                     return
                 for out in self._out(self._stream.first):
                     yield out
@@ -148,6 +154,17 @@ class Relay:
             self._attempted(None)
             self._end(Status.SUCCESS, self._stream.summary.usage)
             return
+
+    def _error_event(self, error: UpstreamError) -> bytes:
+        """The one error event; once a resume was tried it also says how many attempts were made
+        in all (the response headers, sent earlier, counted only the first)."""
+        event = sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+        attempts = len(self._log.attempts)
+        if self._resume is None or attempts <= 1:
+            return event
+        payload = orjson.loads(event_data(event) or b"{}")
+        payload[RESUMED_FIELD] = {"resumed_from": self._first_model, "attempts": attempts}
+        return b"data: " + orjson.dumps(payload) + b"\n\n"
 
     def _out(self, frame: bytes) -> list[bytes]:
         """What to send the client for one upstream frame (spliced once resumed, tool calls held)."""

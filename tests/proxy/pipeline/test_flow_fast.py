@@ -296,6 +296,7 @@ async def test_stream_cut_after_first_chunk_ends_with_one_error_event_when_resum
     r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer()]}, resume_streams=False)
     played = await ask(r, stream=True)
     assert played.body.count(b"upstream_stream_error") == 1 and b"[DONE]" not in played.body
+    assert b"x_model_manager" not in played.body
     outcome = r.only_outcome()
     assert outcome.status is Status.STREAM_ERROR and kinds(outcome) == [("m1", FailureKind.STREAM_CUT)]
     assert [c.model for c in r.upstream.calls] == ["m1"]  # too late to fall back
@@ -363,6 +364,9 @@ async def test_a_cut_with_no_model_left_ends_in_one_error_event() -> None:
     )
     played = await ask(r, stream=True)
     assert played.body.count(b"upstream_stream_error") == 1 and b"[DONE]" not in played.body
+    error_event = orjson.loads(played.body.split(b"\n\n")[-2][6:])
+    assert error_event["x_model_manager"] == {"resumed_from": "m1", "attempts": 3}
+    assert error_event["error"]["code"] == "upstream_stream_error"
     outcome = r.only_outcome()
     assert outcome.status is Status.STREAM_ERROR
     assert kinds(outcome) == [
