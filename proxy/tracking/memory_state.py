@@ -1,4 +1,4 @@
-"""What the embedded tracking backend holds: plain data, copied for saving (tracking_file)."""
+"""What the in-process tracking backend holds, and what a JSON tracking file holds (tracking_file)."""
 
 from __future__ import annotations
 
@@ -29,18 +29,3 @@ class TrackingState:
     workflows: dict[str, Expiring] = field(default_factory=dict)
     recent: dict[str | None, dict[str, float]] = field(default_factory=dict)
     decisions: dict[str, tuple[float, DecisionRecord]] = field(default_factory=dict)
-
-
-def detached_copy(state: TrackingState) -> TrackingState:
-    """A copy no later write to ``state`` touches (records are frozen and shared)."""
-    return TrackingState(
-        stats={agent: dict(counts) for agent, counts in state.stats.items()},
-        workflows={wf: _copy(entry) for wf, entry in state.workflows.items()},
-        recent={scope: dict(recent) for scope, recent in state.recent.items()},
-        decisions=dict(state.decisions),
-    )
-
-
-def _copy(entry: Expiring) -> Expiring:
-    raw = entry.workflow
-    return Expiring(entry.expires, WorkflowRaw(dict(raw.meta), dict(raw.counts), list(raw.request_ids)))

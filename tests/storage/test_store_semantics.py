@@ -1,13 +1,16 @@
-"""Behaviour every PosteriorStore shares, run against MemoryStore and RedisStore."""
+"""Behaviour every PosteriorStore shares, run against MemoryStore, RedisStore and the SQLite
+database (each write committed, each read from a fresh store on the file)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support.embedded_db import ThroughDatabase
 
 from policies.base import POOLED, Delta, Evidence, PosteriorStore, Table
 from storage.embedded.store import MemoryStore
@@ -24,14 +27,17 @@ POOL = Table(POOLED)
 Factory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+@pytest.fixture(params=["memory", "redis", "sqlite"])
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     """Builds stores of the parametrized kind; all are closed at teardown."""
     made: list[Any] = []
     url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
 
     def factory(**kw: Any) -> Any:
-        store = MemoryStore(**kw) if url is None else RedisStore.from_url(url, **kw)
+        if request.param == "sqlite":
+            store: Any = ThroughDatabase(tmp_path / f"state-{len(made)}.db", **kw)
+        else:
+            store = MemoryStore(**kw) if url is None else RedisStore.from_url(url, **kw)
         made.append(store)
         return store
 

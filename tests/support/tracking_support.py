@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +15,12 @@ import openai
 import pytest
 
 from policies.base import ALL_PROMPTS, Evidence, Table
+from policies.evidence_tables import EvidenceTables
 from proxy.app import create_app
 from proxy.config.settings import Config, parse_config
 from proxy.pipeline.services import Services
-from proxy.state import State, embedded_state, redis_state
+from proxy.state import State, embedded_state, redis_state, sqlite_state
+from storage.embedded.sqlite_store import SqliteStore
 from storage.embedded.store import MemoryStore
 from storage.redis.store import RedisStore
 from support.redis_server import RedisServer
@@ -25,6 +28,7 @@ from support.servers import FakeUpstream, UvicornThread
 
 SECRET = "sk-test-secret-123456"
 MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": "Say hello"}]
+AnyStore = MemoryStore | RedisStore | SqliteStore
 
 
 def config_dict(
@@ -53,7 +57,7 @@ class Proxy:
 
     url: str
     services: Services
-    store: MemoryStore | RedisStore
+    store: AnyStore
 
     def client(self, agent: str, workflow: str | None = None, **headers: str) -> openai.OpenAI:
         """An openai SDK client with X-Agent (and X-Workflow) headers, no retries."""
@@ -82,7 +86,7 @@ class Proxy:
     def evidence(self, scope: str, model: str, context: str = ALL_PROMPTS) -> Evidence:
         """The stored evidence of one cell, read through the store on the app's loop."""
         table = Table(scope, context)
-        if isinstance(self.store, MemoryStore):
+        if isinstance(self.store, EvidenceTables):
             return self.store.load_now([table], [model])[table][model]
         return _redis_evidence(self.store, scope, model, context)
 
@@ -105,9 +109,10 @@ def _url_of(store: RedisStore) -> str:
 Starter = Callable[..., Proxy]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each tracking backend in turn: embedded memory, and a real redis-server."""
+    """Each tracking backend in turn: in-process memory, a real redis-server, the embedded
+    SQLite database."""
     value: str = request.param
     return value
 
@@ -116,12 +121,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 def start_proxy(request: pytest.FixtureRequest, backend: str) -> Iterator[Starter]:
     """``start(config_dict, clock=time.time)`` -> Proxy on the ``backend`` store."""
     redis_server: RedisServer | None = request.getfixturevalue("redis_server") if backend == "redis" else None
+    folder: Path | None = request.getfixturevalue("tmp_path") if backend == "sqlite" else None
     with ExitStack() as stack:
 
         def start(config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> Proxy:
-            store = make_store(redis_server, clock)
             parsed = parse_config(dict(config))
-            app = create_app(parsed, state=state_on(parsed, store, clock), rng=random.Random(0), clock=clock)
+            if folder is not None:
+                state = sqlite_state(parsed, clock, folder / f"state-{time.monotonic_ns()}.json")
+                store: AnyStore = state.posteriors  # type: ignore[assignment]
+            else:
+                store = make_store(redis_server, clock)
+                state = state_on(parsed, store, clock)
+            app = create_app(parsed, state=state, rng=random.Random(0), clock=clock)
             server = stack.enter_context(UvicornThread(app))
             return Proxy(server.url, app.state.services, store)
 
