@@ -135,7 +135,7 @@ def start_proxy(request: pytest.FixtureRequest, backend: str) -> Iterator[Starte
         def start(config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> Proxy:
             parsed = parse_config(dict(config))
             if folder is not None:
-                state = sqlite_state(parsed, clock, folder / f"state-{time.monotonic_ns()}.json")
+                state = sqlite_state(parsed, clock, folder / "state.json")  # shared, like one Redis
                 store: AnyStore = state.posteriors  # type: ignore[assignment]
             else:
                 store = make_store(target, clock)

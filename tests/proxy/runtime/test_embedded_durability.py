@@ -86,6 +86,15 @@ def calls_of(url: str, agent: str) -> int:
     return sum(row["calls"] for row in body["agents"][0]["models"])
 
 
+def loss_window(answered: list[float], stored: int, killed: float) -> str:
+    """The measured window: the answers not stored are taken as the newest ones."""
+    ordered = sorted(answered)
+    lost = max(0, len(ordered) - stored)
+    if lost == 0:
+        return "no answered outcome lost"
+    return f"lost the {lost} answered in the last {(killed - ordered[-lost]) * 1e3:.0f} ms before the kill"
+
+
 def stored_mass(state_file: Path, agent: str) -> float:
     store = saved_store(state_file)
     found = store.load_now([Table(agent)], ["m1", "m2"])[Table(agent)]
@@ -116,7 +125,7 @@ def test_a_sigkill_under_load_loses_at_most_the_window_and_never_corrupts(
         busy = calls_of(process.url, "busy")
         assert old_enough <= busy <= load.sent, (old_enough, busy, load.sent)
         print(f"kill -9: answered {len(load.answered)} (>{WINDOW_S} s before the kill: {old_enough}), "
-              f"sent {load.sent}, stored after restart {busy}")
+              f"sent {load.sent}, stored after restart {busy}; {loss_window(load.answered, busy, killed)}")
     assert stored_mass(tmp_path / "state.json", "taught") == pytest.approx(100.0)
     assert old_enough <= stored_mass(tmp_path / "state.json", "busy") <= load.sent
     assert integrity(tmp_path / "state.db") == "ok"
