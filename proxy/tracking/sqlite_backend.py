@@ -194,7 +194,7 @@ class SqliteTracking:
             (scope, t.workflow, t.at) for t in flows for scope in (t.agent, ALL_AGENTS)
         ])
         for wf in {t.workflow for t in flows}:
-            conn.execute(TRIM_REQUESTS, {"wf": wf, "kept": REQUEST_IDS_KEPT - 1})
+            conn.execute(TRIM_REQUESTS, {"wf": wf, "kept": REQUEST_IDS_KEPT})
         for scope in {t.agent for t in flows} | {ALL_AGENTS}:
             trim_recent(conn, scope)
 
@@ -343,7 +343,7 @@ def write_timeline(conn: sqlite3.Connection, batch: Sequence[Tracked]) -> None:
     entries = [(t.agent, orjson.dumps(dict(t.recent)).decode()) for t in batch if t.recent is not None]
     conn.executemany(ADD_RECENT_DECISION, entries)
     for agent in {agent for agent, _ in entries}:
-        conn.execute(TRIM_RECENT_DECISIONS, {"agent": agent, "kept": timeline.RECENT_DECISIONS_KEPT - 1})
+        conn.execute(TRIM_RECENT_DECISIONS, {"agent": agent, "kept": timeline.RECENT_DECISIONS_KEPT})
 
 
 def read_timeline(conn: sqlite3.Connection, agents: Sequence[str], first: int) -> dict[str, timeline.Series]:

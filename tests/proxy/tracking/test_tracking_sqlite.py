@@ -10,7 +10,7 @@ from typing import Any
 
 from support.clocks import FakeClock
 
-from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.backend import REQUEST_IDS_KEPT, TrackingBackend
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.records import DecisionRecord, Tracked
 from proxy.tracking.sqlite_backend import SqliteTracking
@@ -78,6 +78,21 @@ async def test_answers_as_memory_does_and_survives_a_restart(tmp_path: Path) -> 
     again = on_file(tmp_path / "s.db", clock)
     assert await view(again) == expected
     await again.close()
+
+
+async def test_a_workflow_keeps_the_newest_request_ids_as_memory_does(tmp_path: Path) -> None:
+    clock = FakeClock(1000.0)
+    memory = MemoryTracking(clock=clock, retention_s=RETENTION, decision_ttl_s=TTL)
+    sqlite = on_file(tmp_path / "s.db", clock)
+    batches = [[tracked(f"r{i}", 1000.0) for i in range(start, start + 7)]
+               for start in range(0, REQUEST_IDS_KEPT + 7, 7)]
+    for backend in (memory, sqlite):
+        for batch in batches:
+            await backend.write_many(batch)
+    kept = await memory.workflow("wf")
+    assert kept is not None and len(kept.request_ids) == REQUEST_IDS_KEPT
+    assert await sqlite.workflow("wf") == kept
+    await sqlite.close()
 
 
 async def test_expired_workflows_start_afresh_and_are_purged(tmp_path: Path) -> None:
