@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
-from proxy.config.settings import Config
+from proxy.config.settings import Config, ConfigError
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream, Usage
 from proxy.http.auth import MasterKeyMiddleware
@@ -33,7 +33,10 @@ from proxy.tracking.tracker import Tracker
 from proxy.wire.errors import ProxyError, error_response
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from proxy.forwarding.forwarder import Forwarder
+    from proxy.telemetry.tracing import Tracing
 
 log = logging.getLogger("model_manager")
 
@@ -45,10 +48,12 @@ def create_app(
     upstream: Upstream | None = None,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.time,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """The proxy app. ``state`` defaults to ``open_state(config, clock)`` and ``upstream`` to
     the Forwarder, both started and closed with the app; a given ``upstream`` is the
-    caller's to start and close, and has no pricing."""
+    caller's to start and close, and has no pricing. With ``telemetry`` enabled, every
+    request's spans go to ``span_exporter`` (default: OTLP as configured)."""
     router = Router(config)
 
     @contextlib.asynccontextmanager
@@ -62,6 +67,9 @@ def create_app(
         )
         tracker = Tracker(stored.tracking, config=config, router=router, store=stored.posteriors, clock=clock)
         services.learner.batch_hooks.append(tracker.hook_many)
+        tracing = _tracing(config, span_exporter)
+        if tracing is not None:
+            services.learner.hooks.append(tracing.hook)
         await stored.start()
         await forwarder.start()
         app.state.services, app.state.tracker, app.state.stored = services, tracker, stored
@@ -73,6 +81,8 @@ def create_app(
             yield
         finally:
             await services.learner.drain()
+            if tracing is not None:
+                tracing.shutdown()
             await forwarder.close()
             await stored.close()
 
@@ -95,6 +105,19 @@ def _forwarder(config: Config) -> Forwarder:
     from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
 
     return Forwarder(config)
+
+
+def _tracing(config: Config, exporter: SpanExporter | None) -> Tracing | None:
+    """Request spans when telemetry is enabled (the SDK is imported only then)."""
+    if not config.telemetry.enabled:
+        return None
+    try:
+        from proxy.telemetry.tracing import Tracing
+    except ModuleNotFoundError as exc:
+        hint = "pip install 'model-manager[otel]'"
+        raise ConfigError(f"telemetry.enabled: needs the OpenTelemetry packages ({hint}): {exc}") from exc
+    log.info("telemetry: request spans to %s", "the given exporter" if exporter else "OTLP")
+    return Tracing(config.telemetry, config.arms, exporter)
 
 
 def _services(

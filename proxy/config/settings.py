@@ -6,7 +6,7 @@ or a malformed ``api_base`` is unavailable: left out of routing and listed in
 ``Config.unavailable`` with the reason (the proxy starts with the others; ``check --strict``
 fails on it). When no chat model is available, ConfigError. LiteLLM's own sections are read
 in proxy.config.litellm_keys: keys that map onto ours are honoured, the others are listed in
-``Config.notices``. ``router``, ``groups``, ``agents``, ``redis``, ``server`` and ``simulator``
+``Config.notices``. ``router``, ``groups``, ``agents``, ``redis``, ``server``, ``simulator`` and ``telemetry``
 are ours (``model_list`` and ``groups`` are read in proxy.config.models, ``agents`` and
 ``router`` in proxy.config.routing). A relative ``server.state_file`` is relative to the
 config file's folder. Every problem raises ConfigError whose message starts with the key path.
@@ -30,6 +30,7 @@ from proxy.config.models import Arm, parse_arms, parse_groups
 from proxy.config.providers import provider_names
 from proxy.config.reader import ConfigError, Section
 from proxy.config.routing import AgentSettings, RouterSettings, parse_agents, parse_router
+from proxy.config.telemetry import TelemetrySettings, parse_telemetry
 from proxy.simulator.profile import SimProfile, profile_from_dict
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "RedisSettings",
     "RouterSettings",
     "ServerSettings",
+    "TelemetrySettings",
     "load_config",
     "parse_config",
 ]
@@ -88,6 +90,7 @@ class Config:
     """Every available model by ``model_info.mode`` (``chat`` is ``arms``; e.g. ``embedding``)."""
     notices: tuple[Notice, ...] = ()
     """LiteLLM keys not honoured, and those mapped onto ours (check prints them, start logs them)."""
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     def agent(self, name: str) -> AgentSettings:
         return self.agents.get(name) or AgentSettings()
@@ -132,6 +135,7 @@ def parse_config(data: object, *, source: str = "<memory>", folder: Path | None 
         unavailable=unavailable,
         arms_by_mode=models.by_mode,
         notices=models.notices + litellm.notices(router_section),
+        telemetry=parse_telemetry(top.section("telemetry")),
     )
     top.finish()
     return config

@@ -73,7 +73,7 @@ def _query_params(request: Request, *allowed: str) -> None:
 
 
 async def stats(request: Request, tracker: Tracker) -> Response:
-    _query_params(request, "agent")
+    _query_params(request, "agent", "context")
     agent = inputs.check_agent(request.query_params.get("agent"))
     context = inputs.check_context(request.query_params.get("context"))
     return json_response(await tracker.stats(agent, context))
