@@ -135,7 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     _config_arg(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4000)
-    serve.add_argument("--workers", type=int, default=1, help="processes (share state via Redis)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes (share state via Redis or the embedded database)"
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
@@ -158,7 +160,9 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(URL_ENV, DEFAULT_URL),
         help=f"ask the proxy running here first (default ${URL_ENV} or {DEFAULT_URL})",
     )
-    stats.add_argument("--offline", action="store_true", help="read the state files only")
+    stats.add_argument(
+        "--offline", action="store_true", help="read the configured storage only (Redis or the database)"
+    )
     stats.set_defaults(run=_stats)
     _add_evaluate(sub)
     _add_warm_start(sub)

@@ -6,8 +6,8 @@ prompts of that context; default every prompt), as alpha, beta, mean, 90% interv
 GET /v1/stats (calls, failures, fallbacks, selection share, latency/TTFT p50/p95, tokens,
 cost, mean quality). Given a ``url``, the running proxy there is asked first (GET /v1/stats,
 with the master key): it knows what it learned up to now. When none answers, the state is
-read from the configured storage: Redis, or the embedded store's state and tracking files
-(as of their last save).
+read from the configured storage: Redis or the embedded database (``stats`` is null only for
+an in-process store).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``model-manager stats`` from a running proxy: ``GET /v1/stats`` as stats rows.
 
 A proxy that is not up (refused, timed out, not answering like model-manager) yields None,
-and ``stats`` reads the state files instead; a proxy that refuses the key says so on stderr.
+and ``stats`` reads the configured storage instead; a proxy that refuses the key says so on
+stderr.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def fetch_stats(
     except httpx.HTTPError:
         return None
     if reply.status_code in (401, 403):
-        print(f"stats: the proxy at {url} refused the master key; reading the state files", file=sys.stderr)
+        message = f"stats: the proxy at {url} refused the master key; reading the configured storage"
+        print(message, file=sys.stderr)
         return None
     try:
         body = reply.json()
