@@ -91,6 +91,7 @@ async def decide(services: Services, request: ChatRequest) -> Flight:
         started_at=services.clock(),
         wants_json=request.wants_json,
         tool_schemas=tool_schemas(request.body.get("tools")),
+        requested_model=request.model,
         explanation=_explanation(
             services, request, policy, decision_request=decision_request, snapshot=snapshot, decision=decision
         ),
