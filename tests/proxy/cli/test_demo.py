@@ -31,7 +31,8 @@ def _run_demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_converges_per_agent_and_counts_the_outage_fallbacks() -> None:
-    done = _run_demo("--seconds", "8", "--json")
+    # bounded by calls, not seconds: a loaded machine gives the router as much evidence
+    done = _run_demo("--seconds", "120", "--requests", "600", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     summary: dict[str, Any] = json.loads(done.stdout)
