@@ -343,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"logs (proxy, upstream, Redis) in {world.work}", file=sys.stderr)
         rows = _run(run_all(world, scenarios, timing, args.rate, args.agents))
     print(f"proxy workers: {args.workers}; upstream: {args.upstream}; relay: {not args.no_relay}")
+    if args.workers > 1:
+        print("(write counters below are one worker's /ready, whichever answered each poll)")
     print(format_table(rows))
     print()
     print(format_cpu(rows))
