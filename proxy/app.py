@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,6 +32,9 @@ from proxy.runtime.reload import Loader, Reloader
 from proxy.runtime.state import State
 from proxy.wire.errors import ProxyError, error_response
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 log = logging.getLogger("model_manager")
 
 
@@ -44,6 +47,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     reload_from: Loader | None = None,
     restart_workers: RestartWorkers | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """The proxy app. ``state`` defaults to ``open_state(config, clock)`` and ``upstream`` to
     the Forwarder, both started and closed with the app; a given ``upstream`` is the
@@ -51,12 +55,15 @@ def create_app(
 
     ``reload_from`` (the config file's loader) enables ``POST /admin/reload`` and, in the main
     thread, SIGHUP (proxy.runtime.reload); ``restart_workers`` makes the endpoint restart every worker
-    instead of reloading this process in place (``serve --workers N``)."""
+    instead of reloading this process in place (``serve --workers N``). With ``telemetry``
+    enabled, every request's spans go to ``span_exporter`` (default: OTLP as configured)."""
     keys = key_ring(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_runtime(config, state=state, upstream=upstream, rng=rng, clock=clock) as runtime:
+        async with open_runtime(
+            config, state=state, upstream=upstream, rng=rng, clock=clock, span_exporter=span_exporter
+        ) as runtime:
             publish(app, runtime)
             reloader = None if reload_from is None else Reloader(runtime, reload_from, partial(publish, app))
             app.state.reloader, app.state.restart_workers = reloader, restart_workers

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("proxy.config",),
     ("proxy.forwarding",),
     ("proxy.pipeline",),
+    ("proxy.telemetry",),
     ("proxy.responses_api",),
     ("proxy.tracking",),
     ("proxy.runtime",),

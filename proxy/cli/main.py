@@ -26,6 +26,10 @@ from proxy.config.reader import ConfigError
 
 CONFIG_ENV = "MODEL_MANAGER_CONFIG"
 WORKERS_ENV = "MODEL_MANAGER_WORKERS"
+URL_ENV = "MODEL_MANAGER_URL"
+DEFAULT_URL = "http://127.0.0.1:4000"
+"""Where ``stats`` looks for a running proxy first: ``serve``'s default address."""
+MASTER_KEY_ENV = "MODEL_MANAGER_MASTER_KEY"
 DEFAULT_CONFIG = "config.yaml"
 
 
@@ -113,7 +117,14 @@ def _stats(args: argparse.Namespace) -> int:
     from proxy.cli.stats import print_stats
 
     config = load_config(args.config)
-    return print_stats(config, agent=args.agent, as_json=args.json, context=args.context or ALL_PROMPTS)
+    return print_stats(
+        config,
+        agent=args.agent,
+        as_json=args.json,
+        context=args.context or ALL_PROMPTS,
+        url=None if args.offline else args.url,
+        master_key=config.server.master_key or os.environ.get(MASTER_KEY_ENV),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,6 +155,14 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--agent", help="only this agent")
     stats.add_argument("--context", help="posteriors for prompts of this context (e.g. chat, code+tools)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument(
+        "--url",
+        default=os.environ.get(URL_ENV, DEFAULT_URL),
+        help=f"ask the proxy running here first (default ${URL_ENV} or {DEFAULT_URL})",
+    )
+    stats.add_argument(
+        "--offline", action="store_true", help="read the configured storage only (Redis or the database)"
+    )
     stats.set_defaults(run=_stats)
     _add_evaluate(sub)
     _add_warm_start(sub)

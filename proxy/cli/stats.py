@@ -4,7 +4,9 @@ One row per (agent, model): the posterior the agent's policy samples (``--contex
 prompts of that context; default every prompt), as alpha, beta, mean, 90% interval, with
 ``decisions`` = the agent table's evidence mass, and, under ``stats``, the counters of
 GET /v1/stats (calls, failures, fallbacks, selection share, latency/TTFT p50/p95, tokens,
-cost, mean quality), read from Redis or the embedded database (``stats`` is null only for
+cost, mean quality). Given a ``url``, the running proxy there is asked first (GET /v1/stats,
+with the master key): it knows what it learned up to now. When none answers, the state is
+read from the configured storage: Redis or the embedded database (``stats`` is null only for
 an in-process store).
 """
 
@@ -17,19 +19,30 @@ from typing import Any
 
 import orjson
 
-from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Evidence, Table
-from policies.interval import credible_interval
+from policies.base import ALL_PROMPTS, Beta, DecisionRequest, Evidence, Table
+from proxy.cli.stats_http import fetch_stats, posterior_columns, rows_from_stats
 from proxy.config.settings import Config
 from proxy.pipeline.router import Router
 from proxy.runtime.state import State, open_state
-from proxy.tracking.summaries import model_stats, split_counts
+from proxy.tracking.summaries import model_stats, posterior_payload, split_counts
 from storage.protocols import Dump
 
 
-def print_stats(config: Config, *, agent: str | None, as_json: bool, context: str = ALL_PROMPTS) -> int:
-    """Print posteriors (for prompts of ``context``) and counters from the configured storage;
-    exit 0, or 1 if there is nothing."""
-    rows = asyncio.run(_rows(config, agent, context))
+def print_stats(
+    config: Config,
+    *,
+    agent: str | None,
+    as_json: bool,
+    context: str = ALL_PROMPTS,
+    url: str | None = None,
+    master_key: str | None = None,
+) -> int:
+    """Print posteriors (for prompts of ``context``) and counters from the proxy at ``url``
+    when one answers there (``master_key``: default the config's), else from the configured
+    storage; exit 0, or 1 if there is nothing."""
+    rows = _served_rows(config, url, master_key, agent, context)
+    if rows is None:
+        rows = asyncio.run(_rows(config, agent, context))
     if as_json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -37,11 +50,21 @@ def print_stats(config: Config, *, agent: str | None, as_json: bool, context: st
     return 0 if rows else 1
 
 
+def _served_rows(
+    config: Config, url: str | None, master_key: str | None, agent: str | None, context: str
+) -> list[dict[str, Any]] | None:
+    if url is None:
+        return None
+    key = master_key or config.server.master_key
+    body = fetch_stats(url, master_key=key, agent=agent, context=context)
+    return None if body is None else rows_from_stats(body)
+
+
 async def _rows(config: Config, only_agent: str | None, context: str) -> list[dict[str, Any]]:
     state = open_state(config, time.time)
     try:
         dump: Dump = await state.posteriors.dump()
-        counts = await _counts(state, only_agent) if state.shared else {}
+        counts = await _counts(state, only_agent)
     finally:
         await state.close()
     snapshot = _snapshot(dump)
@@ -61,7 +84,7 @@ def _snapshot(dump: Dump) -> dict[Table, Mapping[str, Evidence]]:
 
 
 async def _counts(state: State, only_agent: str | None) -> dict[str, dict[str, float]]:
-    """Raw stats counters per agent from the shared tracking backend."""
+    """Raw stats counters per agent from the tracking backend (Redis, or the tracking file)."""
     agents = [only_agent] if only_agent is not None else await state.tracking.agents()
     found = await state.tracking.stats(agents)
     return {agent: counts for agent, counts in found.items() if counts}
@@ -93,17 +116,8 @@ def agent_rows(
 
 def posterior_row(scope: str, model: str, posterior: Beta, evidence: Evidence) -> dict[str, Any]:
     """One agent x model: the posterior, its mean and 90% interval, and the agent table's
-    evidence mass (``decisions``)."""
-    low, high = credible_interval(posterior)
-    return {
-        "agent": "(all agents)" if scope == POOLED else scope,
-        "model": model,
-        "alpha": round(posterior.alpha, 3),
-        "beta": round(posterior.beta, 3),
-        "mean": round(posterior.mean, 4),
-        "interval_90": [round(low, 4), round(high, 4)],
-        "decisions": round(evidence.total, 2),
-    }
+    evidence mass (``decisions``), rounded as the rows read from GET /v1/stats."""
+    return posterior_columns(scope, model, posterior_payload(posterior), round(evidence.total, 6))
 
 
 HEADER = (

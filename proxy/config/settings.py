@@ -6,10 +6,11 @@ or a malformed ``api_base`` is unavailable: left out of routing and listed in
 ``Config.unavailable`` with the reason (the proxy starts with the others; ``check --strict``
 fails on it). When no chat model is available, ConfigError. LiteLLM's own sections are read
 in proxy.config.litellm_keys: keys that map onto ours are honoured, the others are listed in
-``Config.notices``. ``router``, ``groups``, ``agents``, ``keys``, ``redis``, ``server`` and
-``simulator`` are ours (``model_list`` and ``groups`` are read in proxy.config.models,
-``agents`` and ``router`` in proxy.config.routing, ``keys`` in proxy.config.keys). A relative
-``server.state_file`` is relative to the config file's folder.
+``Config.notices``. ``router``, ``groups``, ``agents``, ``keys``, ``redis``, ``server``,
+``simulator`` and ``telemetry`` are ours (``model_list`` and ``groups`` are read in
+proxy.config.models, ``agents`` and ``router`` in proxy.config.routing, ``keys`` in
+proxy.config.keys, ``telemetry`` in proxy.config.telemetry). A relative ``server.state_file``
+is relative to the config file's folder.
 Every problem raises ConfigError whose message starts with the key path.
 """
 
@@ -39,6 +40,7 @@ from proxy.config.routing import (
     parse_router,
     parse_unknown_agents,
 )
+from proxy.config.telemetry import TelemetrySettings, parse_telemetry
 from proxy.simulator.profile import SimProfile, profile_from_dict
 from proxy.wire.names import AUTO
 
@@ -51,6 +53,7 @@ __all__ = [
     "RedisSettings",
     "RouterSettings",
     "ServerSettings",
+    "TelemetrySettings",
     "UnknownAgents",
     "load_config",
     "parse_config",
@@ -114,6 +117,8 @@ class Config:
     """LiteLLM keys not honoured, and those mapped onto ours (check prints them, start logs them)."""
     keys: tuple[ClientKey, ...] = ()
     """Client keys besides the master key (proxy.config.keys)."""
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    """OpenTelemetry request spans (proxy.config.telemetry); off by default."""
 
     def agent(self, name: str) -> AgentSettings:
         return self.agents.get(name) or AgentSettings()
@@ -164,6 +169,7 @@ def parse_config(data: object, *, source: str = "<memory>", folder: Path | None 
         arms_by_mode=models.by_mode,
         notices=models.notices + litellm.notices(router_section),
         keys=parse_keys(top.section("keys"), _requestable(arms, groups, models.by_mode, unavailable)),
+        telemetry=parse_telemetry(top.section("telemetry")),
     )
     top.finish()
     return config

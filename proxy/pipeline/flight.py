@@ -31,12 +31,15 @@ class Decided:
     tool_schemas: dict[str, dict[str, object]] | None = None
     explanation: Explanation | None = None
     """Computed only when the request asked for it (``X-Model-Manager-Explain``)."""
+    requested_model: str | None = None
+    """The ``model`` the client's body named (None: left to the router)."""
 
 
 class Flight:
     """Attempts and the ending of one request; ``finish`` builds its Outcome once.
 
-    Durations are taken on ``clock`` from ``started`` (the request's start). ``finish`` is
+    Durations are taken on ``clock`` from ``started`` (the request's start); the flight is
+    created right after ``decided.started_at`` is stamped, which ties the two clocks. ``finish`` is
     idempotent: the first call builds the frozen Outcome and hands it to ``finished``; later
     calls return that same Outcome. A flight that is never ``end``-ed finishes CANCELLED.
     """
@@ -47,6 +50,7 @@ class Flight:
         self.decided = decided
         self.started = started
         self._clock = clock
+        self._decided_s = clock() - started
         self._finished = finished
         self._attempts: list[Attempt] = []
         self._status = Status.CANCELLED
@@ -74,8 +78,9 @@ class Flight:
     ) -> None:
         """Append the attempt sent to ``model`` at ``began``, ending now."""
         ttft = None if first_chunk_at is None else first_chunk_at - began
-        self._attempts.append(Attempt(model, failure, self._clock() - began, ttft, message))
-        if first_chunk_at is not None:
+        latency = self._clock() - began
+        self._attempts.append(Attempt(model, failure, latency, ttft, message, began - self.started))
+        if first_chunk_at is not None and self._first_chunk_at is None:
             self._first_chunk_at = first_chunk_at
 
     def skipped(self, model: str, reason: SkipReason) -> None:
@@ -127,4 +132,6 @@ class Flight:
             ttft_s=None if first_chunk is None else first_chunk - self.started,
             wants_json=decided.wants_json,
             tool_schemas=decided.tool_schemas,
+            decided_s=self._decided_s,
+            requested_model=decided.requested_model,
         )

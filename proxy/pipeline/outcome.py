@@ -27,7 +27,8 @@ class Attempt:
     """One call to one model. ``failure`` is None for the call that answered.
 
     ``latency_s`` runs from sending the call to its end (answer, failure, or stream end);
-    ``ttft_s`` from sending it to its first streamed chunk.
+    ``ttft_s`` from sending it to its first streamed chunk; ``began_s`` from the request's
+    start to sending it.
     """
 
     model: str
@@ -35,6 +36,7 @@ class Attempt:
     latency_s: float
     ttft_s: float | None = None
     message: str = ""
+    began_s: float = 0.0
 
     def describe(self) -> dict[str, object]:
         return {"model": self.model, "error": str(self.failure), "message": self.message}
@@ -47,7 +49,8 @@ class Outcome:
     ``started_at`` is wall time (stored with the records). ``latency_s`` runs from the request's
     start to its end: the end of its final attempt (for a stream, the end of the relay), or the
     moment it gave up; ``ttft_s`` from the request's start to the first chunk relayed. Both
-    mean the same on every status.
+    mean the same on every status. ``decided_s`` runs from the request's start to the moment
+    ``started_at`` was stamped, so the request began at wall time ``started_at - decided_s``.
     """
 
     request_id: str
@@ -63,6 +66,8 @@ class Outcome:
     ttft_s: float | None = None
     wants_json: bool = False
     tool_schemas: dict[str, dict[str, object]] | None = None
+    decided_s: float = 0.0
+    requested_model: str | None = None
 
     @property
     def agent(self) -> str:
@@ -70,10 +75,19 @@ class Outcome:
 
     @property
     def model(self) -> str | None:
-        """The model that answered (or, for a broken stream, the one that started to)."""
-        if self.status in (Status.SUCCESS, Status.STREAM_ERROR) and self.attempts:
+        """The model that answered (or, for a broken stream, the last one that streamed)."""
+        if self.status is Status.SUCCESS and self.attempts:
             return self.attempts[-1].model
+        if self.status is Status.STREAM_ERROR:
+            streamed = [attempt.model for attempt in self.attempts if attempt.ttft_s is not None]
+            return streamed[-1] if streamed else None
         return None
+
+    @property
+    def resumed_from(self) -> str | None:
+        """For an answer spliced from streams: the model whose stream broke first."""
+        streamed = [attempt.model for attempt in self.attempts if attempt.ttft_s is not None]
+        return streamed[0] if self.status is Status.SUCCESS and len(streamed) > 1 else None
 
     @property
     def kind(self) -> DecisionKind:

@@ -1,7 +1,8 @@
 """open_runtime: everything a running proxy holds, built and closed in one place.
 
 The app's lifespan and the in-process ModelManager both serve from a Runtime: the storage
-(State), the forwarder, the Services the request flow uses and the Tracker. ``services``
+(State), the forwarder, the Services the request flow uses, the Tracker and, with
+``telemetry`` enabled, the Tracing that turns each finished request into spans. ``services``
 and ``tracker`` are the current generation; a reload (proxy.runtime.reload) replaces both at once,
 and a request keeps the Services it started with.
 """
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from proxy.config.reader import ConfigError
 from proxy.config.settings import Config
 from proxy.forwarding.base import Embedder, Upstream, Usage
 from proxy.pipeline.agents import AgentAdmission
@@ -30,7 +32,10 @@ from proxy.runtime.state import State, open_state
 from proxy.tracking.tracker import Tracker
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from proxy.forwarding.forwarder import Forwarder
+    from proxy.telemetry.tracing import Tracing
 
 log = logging.getLogger("model_manager")
 RETIRE_GRACE_S = 5.0
@@ -55,10 +60,13 @@ class Runtime:
     the runtime closes.
     """
 
-    def __init__(self, state: State, current: Generation, *, upstream: Upstream | None) -> None:
+    def __init__(
+        self, state: State, current: Generation, *, upstream: Upstream | None, tracing: Tracing | None = None
+    ) -> None:
         self.state = state
         self.current = current
         self.upstream = upstream
+        self.tracing = tracing
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def replace(self, config: Config) -> Generation:
@@ -80,6 +88,8 @@ class Runtime:
             clock=services.clock,
         )
         self.current = Generation(services, tracker, forwarder)
+        if self.tracing is not None:
+            self.tracing.retarget(config.arms)
         self._retire(old, old.services.config.router.deadline_s + RETIRE_GRACE_S)
         return self.current
 
@@ -89,8 +99,10 @@ class Runtime:
         task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
-        """Learning drained, then every forwarder closed."""
+        """Learning drained (its spans exported), then every forwarder closed."""
         await self.services.learner.drain()
+        if self.tracing is not None:
+            self.tracing.shutdown()
         for task in list(self._retiring):
             task.cancel()
         await asyncio.gather(*self._retiring, return_exceptions=True)
@@ -121,11 +133,14 @@ async def open_runtime(
     upstream: Upstream | None = None,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.time,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Runtime]:
     """A started Runtime for ``config``; closed (learning drained first) on exit.
 
     ``state`` defaults to ``open_state(config, clock)`` and the chat upstream to the
     Forwarder; a given ``upstream`` is the caller's to start and close, and has no pricing.
+    With ``telemetry`` enabled, each finished request's spans go to ``span_exporter``
+    (default: OTLP as configured); ConfigError when the ``[otel]`` packages are missing.
     """
     stored = state or open_state(config, clock)
     forwarder = new_forwarder(config)
@@ -136,9 +151,12 @@ async def open_runtime(
         stored.tracking, config=config, router=services.router, store=stored.posteriors, clock=clock
     )
     services.learner.batch_hooks.append(tracker.hook_many)
+    tracing = new_tracing(config, span_exporter)
+    if tracing is not None:
+        services.learner.hooks.append(tracing.hook)
     await stored.start()
     await forwarder.start()
-    runtime = Runtime(stored, Generation(services, tracker, forwarder), upstream=upstream)
+    runtime = Runtime(stored, Generation(services, tracker, forwarder), upstream=upstream, tracing=tracing)
     for notice in config.notices:
         log.warning("config: LiteLLM key %s", notice)
     log.info("model-manager ready: %d models, policy %s", len(config.arms), config.router.policy)
@@ -162,6 +180,19 @@ def new_forwarder(config: Config) -> Forwarder:
     from proxy.forwarding.forwarder import Forwarder  # litellm is imported at start, not at import
 
     return Forwarder(config)
+
+
+def new_tracing(config: Config, exporter: SpanExporter | None) -> Tracing | None:
+    """Request spans when telemetry is enabled (the SDK is imported only then)."""
+    if not config.telemetry.enabled:
+        return None
+    try:
+        from proxy.telemetry.tracing import Tracing
+    except ModuleNotFoundError as exc:
+        hint = "pip install 'model-manager[otel]'"
+        raise ConfigError(f"telemetry.enabled: needs the OpenTelemetry packages ({hint}): {exc}") from exc
+    log.info("telemetry: request spans to %s", "the given exporter" if exporter else "OTLP")
+    return Tracing(config.telemetry, config.arms, exporter)
 
 
 def first_services(

@@ -7,8 +7,8 @@ key path) is logged and returned. Otherwise the runtime swaps to a new generatio
 started with; new ones see the new models (with their priors and forced tries), and removed
 models leave every candidate set. Posteriors, tracking, cooldowns and counters are kept.
 
-Settings bound when the process started (storage, master key, simulator mount) are not
-swapped: a change to them is reported as needing a restart.
+Settings bound when the process started (storage, master key, simulator mount, telemetry)
+are not swapped: a change to them is reported as needing a restart.
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def restart_required(old: Config, new: Config) -> tuple[str, ...]:
         "server.state_file": (old.server.state_file, new.server.state_file),
         "server.master_key": (old.server.master_key, new.server.master_key),
         "simulator": (old.simulator, new.simulator),
+        "telemetry": (old.telemetry, new.telemetry),
     }
     limited = {name for name, arm in new.arms.items() if arm.rpm is not None or arm.tpm is not None}
     was_limited = {name for name, arm in old.arms.items() if arm.rpm is not None or arm.tpm is not None}

@@ -167,8 +167,15 @@ class Behaviour:
             if sent == cut:
                 self.state.count(self.model, "errors")
                 return  # uvicorn closes the connection: the chunked body never terminates
+            if sent == profile.error_event_after:
+                await send(_sse(orjson.dumps(error_body(500))))
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                self.state.count(self.model, "errors")
+                return
             if sent:
                 await _sleep_ms(profile.chunk_interval_ms)
+            if sent == profile.stall_stream_after:
+                await _sleep_ms(profile.stall_ms)
             await send(_sse(event))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         self.state.count(self.model, "errors" if profile.malformed_json else "completed")

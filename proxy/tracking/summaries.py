@@ -113,7 +113,8 @@ def agent_stats(
     posteriors: Mapping[str, Beta],
 ) -> dict[str, Any]:
     """An agent's rows: every model with stats or evidence, sorted by name, each with the
-    posterior the agent's policy samples (``posteriors``; flat Beta(1, 1) when missing)."""
+    posterior the agent's policy samples (``posteriors``; flat Beta(1, 1) when missing) and
+    the agent table's evidence mass (``evidence``)."""
     per_model = {owner[0]: metrics for owner, metrics in split_counts(counts, 2).items()}
     decisions = sum(m.get("decisions", 0.0) for m in per_model.values())
     models = sorted(set(per_model) | {m for m, e in evidence.items() if e.total > 0})
@@ -121,6 +122,7 @@ def agent_stats(
     for model in models:
         row: dict[str, Any] = {"model": model, **model_stats(per_model.get(model, {}), decisions)}
         row["posterior"] = posterior_payload(posteriors.get(model, Beta()))
+        row["evidence"] = round(evidence.get(model, Evidence()).total, 6)
         rows.append(row)
     return {"agent": agent, "requests": int(decisions), "models": rows}
 
