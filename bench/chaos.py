@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,11 +81,12 @@ async def redis_frozen(world: World, timing: Timing) -> None:
 def redis_slowed(delay_s: float) -> Fault:
     async def fault(world: World, timing: Timing) -> None:
         await _at_onset(timing)
-        world.relay.delay_s = delay_s
+        relay = world.slowed_relay()
+        relay.delay_s = delay_s
         try:
             await asyncio.sleep(timing.outage_s)
         finally:
-            world.relay.delay_s = 0.0
+            relay.delay_s = 0.0
 
     return fault
 
@@ -156,6 +157,8 @@ class Row:
     counters: dict[str, int]
     settled: bool
     sample_errors: list[str]
+    answered_rate: float = 0.0
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
     def misses(self) -> list[str]:
         """The targets this row misses, named."""
@@ -174,19 +177,22 @@ async def run_scenario(world: World, scenario: Scenario, timing: Timing, rate: f
     upstream.reset()
     if scenario.profile:
         upstream.set_profile(scenario.faulty, **scenario.profile)
-    ledger.wait_settled(world.url)
+    ledger.wait_settled(world.url, workers=world.workers)
     mass_before = ledger.posterior_mass(world.redis_client)
     counters_before = ledger.write_counters(world.url)
+    cpu_before = world.cpu_seconds()
     load, _ = await asyncio.gather(
         run_load(world.url, scenario.senders(agents), rate, timing.seconds), scenario.fault(world, timing)
     )
+    calm_load = ledger.wait_settled(world.url, workers=world.workers)  # the writes it caused, too
+    cpu = per_request(cpu_before, world.cpu_seconds(), len(load.results))
     probes: list[Result] = []
     if scenario.profile or scenario.group != "pair":
         probes = await send_all(world.url, scenario.senders(agents, pinned=True)[:1] * PROBES)
     faulty_hits = upstream.stats().get(scenario.faulty, {}).get("requests", 0)
     upstream.reset()
-    calm = ledger.wait_settled(world.url)
-    return _row(
+    calm = ledger.wait_settled(world.url, workers=world.workers) and calm_load
+    row = _row(
         world=world,
         scenario=scenario,
         results=load.results,
@@ -197,6 +203,13 @@ async def run_scenario(world: World, scenario: Scenario, timing: Timing, rate: f
         faulty_hits=faulty_hits,
         calm=calm,
     )
+    row.answered_rate, row.cpu_us = load.answered_rate, cpu
+    return row
+
+
+def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU microseconds per request of each process both samples have."""
+    return {name: 1e6 * (after[name] - before[name]) / max(1, requests) for name in after if name in before}
 
 
 def _row(
@@ -238,17 +251,30 @@ def _row(
 
 def format_table(rows: Sequence[Row]) -> str:
     head = (
-        "| scenario | fallback | requests | req/s | client failures | resumed | lost posterior "
+        "| scenario | fallback | requests | req/s sent | req/s answered | client failures | resumed "
+        "| lost posterior "
         "| lost stats | lost workflow | lost decisions | HTML in errors | faulty model hit | probes failed |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         lost = " | ".join(f"{r.lost[k] + 0.0:g}" for k in ledger.KINDS)  # + 0.0: no "-0"
         html = r.html + r.probe_html
         lines.append(
-            f"| {r.name} | {'yes' if r.fallback else 'no'} | {r.requests} | {r.rate:.0f} | {r.failures} "
-            f"| {r.resumed} | {lost} | {html} | {r.faulty_hits} | {r.probe_failures} |"
+            f"| {r.name} | {'yes' if r.fallback else 'no'} | {r.requests} | {r.rate:.0f} "
+            f"| {r.answered_rate:.0f} | {r.failures} | {r.resumed} | {lost} | {html} | {r.faulty_hits} "
+            f"| {r.probe_failures} |"
         )
+    return "\n".join(lines)
+
+
+def format_cpu(rows: Sequence[Row]) -> str:
+    """CPU microseconds per request of each process, per scenario (the load and the writes it
+    caused; the machine's other work does not count)."""
+    names = ("proxy", "redis", "upstream", "bench")
+    lines = ["| scenario | " + " | ".join(f"{n} CPU us/req" for n in names) + " |", "|" + "---|" * 5]
+    for r in rows:
+        cells = " | ".join(f"{r.cpu_us[n]:.0f}" if n in r.cpu_us else "-" for n in names)
+        lines.append(f"| {r.name} | {cells} |")
     return "\n".join(lines)
 
 
@@ -271,6 +297,25 @@ async def run_all(
     return rows
 
 
+def _run(main: Coroutine[Any, Any, list[Row]]) -> list[Row]:
+    """On uvloop when installed (the load generator's own CPU per request is lower)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def usable(scenarios: Sequence[Scenario], *, nginx: bool, relay: bool) -> list[Scenario]:
+    """The scenarios this world can stage: nginx has no fault knobs, and slowing Redis takes
+    the relay."""
+    kept = [s for s in scenarios if not (nginx and (s.profile or s.group != "pair"))]
+    kept = [s for s in kept if relay or s.name != "redis-slow"]
+    for dropped in sorted({s.name for s in scenarios} - {s.name for s in kept}):
+        print(f"  {dropped}: skipped (needs the simulator or the relay)", file=sys.stderr)
+    return kept
+
+
 def chosen(only: str | None) -> list[Scenario]:
     if not only:
         return list(SCENARIOS)
@@ -288,12 +333,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--only", help="comma-separated parts of scenario names")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--upstream",
+        choices=("simulator", "nginx"),
+        default="simulator",
+        help="nginx: a fixed reply at a fraction of the simulator's CPU (Redis faults only)",
+    )
+    parser.add_argument("--no-relay", action="store_true", help="proxy straight to Redis (no redis-slow)")
+    parser.add_argument("--workers", type=int, default=1, help="proxy processes (serve --workers)")
     args = parser.parse_args(argv)
     timing = Timing(args.seconds, args.outage)
-    with World() as world:
-        print(f"logs (proxy, simulator, Redis) in {world.work}", file=sys.stderr)
-        rows = asyncio.run(run_all(world, chosen(args.only), timing, args.rate, args.agents))
+    scenarios = usable(chosen(args.only), nginx=args.upstream == "nginx", relay=not args.no_relay)
+    with World(upstream=args.upstream, relay=not args.no_relay, workers=args.workers) as world:
+        print(f"logs (proxy, upstream, Redis) in {world.work}", file=sys.stderr)
+        rows = _run(run_all(world, scenarios, timing, args.rate, args.agents))
+    print(f"proxy workers: {args.workers}; upstream: {args.upstream}; relay: {not args.no_relay}")
+    if args.workers > 1:
+        print("(write counters below are one worker's /ready, whichever answered each poll)")
     print(format_table(rows))
+    print()
+    print(format_cpu(rows))
     print()
     print(format_details(rows))
     misses = {r.name: r.misses() for r in rows if r.misses()}

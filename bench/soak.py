@@ -24,6 +24,7 @@ import asyncio
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.harness.fixed_rate import LoadRun, Sender, run_load
+from bench.harness.fixed_rate import LoadRun, Result, Sender, run_load
 from bench.harness.world import World
 
 RSS_BAND = 0.10
@@ -208,6 +209,11 @@ def format_curves(samples: Sequence[Sample]) -> str:
     return "\n".join(lines)
 
 
+def top_errors(results: Sequence[Result], top: int = 3) -> list[tuple[str, int]]:
+    """The most frequent error texts clients saw (first 100 characters), with counts."""
+    return Counter(r.error[:100] for r in results if r.failed).most_common(top)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -225,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = sum(r.failed for r in load.results)
     sent = len(load.results)
     print(f"requests {sent} at {load.rate:.0f}/s, client failures {failed}, failed polls {bad_polls}")
+    print(f"answered {load.answered_rate:.0f}/s end to end; errors seen: {top_errors(load.results)}")
     print(format_curves(sampler.samples))
     print(f"samples missed (/ready failed or took > 30 s): {sampler.missed or 'none'}")
     verdicts = checks(sampler.samples, args.warmup)

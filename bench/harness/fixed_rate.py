@@ -1,22 +1,27 @@
-"""Open-loop load at a fixed rate from several agents (aiohttp), every answer recorded.
+"""Open-loop load at a fixed rate from several agents, every answer recorded.
 
 ``run_load(url, plan, rate, seconds)`` starts request i at ``i / rate`` seconds (late starts
 fire at once, so a slow proxy sees a burst, not a lower rate) and stops by itself after
-``rate * seconds`` requests. Each answer becomes a ``Result``: status, the proxy's attempts
-header and request id, whether the client saw a failure, and the error text it was shown. A
-stream resumed by another model (router.resume_streams) says so in its last chunk, with the
-request's attempts in all (its header was sent before the resume).
+``rate * seconds`` requests, over the lean keep-alive client (bench/harness/lean_client.py:
+a fraction of aiohttp's CPU per request, so the load takes little from the proxy's cores).
+Each answer becomes a ``Result``: status, the proxy's attempts header and request id, whether
+the client saw a failure, and the error text it was shown. A stream resumed by another model
+(router.resume_streams) says so in its last chunk, with the request's attempts in all (its
+header was sent before the resume). ``send_all`` (probes) uses aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
+from yarl import URL
+
+from bench.harness.lean_client import Pool, request_head
 
 MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
 CLIENT_TIMEOUT_S = 60.0
@@ -61,14 +66,23 @@ class Result:
 
 @dataclass
 class LoadRun:
-    """The results, and how long starting them all took (the achieved rate's denominator)."""
+    """The results, how long starting them all took (the offered rate's denominator) and how
+    long until the last one was answered (the answered rate's)."""
 
     results: list[Result] = field(default_factory=list)
     send_seconds: float = 0.0
+    answer_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
+        """Requests started per second (what the schedule achieved)."""
         return len(self.results) / self.send_seconds if self.send_seconds else 0.0
+
+    @property
+    def answered_rate(self) -> float:
+        """Requests answered per second, from the first start to the last answer (what the
+        proxy carried end to end)."""
+        return len(self.results) / self.answer_seconds if self.answer_seconds else 0.0
 
 
 def stream_error(raw: bytes) -> str | None:
@@ -110,20 +124,34 @@ async def send_one(session: aiohttp.ClientSession, url: str, sender: Sender) -> 
 
 
 def _result(sender: Sender, response: aiohttp.ClientResponse, raw: bytes) -> Result:
-    attempts = response.headers.get("x-model-manager-attempts")
-    request_id = response.headers.get("x-request-id")
-    model = response.headers.get("x-model-manager-model")
-    if response.status != 200:
+    return result_of(sender, response.status, response.headers, raw)
+
+
+def result_of(sender: Sender, status: int, headers: Mapping[str, str], raw: bytes) -> Result:
+    """The Result of an answer (``headers`` looked up by lower-case name)."""
+    attempts = headers.get("x-model-manager-attempts")
+    request_id = headers.get("x-request-id")
+    model = headers.get("x-model-manager-model")
+    if status != 200:
         problem: str | None = error_text(raw)
     else:
         problem = stream_error(raw) if sender.stream else None
     count = int(attempts) if attempts else None
-    resumed = resumed_attempts(raw) if sender.stream and response.status == 200 else None
+    resumed = resumed_attempts(raw) if sender.stream and status == 200 else None
     if resumed is not None:
         count = resumed
     failed = problem is not None
     finished = resumed is not None and not failed
-    return Result(sender, response.status, count, request_id, failed, problem or "", model, finished)
+    return Result(sender, status, count, request_id, failed, problem or "", model, finished)
+
+
+async def send_lean(pool: Pool, head: bytes, sender: Sender) -> Result:
+    """POST one chat completion over the lean pool and read the whole answer."""
+    try:
+        status, headers, raw = await pool.request(head, sender.body(), CLIENT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        return Result(sender, 0, None, None, True, f"client error: {exc!r}")
+    return result_of(sender, status, headers, raw)
 
 
 def session(limit: int = 2000) -> aiohttp.ClientSession:
@@ -134,16 +162,23 @@ def session(limit: int = 2000) -> aiohttp.ClientSession:
 async def run_load(url: str, senders: Sequence[Sender], rate: float, seconds: float) -> LoadRun:
     """``rate * seconds`` requests, round-robin over ``senders``, started on a fixed schedule."""
     total = max(1, round(rate * seconds))
-    endpoint = f"{url}/v1/chat/completions"
-    async with session() as client:
+    target = URL(url)
+    host, port = target.host or "127.0.0.1", target.port or 80
+    heads = [request_head("/v1/chat/completions", f"{host}:{port}", s.headers()) for s in senders]
+    pool = Pool(host, port)
+    try:
         start = time.monotonic()
         tasks = []
         for i in range(total):
             if (wait := start + i / rate - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(send_one(client, endpoint, senders[i % len(senders)])))
+            k = i % len(senders)
+            tasks.append(asyncio.create_task(send_lean(pool, heads[k], senders[k])))
         sent = time.monotonic() - start
-        return LoadRun(list(await asyncio.gather(*tasks)), sent)
+        results = list(await asyncio.gather(*tasks))
+        return LoadRun(results, sent, time.monotonic() - start)
+    finally:
+        pool.close()
 
 
 async def send_all(url: str, senders: Sequence[Sender]) -> list[Result]:

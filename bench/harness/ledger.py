@@ -119,18 +119,20 @@ def settled(writes: dict[str, dict[str, int]]) -> bool:
     return pending == 0 and learner.get("submitted") == learner.get("recorded")
 
 
-def wait_settled(proxy_url: str, timeout: float = 60.0) -> bool:
-    """Poll ``/ready`` until settled twice in a row (False on timeout)."""
+def wait_settled(proxy_url: str, timeout: float = 60.0, *, workers: int = 1) -> bool:
+    """Poll ``/ready`` until settled ``2 + 3 * (workers - 1)`` times in a row (False on
+    timeout). Each poll is a new connection, which any of ``workers`` processes may take, so
+    with several the streak is long enough that every process answers in it."""
     deadline = time.monotonic() + timeout
-    streak = 0
+    streak, wanted = 0, 2 + 3 * (workers - 1)
     while time.monotonic() < deadline:
         try:
             streak = streak + 1 if settled(write_counters(proxy_url)) else 0
         except (httpx.HTTPError, KeyError, ValueError):
             streak = 0
-        if streak >= 2:
+        if streak >= wanted:
             return True
-        time.sleep(0.25)
+        time.sleep(0.25 if workers == 1 else 0.1)
     return False
 
 

@@ -12,9 +12,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.procs import Child, Supervisor, free_port, wait_port
+if TYPE_CHECKING:  # run.py imports this module as harness.upstream, world.py as bench.harness.upstream
+    from harness.procs import Child, Supervisor
 
 REPLY_WORDS = ["Hello", "!", " This", " is", " a", " fixed", " benchmark", " reply", "."]
 CREATED = 1700000000
@@ -198,6 +199,8 @@ http {{
 
 
 def start_nginx(sup: Supervisor, workdir: Path, cpus: str) -> Upstream:
+    from harness.procs import free_port, wait_port
+
     port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_conf(workdir, port))

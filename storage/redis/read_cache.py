@@ -1,10 +1,12 @@
-"""RedisStore's read caches: the last good read per cell (for outages), and whole recent
-snapshots reused for a few milliseconds (so a burst of requests shares one read)."""
+"""RedisStore's read caches: the last good read per cell (for outages), whole recent
+snapshots reused for a few milliseconds, and reads in flight shared by the requests that ask
+for the same snapshot meanwhile (so a burst of requests shares one read)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from policies.base import Snapshot, Table
 
@@ -35,9 +37,7 @@ class ReadCache:
         if len(self._cells) > self._limit:
             self._cells.popitem(last=False)
 
-    def get_all(
-        self, tables: Sequence[Table], models: Sequence[str]
-    ) -> dict[Table, list[Raw]] | None:
+    def get_all(self, tables: Sequence[Table], models: Sequence[str]) -> dict[Table, list[Raw]] | None:
         """Every requested cell per table, or None if any one of them is unknown."""
         out: dict[Table, list[Raw]] = {}
         for table in tables:
@@ -74,3 +74,33 @@ class FreshReads:
                 self._reads.clear()
             self._reads[(tuple(tables), tuple(models))] = (self._monotonic(), snapshot)
         return snapshot
+
+
+ReadKey = tuple[tuple[Table, ...], tuple[str, ...]]
+
+
+class SharedReads:
+    """Reads in flight, one per (tables, models): a request asking for a snapshot already
+    being read awaits that read instead of sending its own. The read runs in a task of its
+    own, so a waiter that is cancelled (its client left) cancels nobody else's answer; a
+    read's exception reaches every waiter. ``shared`` counts the reads saved."""
+
+    def __init__(self) -> None:
+        self._reads: dict[ReadKey, asyncio.Task[Snapshot]] = {}
+        self.shared = 0
+
+    async def get(self, key: ReadKey, read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+        task = self._reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(read())
+            self._reads[key] = task
+            task.add_done_callback(lambda done: self._done(key, done))
+        else:
+            self.shared += 1
+        return await asyncio.shield(task)
+
+    def _done(self, key: ReadKey, task: asyncio.Task[Snapshot]) -> None:
+        if self._reads.get(key) is task:
+            del self._reads[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have left

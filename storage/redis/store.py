@@ -1,7 +1,8 @@
 """RedisStore: PosteriorStore on Redis, shared by every proxy replica.
 
-Reads: one pipelined round trip, decayed client-side; during an outage the last good read
-(else StoreUnavailable). Writes: through a SequencedWriter, exactly once, buffered coalesced
+Reads: one pipelined round trip, decayed client-side, shared by the requests that ask for the
+same tables while it is in flight or fresh (``fresh_s`` > 0); during an outage the last good
+read (else StoreUnavailable). Writes: through a SequencedWriter, exactly once, buffered coalesced
 per cell while Redis is away; ``apply`` never raises. Details: docs/storage.md.
 """
 
@@ -25,7 +26,7 @@ from storage.redis.breaker import Breaker
 from storage.redis.client import Client, connect
 from storage.redis.codec import UNAVAILABLE, cell
 from storage.redis.pending import Batch, Pending
-from storage.redis.read_cache import FreshReads, ReadCache
+from storage.redis.read_cache import FreshReads, ReadCache, SharedReads
 from storage.redis.sequence import SEQ_TTL_S, Sequencer
 from storage.redis.writer import SequencedWriter
 
@@ -59,6 +60,7 @@ class RedisStore:
         self._clock = clock
         self._cache = ReadCache(cache_limit)
         self._fresh = FreshReads(fresh_s, monotonic)
+        self._shared = SharedReads() if fresh_s > 0 else None
         self._warn = WarnLimiter()
         self._breaker = Breaker(retry_interval_s, self._warn, "Redis unavailable")
         sequencer = Sequencer(self._prefix, seq_ttl_s)
@@ -154,6 +156,11 @@ class RedisStore:
         fresh = self._fresh.get(tables, models)
         if fresh is not None:
             return fresh
+        if self._shared is None:
+            return await self._load(tables, models)
+        return await self._shared.get((tuple(tables), tuple(models)), lambda: self._load(tables, models))
+
+    async def _load(self, tables: Sequence[Table], models: Sequence[str]) -> Snapshot:
         if self._breaker.open:
             return self._cached(tables, models, None)
         try:

@@ -210,3 +210,42 @@ async def test_fresh_reads_are_reused_within_their_window_only(redis_server: Red
     assert later[Table("a")]["m"] == Evidence(2, 0)
     assert await store.load(tables, ["other"]) != later  # another read is its own entry
     await store.close()
+
+
+async def test_concurrent_reads_of_one_snapshot_share_one_round_trip(redis_server: RedisServer) -> None:
+    """Requests asking for the same tables while a read is in flight await that read; a
+    waiter cancelled meanwhile cancels nobody else's answer; other tables read on their own."""
+    pool = redis.asyncio.ConnectionPool.from_url(redis_server.url, connection_class=CountingConnection)
+    store = RedisStore(redis.asyncio.Redis(connection_pool=pool), fresh_s=0.05, monotonic=lambda: 0.0)
+    tables = [Table("a"), Table(POOLED)]
+    await store.apply([Delta(t, "m", 1, 0) for t in tables])
+    await _warm(store, 8)
+    CountingConnection.sends = 0
+    leader = asyncio.ensure_future(store.load(tables, ["m"]))
+    await asyncio.sleep(0)  # the leader's read is in flight
+    followers = [asyncio.ensure_future(store.load(tables, ["m"])) for _ in range(5)]
+    leaving = asyncio.ensure_future(store.load(tables, ["m"]))
+    other = asyncio.ensure_future(store.load([Table("b")], ["m"]))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    answers = await asyncio.gather(leader, *followers)
+    assert all(answer[Table("a")]["m"] == Evidence(1, 0) for answer in answers)
+    assert (await other)[Table("b")]["m"] == Evidence()
+    assert leaving.cancelled()
+    assert CountingConnection.sends == 2  # one read for the six requests of (a, pooled), one for b
+    await store.close()
+
+
+async def test_without_fresh_reads_every_request_reads(redis_server: RedisServer) -> None:
+    pool = redis.asyncio.ConnectionPool.from_url(redis_server.url, connection_class=CountingConnection)
+    store = RedisStore(redis.asyncio.Redis(connection_pool=pool), fresh_s=0.0)
+    await _warm(store, 8)
+    CountingConnection.sends = 0
+    await asyncio.gather(*(store.load([Table("a")], ["m"]) for _ in range(4)))
+    assert CountingConnection.sends == 4
+    await store.close()
+
+
+async def _warm(store: RedisStore, connections: int) -> None:
+    """Open ``connections`` pooled connections (a new one sends its handshake commands)."""
+    await asyncio.gather(*(store.client.ping() for _ in range(connections)))
