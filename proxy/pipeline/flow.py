@@ -28,7 +28,7 @@ from proxy.pipeline.learning import tool_schemas
 from proxy.pipeline.outcome import Outcome, Status
 from proxy.pipeline.request import ChatRequest
 from proxy.pipeline.services import Services
-from proxy.pipeline.streaming import SSE_HEADERS, Relay
+from proxy.pipeline.streaming import SSE_HEADERS, FailureFrame, Relay, chat_failure_frame
 from proxy.wire.errors import ProxyError, error_response
 from proxy.wire.sse_response import Reply, SSEResponse
 from storage.errors import StoreUnavailable
@@ -50,18 +50,29 @@ class Answer(Generic[T]):
     began: float
 
 
-async def handle_chat(services: Services, request: ChatRequest) -> Reply:
-    """Route, forward and relay one chat completion. Its outcome is finished exactly once:
-    here, or for a relayed stream when its body closes (however that ends)."""
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The API a request speaks: how each attempt is sent (its answer's body is relayed as
+    the call returns it) and how a relayed stream that breaks ends."""
+
+    call: Call[Any]
+    failure_frame: FailureFrame = chat_failure_frame
+
+
+async def handle_chat(services: Services, request: ChatRequest, dialect: Dialect | None = None) -> Reply:
+    """Route, forward and relay one chat completion (or, with ``dialect``, another API's
+    request routed the same way). Its outcome is finished exactly once: here, or for a
+    relayed stream when its body closes (however that ends)."""
+    dialect = dialect or Dialect(chat_call(services, request))
     flight = await decide(services, request)
     relay: Relay | None = None
     try:
-        answer = await attempts(services, request, flight, _call(services, request))
+        answer = await attempts(services, request, flight, dialect.call)
         if isinstance(answer, ProxyError):
             return error_response(answer, flight.headers())
         if not request.stream:
             return _json_reply(flight, answer)
-        relay = _relay(flight, answer)
+        relay = _relay(flight, answer, dialect.failure_frame)
         return SSEResponse(relay, {**SSE_HEADERS, **flight.headers(streaming=relay.pending)})
     finally:
         if relay is None:
@@ -186,9 +197,14 @@ async def _read(services: Services, policy: Policy, request: DecisionRequest) ->
         return {}
 
 
-def _call(services: Services, request: ChatRequest) -> Call[Any]:
-    """The attempt for this request: a JSON completion, or a stream opened to its first chunk."""
+def chat_call(services: Services, request: ChatRequest) -> Call[Any]:
+    """The chat attempt for this request: a JSON completion, or a stream opened to its first chunk."""
     return partial(_open_stream if request.stream else _complete, services, request)
+
+
+def first_chunk_timeout(services: Services, timeout: float) -> float:
+    """How long a stream attempt with ``timeout`` seconds left may wait for its first chunk."""
+    return min(services.config.router.first_chunk_timeout_s, timeout)
 
 
 async def _complete(services: Services, request: ChatRequest, arm: Arm, timeout: float) -> Completion:
@@ -196,9 +212,8 @@ async def _complete(services: Services, request: ChatRequest, arm: Arm, timeout:
 
 
 async def _open_stream(services: Services, request: ChatRequest, arm: Arm, timeout: float) -> ChunkStream:
-    first_chunk_timeout = min(services.config.router.first_chunk_timeout_s, timeout)
     return await services.upstream.open_stream(
-        arm, request.body, first_chunk_timeout=first_chunk_timeout, timeout=timeout
+        arm, request.body, first_chunk_timeout=first_chunk_timeout(services, timeout), timeout=timeout
     )
 
 
@@ -229,7 +244,7 @@ def _json_reply(flight: Flight, answer: Answer[Completion]) -> Response:
     return Response(answer.result.body, media_type="application/json", headers=flight.headers())
 
 
-def _relay(flight: Flight, opened: Answer[ChunkStream]) -> Relay:
+def _relay(flight: Flight, opened: Answer[ChunkStream], failure_frame: FailureFrame) -> Relay:
     """The stream's body (its first chunk arrived now); the flight finishes when it closes."""
     return Relay(
         opened.result,
@@ -238,6 +253,7 @@ def _relay(flight: Flight, opened: Answer[ChunkStream]) -> Relay:
         began=opened.began,
         first_chunk_at=flight.now(),
         on_close=flight.finish,
+        failure_frame=failure_frame,
     )
 
 

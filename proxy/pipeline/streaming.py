@@ -12,6 +12,15 @@ from proxy.wire.errors import ProxyError, sse_error_event
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
+def chat_failure_frame(error: UpstreamError) -> bytes:
+    """The error event a chat stream ends with when its upstream breaks."""
+    return sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+
+
+FailureFrame = Callable[[UpstreamError], bytes]
+"""The last frame of a relayed stream whose upstream broke (empty: the stream wrote its own)."""
+
+
 class StreamLog(Protocol):
     """Where the relay records its attempt and how the request ended (a Flight)."""
 
@@ -33,7 +42,8 @@ class Relay:
 
     However it ends (read to the end, broken upstream, or closed by its consumer before or
     during iteration) the attempt and the ending are recorded once, a stream left unread is
-    released, and ``on_close`` runs once, after them.
+    released, and ``on_close`` runs once, after them. A broken upstream ends the body with
+    ``failure_frame(error)`` (a chat error event by default).
     """
 
     def __init__(
@@ -45,8 +55,10 @@ class Relay:
         began: float,
         first_chunk_at: float,
         on_close: Callable[[], object],
+        failure_frame: FailureFrame = chat_failure_frame,
     ) -> None:
         self._stream, self._log, self._model = stream, log, model
+        self._failure_frame = failure_frame
         self._began, self._first_chunk_at = began, first_chunk_at
         self._on_close = on_close
         self._frames = self._relay()
@@ -89,7 +101,8 @@ class Relay:
                 yield frame
         except UpstreamError as error:
             self._record(error.kind, error.message)
-            yield sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+            if frame := self._failure_frame(error):
+                yield frame
             return
         self._record(None)
 
