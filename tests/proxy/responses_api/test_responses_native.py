@@ -85,7 +85,11 @@ def test_create_is_relayed_natively_with_usage_cost_and_headers(
 ) -> None:
     with proxy.client() as client:
         raw = client.responses.with_raw_response.create(
-            model="auto", input="Say hello", instructions="Be brief", max_output_tokens=50, metadata={"k": "v"}
+            model="auto",
+            input="Say hello",
+            instructions="Be brief",
+            max_output_tokens=50,
+            metadata={"k": "v"},
         )
     response = raw.parse()
     assert response.output_text == "Simulated reply from n1."
@@ -146,7 +150,10 @@ def test_function_tools_go_natively_and_are_learned(
         else:
             response = client.responses.create(model="auto", input="Weather?", tools=[WEATHER_TOOL])
     [call] = response.output
-    assert call.type == "function_call" and (call.name, call.arguments) == ("get_weather", '{"city": "Paris"}')
+    assert call.type == "function_call" and (call.name, call.arguments) == (
+        "get_weather",
+        '{"city": "Paris"}',
+    )
     assert fake_upstream.bodies("/v1/responses")[0]["tools"] == [WEATHER_TOOL]  # the Responses shape
     outcome, _ = proxy.last()
     assert outcome.summary is not None and outcome.summary.finish_reason == "tool_calls"
@@ -184,7 +191,9 @@ def test_a_failing_native_model_falls_back_to_a_translated_one(
     outcome, rewards = proxy.last()
     assert [(a.model, a.failure) for a in outcome.attempts] == [("n1", kind), ("m2", None)]
     assert rewards["n1"] == 0.0 and rewards["m2"] > 0.0
-    assert proxy.services.cooldowns.resting("n1") is (kind in (FailureKind.RATE_LIMITED, FailureKind.NOT_FOUND))
+    assert proxy.services.cooldowns.resting("n1") is (
+        kind in (FailureKind.RATE_LIMITED, FailureKind.NOT_FOUND)
+    )
 
 
 def test_a_request_error_is_returned_at_once(proxy: RunningProxy, fake_upstream: FakeUpstream) -> None:
@@ -245,7 +254,9 @@ def test_stats_count_native_answers(proxy: RunningProxy, fake_upstream: FakeUpst
 def test_a_hanging_native_model_times_out_and_falls_back(
     proxy_factory: ProxyFactory, fake_upstream: FakeUpstream
 ) -> None:
-    proxy = proxy_factory(native_config(fake_upstream, "direct", attempt_timeout_s=1, first_chunk_timeout_s=1))
+    proxy = proxy_factory(
+        native_config(fake_upstream, "direct", attempt_timeout_s=1, first_chunk_timeout_s=1)
+    )
     fake_upstream.set_profile("n1", hang=True)
     with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
         final = stream.get_final_response()
