@@ -25,7 +25,7 @@ from proxy.forwarding.base import FailureKind, Summary, Usage
 from proxy.pipeline.learning import Learner
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.router import Router
-from proxy.state import open_state
+from proxy.runtime.state import open_state
 from proxy.tracking.tracker import Tracker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

@@ -7,21 +7,17 @@ import random
 from policies.base import Beta, Decision, DecisionKind, DecisionRequest, Delta, Snapshot, Table
 
 
-class FixedPolicy:
-    """Always the candidates in their configured order."""
+class _Evidenceless:
+    """What a policy that neither reads nor writes evidence answers."""
 
     __slots__ = ("name",)
 
-    def __init__(self, *, name: str = "fixed") -> None:
+    def __init__(self, *, name: str) -> None:
         self.name = name
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
-        """None: a fixed order reads no evidence."""
+        """None: the decision reads no evidence."""
         return ()
-
-    def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
-        """The candidates as given; the RNG is not used."""
-        return Decision(request.candidates)
 
     def deltas(
         self,
@@ -36,6 +32,19 @@ class FixedPolicy:
     def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:
         """The flat Beta(1, 1) of every candidate: the decision uses no evidence."""
         return dict.fromkeys(request.candidates, Beta())
+
+
+class FixedPolicy(_Evidenceless):
+    """Always the candidates in their configured order."""
+
+    __slots__ = ()
+
+    def __init__(self, *, name: str = "fixed") -> None:
+        super().__init__(name=name)
+
+    def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
+        """The candidates as given; the RNG is not used."""
+        return Decision(request.candidates)
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
@@ -44,37 +53,19 @@ class FixedPolicy:
         return 1.0 if request.candidates[:1] == (model,) else 0.0
 
 
-class UniformPolicy:
+class UniformPolicy(_Evidenceless):
     """A uniformly random choice; the fallbacks in random order too."""
 
-    __slots__ = ("name",)
+    __slots__ = ()
 
     def __init__(self, *, name: str = "uniform") -> None:
-        self.name = name
-
-    def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
-        """None: uniform choice reads no evidence."""
-        return ()
+        super().__init__(name=name)
 
     def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
         """A random permutation of the candidates (every one explored)."""
         ranking = list(request.candidates)
         rng.shuffle(ranking)
         return Decision(tuple(ranking), explored=True, kind=DecisionKind.EXPLORED)
-
-    def deltas(
-        self,
-        request: DecisionRequest,
-        model: str,
-        reward: float,
-        snapshot: Snapshot | None = None,
-    ) -> tuple[Delta, ...]:
-        """None: nothing to learn."""
-        return ()
-
-    def posterior(self, request: DecisionRequest, snapshot: Snapshot) -> dict[str, Beta]:
-        """The flat Beta(1, 1) of every candidate: the decision uses no evidence."""
-        return dict.fromkeys(request.candidates, Beta())
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random

@@ -1,6 +1,6 @@
 """Model Manager: an OpenAI-compatible proxy that learns which upstream model serves each agent.
 
-``from proxy import ModelManager`` is the in-process router (proxy.in_process), loaded
+``from proxy import ModelManager`` is the in-process router (proxy.runtime.in_process), loaded
 on first use. Importing the package keeps litellm offline: without these settings ``import litellm``
 blocks for seconds fetching a price map and phones home with telemetry.
 """
@@ -18,10 +18,10 @@ for _name, _value in (
 
 
 LAZY = {
-    "ModelManager": "proxy.in_process",
-    "SyncModelManager": "proxy.in_process",
-    "ModelManagerError": "proxy.in_process",
-    "ModelResponse": "proxy.in_process",
+    "ModelManager": "proxy.runtime.in_process",
+    "SyncModelManager": "proxy.runtime.in_process",
+    "ModelManagerError": "proxy.runtime.in_process",
+    "ModelResponse": "proxy.runtime.in_process",
 }
 """Names ``from proxy import X`` loads on first use, so ``import proxy`` stays light."""
 

@@ -17,19 +17,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
-from proxy.admin import RestartWorkers, admin_routes, refreshing, reload_on_sighup
 from proxy.config.keys import master_key
 from proxy.config.settings import Config
 from proxy.dashboard import dashboard_routes
 from proxy.forwarding.base import Upstream
-from proxy.health import probing
+from proxy.http.admin import RestartWorkers, admin_routes, refreshing, reload_on_sighup
 from proxy.http.auth import KeyMiddleware, KeyRing
 from proxy.http.responses_routes import responses_routes
 from proxy.http.routes import routes
 from proxy.http.tracking_routes import tracking_routes
-from proxy.reload import Loader, Reloader
-from proxy.runtime import Runtime, open_runtime
-from proxy.state import State
+from proxy.pipeline.health import probing
+from proxy.runtime.build import Runtime, open_runtime
+from proxy.runtime.reload import Loader, Reloader
+from proxy.runtime.state import State
 from proxy.wire.errors import ProxyError, error_response
 
 log = logging.getLogger("model_manager")
@@ -50,7 +50,7 @@ def create_app(
     caller's to start and close, and has no pricing.
 
     ``reload_from`` (the config file's loader) enables ``POST /admin/reload`` and, in the main
-    thread, SIGHUP (proxy.reload); ``restart_workers`` makes the endpoint restart every worker
+    thread, SIGHUP (proxy.runtime.reload); ``restart_workers`` makes the endpoint restart every worker
     instead of reloading this process in place (``serve --workers N``)."""
     keys = key_ring(config)
 

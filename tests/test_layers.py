@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("proxy.pipeline",),
     ("proxy.responses_api",),
     ("proxy.tracking",),
-    ("proxy.state",),
+    ("proxy.runtime",),
     ("proxy.http",),
     ("proxy.dashboard",),
     ("proxy",),

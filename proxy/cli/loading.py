@@ -1,5 +1,5 @@
 """The config file as every command reads it: wildcard entries expanded from their upstream's
-``GET /v1/models`` (proxy.discovery), and ``MODEL_MANAGER_STATE_FILE`` from the environment,
+``GET /v1/models`` (proxy.config.discovery), and ``MODEL_MANAGER_STATE_FILE`` from the environment,
 when set, winning over ``server.state_file`` (as ``REDIS_URL`` wins over ``redis.url``)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from proxy.config.discovery import expand_wildcards
 from proxy.config.settings import Config, load_config
-from proxy.discovery import expand_wildcards
 
 STATE_FILE_ENV = "MODEL_MANAGER_STATE_FILE"
 

@@ -22,7 +22,7 @@ from policies.base import ALL_PROMPTS, POOLED, Beta, DecisionRequest, Evidence, 
 from policies.interval import credible_interval
 from proxy.config.settings import Config
 from proxy.pipeline.router import Router
-from proxy.state import State, open_state
+from proxy.runtime.state import State, open_state
 from proxy.tracking.summaries import model_stats, split_counts
 from storage.protocols import Dump
 

@@ -38,7 +38,7 @@ from proxy.cli.loading import load as load_config
 from proxy.cli.warm_ledger import FileLedger, Ledger, RedisLedger, fingerprint
 from proxy.config.settings import Config
 from proxy.pipeline.router import Router
-from proxy.state import State, open_state
+from proxy.runtime.state import State, open_state
 from proxy.wire.names import is_valid_name
 from storage.protocols import Store
 

@@ -143,7 +143,7 @@ def _arm(
     if "*" in group:
         raise ConfigError(f"{section.path}.model_name: wildcard deployments ({group!r}) are expanded "
                           "from their api_base's GET /v1/models when a config file is loaded "
-                          "(proxy.discovery), not in a parsed config")
+                          "(proxy.config.discovery), not in a parsed config")
     if not isinstance(name, str) or not is_valid_name(name) or name == AUTO:
         raise ConfigError(f"{section.path}.model_name: {name!r} is not a valid model name")
     if names[group] > 1 and "id" not in info_items:

@@ -20,7 +20,7 @@ from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.request import parse_chat_request
 from proxy.pipeline.services import Services
-from proxy.state import State
+from proxy.runtime.state import State
 from proxy.tracking.tracker import Tracker
 from proxy.wire.errors import ProxyError, error_response
 from proxy.wire.names import AUTO

@@ -50,4 +50,4 @@ class Services:
     access: AccessLog = field(default_factory=AccessLog)
     request_metrics: RequestMetrics = field(default_factory=RequestMetrics)
     unhealthy: dict[str, str] = field(default_factory=dict)
-    """Models a health probe took out of routing, with the reason (proxy.health)."""
+    """Models a health probe took out of routing, with the reason (proxy.pipeline.health)."""

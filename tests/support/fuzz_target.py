@@ -25,7 +25,7 @@ from proxy.config.settings import parse_config
 from proxy.http.bad_http import answer as bad_http
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.services import Services
-from proxy.state import State
+from proxy.runtime.state import State
 from proxy.tracking.tracker import Tracker
 from support.proxy_harness import model_entry
 from support.servers import UvicornThread

@@ -15,15 +15,16 @@ import itertools
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 import openai
 
+from support.running import Running
+
 MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": "Say hello"}]
 
 
-class Load:
+class Load(Running):
     def __init__(
         self,
         urls: Sequence[str],
@@ -88,13 +89,3 @@ class Load:
             self.answered[agent] += 1
             self.models[agent, model] += 1
 
-    def __enter__(self) -> Load:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

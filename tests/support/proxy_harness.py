@@ -28,7 +28,7 @@ from proxy.pipeline.cooldowns import Cooldowns
 from proxy.pipeline.learning import Scored
 from proxy.pipeline.outcome import Outcome
 from proxy.pipeline.services import Services
-from proxy.state import embedded_state
+from proxy.runtime.state import embedded_state
 from storage.embedded.store import MemoryStore
 from support.servers import FakeUpstream, UvicornThread
 

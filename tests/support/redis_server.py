@@ -15,8 +15,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
+from support.running import Running
 from support.servers import free_port
 
 START_TIMEOUT_S = 10.0
@@ -42,7 +42,7 @@ def ping(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(Running):
     """One redis-server process bound to 127.0.0.1 on a fixed port and data dir."""
 
     def __init__(
@@ -112,13 +112,3 @@ class RedisServer:
         path = self.data_dir / "redis.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else "(no log)"
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -15,11 +15,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from support.running import Running
 
 HOST = "127.0.0.1"
 
@@ -42,7 +44,7 @@ def _bound_socket() -> socket.socket:
     return sock
 
 
-class UvicornThread:
+class UvicornThread(Running):
     """Run an ASGI app under a real uvicorn.Server in a background thread.
 
     Usage: ``with UvicornThread(app) as server: httpx.get(server.url + "/path")``.
@@ -92,17 +94,6 @@ class UvicornThread:
             self._thread.join(timeout)
         self._sock.close()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
@@ -110,7 +101,7 @@ def _tail(path: Path, limit: int = 4000) -> str:
     return path.read_text(errors="replace")[-limit:]
 
 
-class ProxyProcess:
+class ProxyProcess(Running):
     """Run ``python -m proxy serve --config FILE`` as a subprocess on a free port.
 
     ``env`` entries are added to the current environment (e.g. REDIS_URL). ``__enter__``
@@ -192,10 +183,6 @@ class ProxyProcess:
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
     def __exit__(
         self,

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import threading
 import time
-from types import TracebackType
 from typing import Self
+
+from support.running import Running
 
 HOST = "127.0.0.1"
 
@@ -96,7 +97,7 @@ class TcpRelay:
         dst.close()
 
 
-class RelayThread:
+class RelayThread(Running):
     """A TcpRelay on its own event loop in a daemon thread (for synchronous callers)."""
 
     def __init__(self, target_port: int, *, delay_s: float = 0.0) -> None:
@@ -130,13 +131,3 @@ class RelayThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,7 +17,7 @@ from policies.base import ALL_PROMPTS, Evidence, Table
 from proxy.app import create_app
 from proxy.config.settings import Config, parse_config
 from proxy.pipeline.services import Services
-from proxy.state import State, embedded_state, redis_state
+from proxy.runtime.state import State, embedded_state, redis_state
 from storage.embedded.store import MemoryStore
 from storage.redis.store import RedisStore
 from support.redis_server import RedisServer

@@ -77,7 +77,7 @@ def test_a_proxy_with_only_openai_wire_models_never_imports_litellm() -> None:
         "from proxy.app import create_app\n"
         "from proxy.config.settings import parse_config\n"
         "from storage.embedded.store import MemoryStore\n"
-        "from proxy.state import embedded_state\n"
+        "from proxy.runtime.state import embedded_state\n"
         "entry = {'model_name': 'm', 'litellm_params': {'model': 'openai/gpt-4o',"
         " 'api_base': 'http://127.0.0.1:9/v1', 'api_key': 'k'}}\n"
         "config = parse_config({'model_list': [entry]})\n"

@@ -16,7 +16,7 @@ from support.servers import FakeUpstream, UvicornThread
 
 from proxy.app import create_app
 from proxy.config.settings import parse_config
-from proxy.state import embedded_state
+from proxy.runtime.state import embedded_state
 from storage.embedded.store import MemoryStore
 
 AGENT = "team-a-writer"

@@ -15,7 +15,7 @@ from proxy.pipeline.learning import Learner, Scored
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.ready_counters import write_counters
 from proxy.pipeline.router import Router
-from proxy.state import embedded_state
+from proxy.runtime.state import embedded_state
 from proxy.tracking.tracker import Tracker
 from storage.embedded.store import MemoryStore
 

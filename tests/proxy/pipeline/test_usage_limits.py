@@ -23,7 +23,7 @@ from proxy.config.settings import ConfigError, parse_config
 from proxy.forwarding.base import Summary, Usage
 from proxy.pipeline.outcome import Attempt, Outcome, Status
 from proxy.pipeline.usage_limits import UsageLimits
-from proxy.state import redis_state
+from proxy.runtime.state import redis_state
 from storage.redis.client import connect
 from storage.redis.usage_sync import SharedUsage
 

@@ -44,25 +44,13 @@ def _call(proxy: Proxy, agent: str, *, stream: bool, workflow: str | None = None
         return response.headers["x-request-id"]
 
 
-def test_feedback_right_after_a_json_answer_is_found(
-    start_proxy: Starter, fake_upstream: FakeUpstream
+@pytest.mark.parametrize(("stream", "agent", "score"), [(False, "rw", 0.9), (True, "rws", 0.4)])
+def test_feedback_right_after_an_answer_is_found(
+    start_proxy: Starter, fake_upstream: FakeUpstream, stream: bool, agent: str, score: float
 ) -> None:
     proxy = _slow_writer(start_proxy(config_dict(fake_upstream)))
     answers = [
-        proxy.post("/v1/feedback", {"request_id": _call(proxy, "rw", stream=False), "score": 0.9})
-        for _ in range(ROUNDS)
-    ]
-    assert [r.status_code for r in answers] == [200] * ROUNDS, [
-        r.text for r in answers if r.status_code != 200
-    ]
-
-
-def test_feedback_right_after_a_streamed_answer_is_found(
-    start_proxy: Starter, fake_upstream: FakeUpstream
-) -> None:
-    proxy = _slow_writer(start_proxy(config_dict(fake_upstream)))
-    answers = [
-        proxy.post("/v1/feedback", {"request_id": _call(proxy, "rws", stream=True), "score": 0.4})
+        proxy.post("/v1/feedback", {"request_id": _call(proxy, agent, stream=stream), "score": score})
         for _ in range(ROUNDS)
     ]
     assert [r.status_code for r in answers] == [200] * ROUNDS, [

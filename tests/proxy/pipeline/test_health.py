@@ -20,8 +20,8 @@ from support.waiting import wait_for
 
 from proxy.app import create_app
 from proxy.config.settings import parse_config
+from proxy.runtime.state import embedded_state
 from proxy.simulator.app import create_simulator_app
-from proxy.state import embedded_state
 from storage.embedded.store import MemoryStore
 
 

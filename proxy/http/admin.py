@@ -1,4 +1,4 @@
-"""``POST /admin/reload``: re-read the config file (proxy.reload) on request.
+"""``POST /admin/reload``: re-read the config file (proxy.runtime.reload) on request.
 
 With ``server.master_key`` set the master key middleware guards it (401 without the key);
 without one only loopback clients may reload (403 otherwise). A config that does not
@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from proxy.config.discovery import has_wildcards
 from proxy.config.settings import Config
-from proxy.discovery import has_wildcards
-from proxy.reload import Reloader, ReloadReport
+from proxy.runtime.reload import Reloader, ReloadReport
 from proxy.wire.errors import ProxyError, error_response
 
 log = logging.getLogger("model_manager.reload")

@@ -14,7 +14,7 @@ from support.redis_targets import RedisTarget
 from policies.base import ALL_PROMPTS, Delta, Evidence, Table
 from proxy.config.reader import ConfigError
 from proxy.config.settings import Config, parse_config
-from proxy.state import open_state
+from proxy.runtime.state import open_state
 from proxy.tracking import tracking_file
 from storage.embedded import state_file
 

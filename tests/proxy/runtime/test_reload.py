@@ -23,7 +23,7 @@ from support.waiting import wait_for
 from proxy.app import create_app
 from proxy.config.settings import load_config
 from proxy.http.bad_http import answer as bad_http
-from proxy.state import embedded_state
+from proxy.runtime.state import embedded_state
 from storage.embedded.store import MemoryStore
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say hello"}]

@@ -13,9 +13,9 @@ from support.proxy_harness import SECRET, model_entry
 from support.servers import FakeUpstream, ProxyProcess, free_port
 from support.waiting import wait_for
 
+from proxy.config.discovery import expand_wildcards
 from proxy.config.reader import ConfigError
 from proxy.config.settings import load_config
-from proxy.discovery import expand_wildcards
 
 
 def wildcard(pattern: str, api_base: str, **info: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 ``Reloader.reload()`` reads the file with the loader the process started with. A file that
 does not validate keeps the running config: the ConfigError (its message starts with the
 key path) is logged and returned. Otherwise the runtime swaps to a new generation
-(proxy.runtime.Runtime.replace): requests already in flight finish on the Services they
+(proxy.runtime.build.Runtime.replace): requests already in flight finish on the Services they
 started with; new ones see the new models (with their priors and forced tries), and removed
 models leave every candidate set. Posteriors, tracking, cooldowns and counters are kept.
 
@@ -22,7 +22,7 @@ from typing import Any
 from proxy.config.reader import ConfigError
 from proxy.config.settings import Config
 from proxy.pipeline.router import Router
-from proxy.runtime import Runtime
+from proxy.runtime.build import Runtime
 
 log = logging.getLogger("model_manager.reload")
 

@@ -2,7 +2,7 @@
 
 The app's lifespan and the in-process ModelManager both serve from a Runtime: the storage
 (State), the forwarder, the Services the request flow uses and the Tracker. ``services``
-and ``tracker`` are the current generation; a reload (proxy.reload) replaces both at once,
+and ``tracker`` are the current generation; a reload (proxy.runtime.reload) replaces both at once,
 and a request keeps the Services it started with.
 """
 
@@ -26,7 +26,7 @@ from proxy.pipeline.learning import CostFn, Learner, no_cost
 from proxy.pipeline.router import Router
 from proxy.pipeline.services import Services
 from proxy.pipeline.usage_limits import UsageLimits
-from proxy.state import State, open_state
+from proxy.runtime.state import State, open_state
 from proxy.tracking.tracker import Tracker
 
 if TYPE_CHECKING:

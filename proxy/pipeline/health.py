@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from proxy.discovery import api_key_of
+from proxy.config.discovery import api_key_of
 from proxy.pipeline.services import Services
 
 log = logging.getLogger("model_manager.health")

@@ -1,6 +1,6 @@
 """ModelManager: the router in your own process, without an HTTP hop.
 
-The same Runtime the proxy app serves from (proxy.runtime): the same pipeline
+The same Runtime the proxy app serves from (proxy.runtime.build): the same pipeline
 (``proxy.pipeline.flow.handle_chat``), policy, store and tracking. Only non-streaming chat
 completions; every call is routed, learned from and tracked exactly as ``POST
 /v1/chat/completions`` with ``X-Agent``/``X-Workflow`` would be.
@@ -30,15 +30,15 @@ import orjson
 from starlette.responses import Response
 
 from policies.base import ALL_PROMPTS
+from proxy.config.discovery import expand_wildcards
 from proxy.config.settings import Config, load_config
-from proxy.discovery import expand_wildcards
 from proxy.forwarding.base import Upstream
 from proxy.pipeline.flow import handle_chat
 from proxy.pipeline.headers import MODEL_HEADER
 from proxy.pipeline.request import AGENT_HEADER, PIN_HEADER, WORKFLOW_HEADER, ChatRequest, chat_request
-from proxy.reload import Reloader, ReloadReport
-from proxy.runtime import Runtime, open_runtime
-from proxy.state import State
+from proxy.runtime.build import Runtime, open_runtime
+from proxy.runtime.reload import Reloader, ReloadReport
+from proxy.runtime.state import State
 from proxy.tracking import inputs
 from proxy.tracking.tracker import Tracker
 from proxy.wire.errors import ProxyError
@@ -111,7 +111,7 @@ class ModelManager:
         return manager
 
     async def reload(self) -> ReloadReport:
-        """Re-read the config file (see proxy.reload): the next calls route over it; a file
+        """Re-read the config file (see proxy.runtime.reload): the next calls route over it; a file
         that does not validate keeps the running config (``report.error`` says why)."""
         if self._path is None:
             raise RuntimeError("reload needs a ModelManager made by from_config(path)")
