@@ -134,6 +134,10 @@ class Behaviour:
             events.insert(1, b"{this is not JSON")
         return [b"data: " + event + b"\n\n" for event in [*events, b"[DONE]"]]
 
+    def error_frame(self, sent: int) -> bytes:
+        """The error event a stream ends with after ``sent`` events (OpenAI's chat shape)."""
+        return b"data: " + orjson.dumps(error_body(500)) + b"\n\n"
+
     def reply(self) -> Any:
         """The planned answer (fresh id, current time)."""
         return plan_reply(self.profile, self.body, self.state.next_id(), int(time.time()), self.state.rng)
@@ -160,9 +164,13 @@ class Behaviour:
         self.state.count(self.model, "errors")
 
     async def send_stream(self, send: Send) -> None:
-        """Send the stream's events; or stop abruptly after ``cut_stream_after`` events."""
+        """Send the stream's events; or stop abruptly after ``cut_stream_after`` events, or
+        end with an error event after ``stream_error_after`` events."""
         profile = self.profile
         events = self.stream_frames()
+        failing = profile.stream_error_after is not None
+        if profile.stream_error_after is not None:
+            events = [*events[: profile.stream_error_after], self.error_frame(profile.stream_error_after)]
         cut = profile.cut_stream_after
         cut = None if cut is None else min(cut, len(events) - 1)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
@@ -174,4 +182,4 @@ class Behaviour:
                 await _sleep_ms(profile.chunk_interval_ms)
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        self.state.count(self.model, "errors" if profile.malformed_json else "completed")
+        self.state.count(self.model, "errors" if profile.malformed_json or failing else "completed")

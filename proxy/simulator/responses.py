@@ -143,6 +143,8 @@ def stream_events(reply: Reply, chunks: int) -> Iterator[dict[str, Any]]:
 class ResponsesBehaviour(Behaviour):
     """Behaviour for ``/v1/responses``: the same profile, the Responses wire format."""
 
+    planned: Reply
+
     def reply(self) -> Any:
         return plan_reply(
             self.profile, chat_view(self.body), self.state.next_id(), int(time.time()), self.state.rng
@@ -153,14 +155,21 @@ class ResponsesBehaviour(Behaviour):
         return orjson.dumps(response_object(reply, "completed", [output_item(reply)]))
 
     def stream_frames(self) -> list[bytes]:
-        frames = [
-            b"event: "
-            + event["type"].encode()
-            + b"\ndata: "
-            + orjson.dumps({**event, "sequence_number": n})
-            + b"\n\n"
-            for n, event in enumerate(stream_events(self.reply(), self.profile.chunks))
-        ]
+        self.planned = self.reply()
+        events = stream_events(self.planned, self.profile.chunks)
+        frames = [_frame({**event, "sequence_number": n}) for n, event in enumerate(events)]
         if self.profile.malformed_json:
             frames.insert(1, b"data: {this is not JSON\n\n")
         return frames
+
+    def error_frame(self, sent: int) -> bytes:
+        """``response.failed`` for the answer ``stream_frames`` planned."""
+        response = {**response_object(self.planned, "in_progress", []), "status": "failed"}
+        response["error"] = {"code": "server_error", "message": "The model failed mid-stream (simulated)."}
+        event = {"type": "response.failed", "sequence_number": sent, "response": response}
+        return _frame(event)
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    """One SSE event named by its type, as OpenAI sends Responses events."""
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"

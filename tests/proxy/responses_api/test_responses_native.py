@@ -263,3 +263,33 @@ def test_a_hanging_native_model_times_out_and_falls_back(
     assert final.output_text == "Simulated reply from m2."
     outcome, _ = proxy.last()
     assert [(a.model, a.failure) for a in outcome.attempts] == [("n1", FailureKind.TIMEOUT), ("m2", None)]
+
+
+def test_a_failure_event_before_any_output_falls_back(
+    proxy: RunningProxy, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.set_profile("n1", stream_error_after=2)  # response.created, .in_progress, .failed
+    with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert final.output_text == "Simulated reply from m2." and final.model == "m2"
+    assert "response.failed" not in [event.type for event in events]
+    outcome, _ = proxy.last()
+    assert [(a.model, a.failure) for a in outcome.attempts] == [("n1", FailureKind.SERVER), ("m2", None)]
+    assert "failed mid-stream (simulated)" in outcome.attempts[0].message
+
+
+def test_the_upstreams_own_failure_event_ends_the_stream_once(
+    proxy: RunningProxy, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.set_profile("n1", stream_error_after=5)
+    with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
+        events = list(stream)
+    assert [e.type for e in events] == [*NATIVE_TEXT_EVENTS[:5], "response.failed"]
+    failed = events[-1]
+    assert failed.type == "response.failed" and failed.sequence_number == 5
+    assert failed.response.error is not None
+    assert failed.response.error.message == "The model failed mid-stream (simulated)."
+    outcome, rewards = proxy.last()
+    assert outcome.status is Status.STREAM_ERROR and rewards["n1"] == 0.0
+    assert outcome.attempts[0].failure is FailureKind.STREAM_CUT
