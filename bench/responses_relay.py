@@ -6,7 +6,9 @@ both ``/v1/responses`` and ``/v1/chat/completions``; one ``model-manager serve``
 ``/v1/responses``: relayed natively) and ``m2`` (chat-only: translated), both on that
 simulator. Requests are pinned (``X-Model-Manager-Pin``) so each case hits one path, sent one
 at a time from one httpx client (keep-alive), JSON and stream (the whole stream read). Printed:
-median and p99 wall time per request in ms, and the median of the proxy's own
+median and p99 wall time per request in ms; the median of the same upstream call sent straight
+to the simulator ("upstream alone": the Responses body for n1, the translated chat body for
+m2) and the difference ("added": what the proxy adds); and the median of the proxy's own
 ``x-model-manager-overhead-ms`` (time outside upstream calls; for a translated answer the
 translation runs inside the attempt, so it counts as upstream time there). Cases are
 interleaved round-robin so drift on a shared machine hits each alike.
@@ -70,9 +72,12 @@ def wait_up(url: str, deadline_s: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+PROMPT = "Say hello in a few words"
+
+
 def one(client: httpx.Client, model: str, stream: bool) -> tuple[float, float]:
     """(wall ms, proxy overhead ms) of one pinned Responses request."""
-    body = {"model": model, "input": "Say hello in a few words", "stream": stream}
+    body = {"model": model, "input": PROMPT, "stream": stream}
     headers = {"X-Agent": "bench", "X-Model-Manager-Pin": "true"}
     began = time.perf_counter()
     with client.stream("POST", "/v1/responses", json=body, headers=headers) as response:
@@ -80,6 +85,22 @@ def one(client: httpx.Client, model: str, stream: bool) -> tuple[float, float]:
         assert response.status_code == 200, response.text
         overhead = float(response.headers["x-model-manager-overhead-ms"])
     return (time.perf_counter() - began) * 1000, overhead
+
+
+def alone(client: httpx.Client, model: str, stream: bool) -> float:
+    """Wall ms of the call the proxy makes, sent straight to the simulator."""
+    if model == "n1":
+        path, body = "/v1/responses", {"model": model, "input": PROMPT, "stream": stream}
+    else:
+        messages = [{"role": "user", "content": PROMPT}]
+        path, body = "/v1/chat/completions", {"model": model, "messages": messages, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+    began = time.perf_counter()
+    with client.stream("POST", path, json=body) as response:
+        response.read()
+        assert response.status_code == 200, response.text
+    return (time.perf_counter() - began) * 1000
 
 
 def main() -> None:
@@ -96,30 +117,37 @@ def main() -> None:
             with (
                 ProxyProcess(path, cwd=folder) as proxy,
                 httpx.Client(base_url=proxy.url, timeout=30) as client,
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as upstream,
             ):
-                run(client, args.n)
+                run(client, upstream, args.n)
     finally:
         simulator.terminate()
         simulator.wait(10)
 
 
-def run(client: httpx.Client, n: int) -> None:
-    for _, model, stream in CASES:  # warm-up: connections, caches, litellm-free paths
+def run(client: httpx.Client, upstream: httpx.Client, n: int) -> None:
+    for _, model, stream in CASES:  # warm-up: connections, caches
         for _ in range(20):
             one(client, model, stream)
+            alone(upstream, model, stream)
     samples: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(CASES))}
+    direct: dict[int, list[float]] = {i: [] for i in range(len(CASES))}
     for _ in range(n):
         for index, (_, model, stream) in enumerate(CASES):
             samples[index].append(one(client, model, stream))
+            direct[index].append(alone(upstream, model, stream))
     print(f"POST /v1/responses, {n} requests per case, one at a time (ms)")
-    print(f"{'path':<11} {'mode':<7} {'median':>8} {'p99':>8} {'overhead median':>16}")
+    columns = ("median", 8), ("p99", 8), ("upstream alone", 15), ("added", 7), ("overhead hdr", 13)
+    print(f"{'path':<11} {'mode':<7} " + " ".join(f"{name:>{width}}" for name, width in columns))
     for index, (name, _, stream) in enumerate(CASES):
         walls = sorted(wall for wall, _ in samples[index])
         overheads = [overhead for _, overhead in samples[index]]
         p99 = walls[min(len(walls) - 1, int(len(walls) * 0.99))]
         mode = "stream" if stream else "json"
         median, overhead = statistics.median(walls), statistics.median(overheads)
-        print(f"{name:<11} {mode:<7} {median:>8.2f} {p99:>8.2f} {overhead:>16.3f}")
+        base = statistics.median(direct[index])
+        figures = f"{median:>8.2f} {p99:>8.2f} {base:>15.2f} {median - base:>7.2f} {overhead:>13.3f}"
+        print(f"{name:<11} {mode:<7} {figures}")
 
 
 if __name__ == "__main__":
