@@ -1,4 +1,6 @@
-"""Cost of PosteriorStore.load() and apply(): MemoryStore in process, RedisStore on loopback.
+"""Cost of PosteriorStore.load() and apply(): MemoryStore in process, SqliteStore (the embedded
+default: reads from its mirror, writes buffered; plus the cost of one write-behind batch),
+RedisStore on loopback.
 
 Usage: python bench/bench_store.py [--n 5000]. Starts its own redis-server on a free port.
 Shape of one call: 3 tables (agent, agent+context, pooled) x 4 candidate models; apply
@@ -15,6 +17,8 @@ import time
 from pathlib import Path
 
 from policies.base import POOLED, Delta, PosteriorStore, Table
+from storage.embedded.database import Database
+from storage.embedded.sqlite_store import SqliteStore
 from storage.embedded.store import MemoryStore
 from storage.redis.client import connect
 from storage.redis.store import RedisStore
@@ -54,6 +58,27 @@ def bench_sync(n: int) -> None:
     print(f"{'memory sync (evaluator)':<28} load {load:8.1f} us/call   apply {apply:8.1f} us/call")
 
 
+async def bench_sqlite(n: int) -> None:
+    """The request-path calls with the write-behind task running, then one batch's cost."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-sqlite-"))
+    for half_life in (None, 3600.0):
+        store = SqliteStore(Database(folder / f"hl-{half_life}.db"), half_life_s=half_life)
+        await store.start()
+        await bench(f"sqlite, hl={half_life}", store, n)
+        await store.close()
+    store = SqliteStore(Database(folder / "batch.db"), half_life_s=3600.0)
+    cells = [Delta(Table(f"agent-{i}", "code"), m, 0.8, 0.2) for i in range(100) for m in MODELS]
+    rounds = 50
+    start = time.perf_counter()
+    for _ in range(rounds):
+        store.apply_now(cells)
+        await store.flush()
+    batch = (time.perf_counter() - start) / rounds * 1e3
+    print(f"{'sqlite write-behind batch':<28} {batch:8.2f} ms per transaction of {len(cells)} cells "
+          "(in a worker thread, off the request path)")
+    await store.close()
+
+
 async def bench_ping(url: str, n: int) -> None:
     client = connect(url, cluster=False, socket_timeout=1.0, connect_timeout=1.0)
     await client.ping()
@@ -67,6 +92,7 @@ async def main(n: int) -> None:
     await bench("memory, no decay", MemoryStore(), n)
     await bench("memory, half-life 1h", MemoryStore(half_life_s=3600.0), n)
     bench_sync(n)
+    await bench_sqlite(n)
     with RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-"))) as server:
         await bench_ping(server.url, max(1, n // 5))
         for half_life in (None, 3600.0):

@@ -127,7 +127,7 @@ async def bench(name: str, url: str | None, n: int, tmp: Path) -> None:
 
 async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp)) as server:
-        await bench("memory", None, n, Path(tmp))
+        await bench("embedded", None, n, Path(tmp))
         await bench("redis", server.url, n, Path(tmp))
 
 

@@ -6,7 +6,9 @@ proxy settle (nothing pending in ``/ready``), and prints: requests, client failu
 updates per kind (posterior evidence, stats calls, workflow requests, decision records; see
 bench/harness/ledger.py for how each is counted), whether any error shown to a client embedded
 an HTML page, and the write counters that moved. Upstream faults hit model ``primary``; model
-``backup`` is healthy, so a fallback exists except where the stream already started.
+``backup`` is healthy, so a fallback exists for every request: a stream cut after its first
+chunk is continued by ``backup`` in the same stream (router.resume_streams, on by default;
+the table's "resumed" column counts them).
 Faults on Redis: killed (SIGKILL) and restarted; frozen (SIGSTOP, SIGCONT); slowed (relay
 latency); out of memory (maxmemory 1 byte, noeviction). After each upstream fault, pinned
 probes to the faulty model show the error a client gets when no fallback exists.
@@ -130,7 +132,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("up-429", profile={"fail_status": 429, "retry_after_s": 1}),
     Scenario("up-garbage-200", profile={"malformed_json": True}),
     Scenario("up-cut-json", profile={"cut_body": True}),
-    Scenario("up-cut-stream", profile={"cut_stream_after": 2}, stream=True, fallback=False),
+    Scenario("up-cut-stream", profile={"cut_stream_after": 2}, stream=True),
     Scenario("up-stall-stream", profile={"ttft_ms": 2000}, stream=True),
     Scenario("up-slow-drip", profile={"chunks": 20, "chunk_interval_ms": 50}, stream=True),
 )
@@ -145,6 +147,7 @@ class Row:
     requests: int
     rate: float
     failures: int
+    resumed: int
     lost: dict[str, float]
     html: int
     probe_failures: int
@@ -221,6 +224,7 @@ def _row(
         requests=len(results),
         rate=rate,
         failures=len(failed),
+        resumed=sum(r.resumed for r in results),
         lost={kind: book.lost(kind) for kind in ledger.KINDS},
         html=sum(ledger.has_html(r.error) for r in results),
         probe_failures=sum(r.failed for r in probes),
@@ -234,16 +238,16 @@ def _row(
 
 def format_table(rows: Sequence[Row]) -> str:
     head = (
-        "| scenario | fallback | requests | req/s | client failures | lost posterior | lost stats "
-        "| lost workflow | lost decisions | HTML in errors | faulty model hit | probes failed |"
+        "| scenario | fallback | requests | req/s | client failures | resumed | lost posterior "
+        "| lost stats | lost workflow | lost decisions | HTML in errors | faulty model hit | probes failed |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         lost = " | ".join(f"{r.lost[k] + 0.0:g}" for k in ledger.KINDS)  # + 0.0: no "-0"
         html = r.html + r.probe_html
         lines.append(
             f"| {r.name} | {'yes' if r.fallback else 'no'} | {r.requests} | {r.rate:.0f} | {r.failures} "
-            f"| {lost} | {html} | {r.faulty_hits} | {r.probe_failures} |"
+            f"| {r.resumed} | {lost} | {html} | {r.faulty_hits} | {r.probe_failures} |"
         )
     return "\n".join(lines)
 

@@ -3,7 +3,9 @@
 ``run_load(url, plan, rate, seconds)`` starts request i at ``i / rate`` seconds (late starts
 fire at once, so a slow proxy sees a burst, not a lower rate) and stops by itself after
 ``rate * seconds`` requests. Each answer becomes a ``Result``: status, the proxy's attempts
-header and request id, whether the client saw a failure, and the error text it was shown.
+header and request id, whether the client saw a failure, and the error text it was shown. A
+stream resumed by another model (router.resume_streams) says so in its last chunk, with the
+request's attempts in all (its header was sent before the resume).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Result:
     failed: bool
     error: str = ""
     model: str | None = None
+    resumed: bool = False
 
 
 @dataclass
@@ -74,6 +77,18 @@ def stream_error(raw: bytes) -> str | None:
         if line.startswith(b"data: {") and b'"error"' in line[:40]:
             return line[6:].decode(errors="replace")
     return None if b"data: [DONE]" in raw else "stream ended without [DONE]"
+
+
+def resumed_attempts(raw: bytes) -> int | None:
+    """The attempts a resumed stream's last chunk (or, no model left to finish it, its error
+    event) reports in ``x_model_manager``, else None."""
+    for line in reversed(raw.split(b"\n")):
+        if line.startswith(b"data: {") and b'"x_model_manager"' in line:
+            try:
+                return int(orjson.loads(line[6:])["x_model_manager"]["attempts"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 def error_text(raw: bytes) -> str:
@@ -103,7 +118,12 @@ def _result(sender: Sender, response: aiohttp.ClientResponse, raw: bytes) -> Res
     else:
         problem = stream_error(raw) if sender.stream else None
     count = int(attempts) if attempts else None
-    return Result(sender, response.status, count, request_id, problem is not None, problem or "", model)
+    resumed = resumed_attempts(raw) if sender.stream and response.status == 200 else None
+    if resumed is not None:
+        count = resumed
+    failed = problem is not None
+    finished = resumed is not None and not failed
+    return Result(sender, response.status, count, request_id, failed, problem or "", model, finished)
 
 
 def session(limit: int = 2000) -> aiohttp.ClientSession:

@@ -124,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     _config_arg(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4000)
-    serve.add_argument("--workers", type=int, default=1, help="processes (share state via Redis)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes (share state via Redis or the embedded database)"
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
     serve.add_argument(

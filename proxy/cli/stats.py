@@ -4,9 +4,8 @@ One row per (agent, model): the posterior the agent's policy samples (``--contex
 prompts of that context; default every prompt), as alpha, beta, mean, 90% interval, with
 ``decisions`` = the agent table's evidence mass, and, under ``stats``, the counters of
 GET /v1/stats (calls, failures, fallbacks, selection share, latency/TTFT p50/p95, tokens,
-cost, mean quality). With Redis the counters are read from it; the embedded store keeps
-them in the serving process only, so there ``stats`` is null (ask the server's
-GET /v1/stats instead).
+cost, mean quality), read from Redis or the embedded database (``stats`` is null only for
+an in-process store).
 """
 
 from __future__ import annotations

@@ -6,14 +6,14 @@ an offline evaluation). Each row is scored with its agent's reward weights from 
 (latency left out when not logged, cost neutral when not logged) and taught through the
 router's policy, as the proxy would have learnt it live, capped at ``--strength``
 pseudo-observations per model in each (agent, prompt context) cell (policies.warm_start).
-The evidence goes to Redis or to the embedded state file, and decays with
-``router.half_life_s`` like live evidence.
+The evidence goes to Redis or to the embedded SQLite database (a running proxy on the same
+database picks it up within a second), and decays with ``router.half_life_s`` like live
+evidence.
 
 Rows naming a model that is not in config, or an invalid agent name, are skipped and
 counted. Evidence is added, so each import is recorded (proxy.cli.warm_ledger) and the same
 file with the same options is refused a second time unless ``--force``; ``--dry-run``
-shows what would be written. With the embedded store, a running proxy owns the state file
-(storage.embedded.state_lock): warm-start refuses to write it until the proxy stops.
+shows what would be written.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from proxy.config.settings import Config
 from proxy.pipeline.router import Router
 from proxy.runtime.state import State, open_state
 from proxy.wire.names import is_valid_name
-from storage.protocols import Store
 
 CHUNK = 1_000
 """Deltas per write: well under the Redis store's buffer limit."""
@@ -86,7 +85,8 @@ def run_warm_start(args: argparse.Namespace) -> int:
     print(_summary(scored, deltas))
     if args.dry_run or not deltas:
         return 0
-    return asyncio.run(_write(config, deltas, Import(key, args.data, args.force)))
+    ledger_home = Path(config.server.state_file)
+    return asyncio.run(_write(config, deltas, Import(key, args.data, args.force, ledger_home)))
 
 
 def plan(config: Config, rows: Sequence[LoggedRow], *, strength: float) -> tuple[list[Delta], Scored]:
@@ -134,6 +134,8 @@ class Import:
     key: str
     source: Path
     force: bool
+    ledger_home: Path
+    """The embedded ledger sits next to this path (``server.state_file``)."""
 
 
 async def _write(config: Config, deltas: Sequence[Delta], this: Import) -> int:
@@ -143,7 +145,7 @@ async def _write(config: Config, deltas: Sequence[Delta], this: Import) -> int:
     finally:
         await state.close()
     unwritten = state.posteriors.counters().get("pending", 0)
-    if code and state.shared:
+    if code and state.redis is not None:
         print(f"warm-start: {unwritten} cell(s) left unwritten; check `model-manager stats` "
               "before importing again (written cells would count twice)", file=sys.stderr)
     return code
@@ -151,7 +153,7 @@ async def _write(config: Config, deltas: Sequence[Delta], this: Import) -> int:
 
 async def _write_once(state: State, deltas: Sequence[Delta], this: Import) -> int:
     """Write unless this import was recorded before (and not forced); record it after."""
-    ledger = _ledger(state)
+    ledger = _ledger(state, this.ledger_home)
     try:
         earlier = None if ledger is None or this.force else await ledger.seen(this.key)
     except (RedisError, OSError) as exc:
@@ -161,8 +163,7 @@ async def _write_once(state: State, deltas: Sequence[Delta], this: Import) -> in
         print(f"warm-start: this log was already imported with these options ({earlier}); "
               "nothing written (--force imports it again)", file=sys.stderr)
         return 1
-    written = _write_to_redis(state.posteriors, deltas) if state.shared else _write_to_file(state, deltas)
-    code = await written
+    code = await _write_to_store(state, deltas)
     if code == 0 and ledger is not None:
         try:
             await ledger.record(this.key, this.source)
@@ -172,34 +173,23 @@ async def _write_once(state: State, deltas: Sequence[Delta], this: Import) -> in
     return code
 
 
-def _ledger(state: State) -> Ledger | None:
+def _ledger(state: State, home: Path) -> Ledger:
     if state.redis is not None:
         return RedisLedger(state.redis.client, state.redis.prefix)
-    return None if state.state_file is None else FileLedger(state.state_file)
+    return FileLedger(home)
 
 
-async def _write_to_file(state: State, deltas: Sequence[Delta]) -> int:
-    if state.state_file is None:
-        print("warm-start: the state file is owned by a running proxy; stop it first "
-              "(it would overwrite what is written here), or use Redis", file=sys.stderr)
-        return 1
-    await state.posteriors.apply(deltas)
-    if not await state.posteriors.flush():
-        print(f"warm-start: could not write {state.state_file}", file=sys.stderr)
-        return 1
-    print(f"written to {state.state_file}")
-    return 0
-
-
-async def _write_to_redis(store: Store, deltas: Sequence[Delta]) -> int:
+async def _write_to_store(state: State, deltas: Sequence[Delta]) -> int:
+    where = "Redis" if state.redis is not None else str(state.state_file)
+    store = state.posteriors
     if not await store.ping():
-        print("warm-start: Redis does not answer; nothing written", file=sys.stderr)
+        print(f"warm-start: {where} does not answer; nothing written", file=sys.stderr)
         return 1
     for start in range(0, len(deltas), CHUNK):
         await store.apply(deltas[start:start + CHUNK])
         if not await store.flush():
-            print(f"warm-start: Redis failed after {start} of {len(deltas)} cells were written",
+            print(f"warm-start: {where} failed after {start} of {len(deltas)} cells were written",
                   file=sys.stderr)
             return 1
-    print(f"written to Redis ({len(deltas)} cells)")
+    print(f"written to {where} ({len(deltas)} cells)")
     return 0

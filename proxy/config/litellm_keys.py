@@ -29,7 +29,7 @@ _FALLBACKS = (
 )
 _CALLBACKS = "no callbacks: use GET /metrics, GET /v1/stats and the decision records"
 _REDIS = "use redis.url (or REDIS_URL)"
-_DATABASE = "no database: state lives in Redis (redis.url) or the embedded state file (server.state_file)"
+_DATABASE = "not honoured: state lives in Redis (redis.url) or the embedded database (server.state_file)"
 _COOLDOWN = "a model answering 429 rests for its Retry-After; failures lower its learned score"
 
 ADVICE = {

@@ -63,6 +63,8 @@ class RouterSettings:
     propensity_samples: int = 64
     direct_forwarding: bool = True
     direct_translation: bool = True
+    resume_streams: bool = True
+    """A stream broken after its first chunk is continued by the next-ranked model."""
     decision_ttl_s: float = 86_400.0
     priors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     policy_options: Mapping[str, Any] = field(default_factory=dict)
@@ -215,6 +217,7 @@ def parse_router(
         decision_ttl_s=section.positive("decision_ttl_s", defaults.decision_ttl_s),
         direct_forwarding=section.boolean("direct_forwarding", defaults.direct_forwarding),
         direct_translation=section.boolean("direct_translation", defaults.direct_translation),
+        resume_streams=section.boolean("resume_streams", defaults.resume_streams),
         priors=_priors(section.section("priors"), arms, unavailable),
         policy_options=_policy_options(section.section("policy_options"), policy),
         reward=_reward(section.section("reward")),

@@ -67,7 +67,8 @@ class ServerSettings:
     master_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     state_file: str = STATE_FILE
-    """Absolute (next to the config file) when the config was read from a file."""
+    """Absolute (next to the config file) when the config was read from a file. Names the
+    embedded SQLite database (storage.embedded.database.database_path: ``.json`` -> ``.db``)."""
     workflow_retention_s: float = 7 * 86_400.0
     discovery_interval_s: float = 300.0
     """How often wildcard ``model_list`` entries are listed again (0: only at start and reload)."""

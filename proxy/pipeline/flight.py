@@ -75,7 +75,7 @@ class Flight:
         """Append the attempt sent to ``model`` at ``began``, ending now."""
         ttft = None if first_chunk_at is None else first_chunk_at - began
         self._attempts.append(Attempt(model, failure, self._clock() - began, ttft, message))
-        if first_chunk_at is not None:
+        if first_chunk_at is not None and self._first_chunk_at is None:
             self._first_chunk_at = first_chunk_at
 
     def skipped(self, model: str, reason: SkipReason) -> None:

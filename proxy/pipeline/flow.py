@@ -18,7 +18,7 @@ from starlette.responses import Response
 from policies.base import Decision, DecisionRequest, Policy, Snapshot
 from policies.features import extract_context
 from proxy.config.settings import Arm
-from proxy.forwarding.base import ChunkStream, Completion, FailureKind, UpstreamError
+from proxy.forwarding.base import ChunkStream, Completion, FailureKind, UpstreamError, wants_usage
 from proxy.pipeline.candidates import candidates_for
 from proxy.pipeline.cooldowns import CONFIG_REST_S
 from proxy.pipeline.explain import Explanation, SkipReason, explain
@@ -28,7 +28,8 @@ from proxy.pipeline.learning import tool_schemas
 from proxy.pipeline.outcome import Outcome, Status
 from proxy.pipeline.request import ChatRequest
 from proxy.pipeline.services import Services
-from proxy.pipeline.streaming import SSE_HEADERS, FailureFrame, Relay, chat_failure_frame
+from proxy.pipeline.splice import continuation_body
+from proxy.pipeline.streaming import SSE_HEADERS, FailureFrame, Relay, Resume, Resumed, chat_failure_frame
 from proxy.wire.errors import ProxyError, error_response
 from proxy.wire.sse_response import Reply, SSEResponse
 from storage.errors import StoreUnavailable
@@ -57,6 +58,8 @@ class Dialect:
 
     call: Call[Any]
     failure_frame: FailureFrame = chat_failure_frame
+    resumable: bool = True
+    """A break may be resumed by the next model (``router.resume_streams``; chat chunks only)."""
 
 
 async def handle_chat(services: Services, request: ChatRequest, dialect: Dialect | None = None) -> Reply:
@@ -72,7 +75,7 @@ async def handle_chat(services: Services, request: ChatRequest, dialect: Dialect
             return error_response(answer, flight.headers())
         if not request.stream:
             return _json_reply(flight, answer)
-        relay = _relay(flight, answer, dialect.failure_frame)
+        relay = _relay(services, request, flight, answer, dialect)
         return SSEResponse(relay, {**SSE_HEADERS, **flight.headers(streaming=relay.pending)})
     finally:
         if relay is None:
@@ -212,22 +215,31 @@ async def _complete(services: Services, request: ChatRequest, arm: Arm, timeout:
 
 
 async def _open_stream(services: Services, request: ChatRequest, arm: Arm, timeout: float) -> ChunkStream:
+    return await _open_body(services, request.body, arm, timeout)
+
+
+async def _open_body(services: Services, body: dict[str, Any], arm: Arm, timeout: float) -> ChunkStream:
     return await services.upstream.open_stream(
-        arm, request.body, first_chunk_timeout=first_chunk_timeout(services, timeout), timeout=timeout
+        arm, body, first_chunk_timeout=first_chunk_timeout(services, timeout), timeout=timeout
     )
 
 
 def _failed(services: Services, flight: Flight, arm: Arm, error: UpstreamError) -> ProxyError | None:
     """After a failed attempt: None to try the next model, or the error no model could fix."""
-    if error.kind is FailureKind.RATE_LIMITED:
-        services.cooldowns.rest(arm.name, error.retry_after_s)
-    if error.kind.rests_model:
-        _rest_misconfigured(services, arm, error)
+    _rest_after(services, arm, error)
     if error.kind.retryable:
         return None
     flight.end(Status.CLIENT_ERROR)
     status = error.status if error.status and 400 <= error.status < 500 else 400
     return ProxyError(status, "upstream_rejected_request", error.message)
+
+
+def _rest_after(services: Services, arm: Arm, error: UpstreamError) -> None:
+    """Rest ``arm`` after a 429 (its Retry-After) or an error of its own configuration."""
+    if error.kind is FailureKind.RATE_LIMITED:
+        services.cooldowns.rest(arm.name, error.retry_after_s)
+    if error.kind.rests_model:
+        _rest_misconfigured(services, arm, error)
 
 
 def _rest_misconfigured(services: Services, arm: Arm, error: UpstreamError) -> None:
@@ -244,8 +256,12 @@ def _json_reply(flight: Flight, answer: Answer[Completion]) -> Response:
     return Response(answer.result.body, media_type="application/json", headers=flight.headers())
 
 
-def _relay(flight: Flight, opened: Answer[ChunkStream], failure_frame: FailureFrame) -> Relay:
+def _relay(
+    services: Services, request: ChatRequest, flight: Flight, opened: Answer[ChunkStream], dialect: Dialect
+) -> Relay:
     """The stream's body (its first chunk arrived now); the flight finishes when it closes."""
+    resumable = dialect.resumable and services.config.router.resume_streams
+    resume = _resumer(services, request, flight) if resumable else None
     return Relay(
         opened.result,
         flight,
@@ -253,8 +269,46 @@ def _relay(flight: Flight, opened: Answer[ChunkStream], failure_frame: FailureFr
         began=opened.began,
         first_chunk_at=flight.now(),
         on_close=flight.finish,
-        failure_frame=failure_frame,
+        resume=resume,
+        wants_usage=wants_usage(request.body),
+        now=flight.now,
+        failure_frame=dialect.failure_frame,
     )
+
+
+def _resumer(services: Services, request: ChatRequest, flight: Flight) -> Resume:
+    """Opens a continuation with the next planned model not yet attempted, within the
+    request's deadline; each failed opening is recorded (and rests its model as a failed
+    attempt would) and the next model tried."""
+
+    async def resume(partial: str) -> Resumed | None:
+        body = continuation_body(request.body, partial)
+        tried = {attempt.model for attempt in flight.attempts}
+        tokens = _estimated_tokens(request) + len(partial) // CHARS_PER_TOKEN
+        deadline = flight.started + services.config.router.deadline_s
+        for arm in plan(services, flight.decided.decision, tokens):
+            if arm.name in tried:
+                continue
+            timeout = _timeout(services.config.router.attempt_timeout_s, deadline - services.monotonic())
+            if timeout is None:
+                return None
+            services.limits.sent(arm, tokens)
+            began = services.monotonic()
+            try:
+                stream = await _open_body(services, body, arm, timeout)
+            except UpstreamError as error:
+                flight.attempted(arm.name, began, error.kind, message=error.message)
+                _rest_after(services, arm, error)
+                if not error.kind.retryable:
+                    return None
+                continue
+            except asyncio.CancelledError:
+                flight.attempted(arm.name, began, FailureKind.CANCELLED)
+                raise
+            return Resumed(arm.name, stream, began, attempts=len(flight.attempts) + 1)
+        return None
+
+    return resume
 
 
 def _finished(services: Services, outcome: Outcome) -> None:
@@ -281,4 +335,3 @@ def _estimated_tokens(request: ChatRequest) -> int:
 def _too_small(arm: Arm, tokens: int) -> bool:
     limit = arm.max_input_tokens
     return limit is not None and tokens > limit
-

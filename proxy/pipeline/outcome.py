@@ -70,10 +70,19 @@ class Outcome:
 
     @property
     def model(self) -> str | None:
-        """The model that answered (or, for a broken stream, the one that started to)."""
-        if self.status in (Status.SUCCESS, Status.STREAM_ERROR) and self.attempts:
+        """The model that answered (or, for a broken stream, the last one that streamed)."""
+        if self.status is Status.SUCCESS and self.attempts:
             return self.attempts[-1].model
+        if self.status is Status.STREAM_ERROR:
+            streamed = [attempt.model for attempt in self.attempts if attempt.ttft_s is not None]
+            return streamed[-1] if streamed else None
         return None
+
+    @property
+    def resumed_from(self) -> str | None:
+        """For an answer spliced from streams: the model whose stream broke first."""
+        streamed = [attempt.model for attempt in self.attempts if attempt.ttft_s is not None]
+        return streamed[0] if self.status is Status.SUCCESS and len(streamed) > 1 else None
 
     @property
     def kind(self) -> DecisionKind:

@@ -45,7 +45,7 @@ def responses_dialect(
             return _response(answer, envelope)
         return TranslatedEvents(answer, StreamTranslator(envelope))
 
-    return Dialect(call, failure_frame=_written_by_the_stream)
+    return Dialect(call, failure_frame=_written_by_the_stream, resumable=False)
 
 
 def _written_by_the_stream(error: UpstreamError) -> bytes:

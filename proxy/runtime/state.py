@@ -1,9 +1,13 @@
 """Where learning and bookkeeping live, chosen once: Redis (shared by every replica) or embedded.
 
 ``open_state(config, clock)`` picks Redis when a URL is configured (``REDIS_URL`` or
-``redis.url``), else the embedded store saved to ``server.state_file``. The State holds the
-posterior store, the tracking backend on the same storage, and (Redis only) the shared
-rpm/tpm usage and 429 cooldowns; ``start``/``close`` run them all in order.
+``redis.url``), else the embedded SQLite database of ``server.state_file``
+(storage.embedded.database.database_path: ``state.json`` -> ``state.db``), shared by the
+processes of one machine; JSON state files found next to it are imported on first start
+(proxy.tracking.json_migration). The State holds the posterior store, the tracking backend on the
+same storage, and (Redis only) the shared rpm/tpm usage and 429 cooldowns; ``start``/``close``
+run them all in order. ``embedded_state`` runs on a given in-process MemoryStore (tests, tools): nothing
+persisted.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from proxy.config.settings import Config
-from proxy.tracking import tracking_file
 from proxy.tracking.backend import TrackingBackend
+from proxy.tracking.json_migration import migrate_json
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.redis_backend import RedisTracking
+from proxy.tracking.sqlite_backend import SqliteTracking
+from storage.embedded.database import Database, database_path
+from storage.embedded.sqlite_store import SqliteStore
 from storage.embedded.store import MemoryStore
 from storage.protocols import Store
 from storage.redis.client import Client
@@ -42,7 +49,8 @@ class State:
     """The posterior store, the tracking backend, the shared usage and cooldowns, on one storage.
 
     ``redis`` is set when the storage is Redis (shared by every replica); ``state_file``
-    when it is embedded and this process owns its state file.
+    (the SQLite database) when it is the embedded database (shared by the processes of this
+    machine); neither for a MemoryStore in process memory.
     """
 
     posteriors: Store
@@ -54,8 +62,8 @@ class State:
 
     @property
     def shared(self) -> bool:
-        """Whether other processes see the same state (Redis)."""
-        return self.redis is not None
+        """Whether other processes see the same state (Redis, or the embedded database)."""
+        return self.redis is not None or self.state_file is not None
 
     async def start(self) -> None:
         await self.posteriors.start()
@@ -83,10 +91,7 @@ def open_state(config: Config, clock: Callable[[], float]) -> State:
     """Redis when a URL is configured, else embedded (not started)."""
     url = config.redis_url()
     if not url:
-        store = MemoryStore(
-            half_life_s=config.router.half_life_s, clock=clock, state_file=Path(config.server.state_file)
-        )
-        return embedded_state(config, clock, store)
+        return sqlite_state(config, clock, Path(config.server.state_file))
     kind = "Redis Cluster (any node)" if config.redis.cluster else "Redis"
     log.info("state: %s at %s (shared by every replica)", kind, _without_password(url))
     timeout = config.redis.timeout_s
@@ -120,15 +125,21 @@ def redis_state(config: Config, clock: Callable[[], float], store: RedisStore) -
     return State(store, tracking, _shared_usage(config, home), cooldowns, redis=home)
 
 
+def sqlite_state(config: Config, clock: Callable[[], float], state_file: Path) -> State:
+    """State in the SQLite database of ``state_file`` (JSON state files there imported first)."""
+    database = Database(database_path(state_file))
+    if state_file != database.path:
+        options = _tracking_options(config)
+        migrate_json(database, state_file, now=clock(), retention_s=options["retention_s"],
+                     ttl_s=options["decision_ttl_s"])
+    store = SqliteStore(database, half_life_s=config.router.half_life_s, clock=clock)
+    tracking = SqliteTracking(database, clock=clock, **_tracking_options(config))
+    return State(store, tracking, state_file=database.path)
+
+
 def embedded_state(config: Config, clock: Callable[[], float], store: MemoryStore) -> State:
-    """State in process memory: tracking saved next to ``store``'s state file when it owns one."""
-    path = store.state_file
-    tracking = MemoryTracking(
-        clock=clock,
-        state_file=None if path is None else tracking_file.path_for(path),
-        **_tracking_options(config),
-    )
-    return State(store, tracking, state_file=path)
+    """State in process memory on ``store`` (nothing persisted, single process)."""
+    return State(store, MemoryTracking(clock=clock, **_tracking_options(config)))
 
 
 def _tracking_options(config: Config) -> dict[str, Any]:

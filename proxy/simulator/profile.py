@@ -19,9 +19,10 @@ class SimProfile:
     Timings are milliseconds. An error is returned with probability ``failure_rate``;
     when ``failure_rate`` is None it is 1.0 if ``fail_status`` is set, else 0.0, so
     ``SimProfile(fail_status=503)`` always fails. ``cut_stream_after`` counts SSE data
-    events (the role chunk is the first); ``stream_error_after`` sends that many events, then
-    an error event (chat: ``{"error": ...}``; Responses: ``response.failed``) and ends the
-    stream properly. ``content`` None means a reply naming the model,
+    events (the role chunk is the first); after ``stall_stream_after`` events the stream
+    pauses ``stall_ms``, and after ``error_event_after`` events it sends an error event (chat:
+    OpenAI-style ``{"error": ...}``; Responses: ``response.failed``) and ends. ``content`` None
+    means a reply naming the model,
     or the JSON a ``response_format`` asks for.
 
     Tools (see structured.py): ``tool_call`` makes ``tool_choice`` "auto" call the first
@@ -44,7 +45,9 @@ class SimProfile:
     retry_after_s: float | None = None
     context_window_error: bool = False
     cut_stream_after: int | None = None
-    stream_error_after: int | None = None
+    stall_stream_after: int | None = None
+    stall_ms: float = 60_000.0
+    error_event_after: int | None = None
     malformed_json: bool = False
     content: str | None = None
     finish_reason: str = "stop"

@@ -164,13 +164,10 @@ class Behaviour:
         self.state.count(self.model, "errors")
 
     async def send_stream(self, send: Send) -> None:
-        """Send the stream's events; or stop abruptly after ``cut_stream_after`` events, or
-        end with an error event after ``stream_error_after`` events."""
+        """Send the stream's events; or stop abruptly after ``cut_stream_after`` events, or end
+        with an error event (``error_frame``) after ``error_event_after`` events."""
         profile = self.profile
         events = self.stream_frames()
-        failing = profile.stream_error_after is not None
-        if profile.stream_error_after is not None:
-            events = [*events[: profile.stream_error_after], self.error_frame(profile.stream_error_after)]
         cut = profile.cut_stream_after
         cut = None if cut is None else min(cut, len(events) - 1)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
@@ -178,8 +175,15 @@ class Behaviour:
             if sent == cut:
                 self.state.count(self.model, "errors")
                 return  # uvicorn closes the connection: the chunked body never terminates
+            if sent == profile.error_event_after:
+                await send({"type": "http.response.body", "body": self.error_frame(sent), "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                self.state.count(self.model, "errors")
+                return
             if sent:
                 await _sleep_ms(profile.chunk_interval_ms)
+            if sent == profile.stall_stream_after:
+                await _sleep_ms(profile.stall_ms)
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        self.state.count(self.model, "errors" if profile.malformed_json or failing else "completed")
+        self.state.count(self.model, "errors" if profile.malformed_json else "completed")

@@ -116,6 +116,8 @@ def record_fields(record: DecisionRecord) -> dict[str, str]:
         fields["score"] = repr(record.score)
     if record.kind is not None:
         fields["kind"] = record.kind
+    if record.resumed_from is not None:
+        fields["resumed_from"] = record.resumed_from
     return fields
 
 
@@ -137,6 +139,7 @@ def parse_record(request_id: str, fields: Mapping[str, str]) -> DecisionRecord |
             applied=_finite(fields["applied"]),
             score=_optional(fields.get("score", "")),
             kind=fields.get("kind") or None,
+            resumed_from=fields.get("resumed_from") or None,
         )
     except (KeyError, ValueError, TypeError, orjson.JSONDecodeError):
         return None

@@ -1,37 +1,26 @@
-"""MemoryTracking: the tracking backend in process memory (embedded mode, single process).
+"""MemoryTracking: the tracking backend in process memory (single process, nothing persisted).
 
-Same semantics as RedisTracking: workflows expire ``retention_s`` after their last write,
-decision records ``decision_ttl_s`` after theirs; expired entries read as unknown, and each
-write drops the expired ones (memory stays bounded by the live entries). No method awaits
-in between, so each is atomic on the event loop (swap_applied is a true compare-and-set).
-
-With a ``state_file`` (proxy.tracking.tracking_file) the state is restored in the
-constructor, saved every ``save_interval_s`` seconds after ``start()`` when something
-changed, and once more on ``close()``. An unusable file is moved aside and the backend
-starts empty; corrupt entries are skipped and counted in ``corrupt_entries``.
+Same semantics as RedisTracking and SqliteTracking: workflows expire ``retention_s`` after
+their last write, decision records ``decision_ttl_s`` after theirs; expired entries read as
+unknown, and each write drops the expired ones (memory stays bounded by the live entries). No
+method awaits in between, so each is atomic on the event loop (swap_applied is a true
+compare-and-set). Used by tests and tools that run a proxy in process.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from proxy.tracking import timeline, tracking_file
+from proxy.tracking import timeline
 from proxy.tracking.backend import (
     RECENT_WORKFLOWS_KEPT,
     REQUEST_IDS_KEPT,
     WorkflowRaw,
 )
-from proxy.tracking.memory_state import Expiring, TrackingState, detached_copy
+from proxy.tracking.memory_state import Expiring, TrackingState
 from proxy.tracking.records import Counts, DecisionRecord, Tracked
-from proxy.tracking.saver import PeriodicSaver
-from storage.embedded import state_file as posterior_file
-
-log = logging.getLogger("model_manager.tracking")
 
 
 class MemoryTracking:
@@ -43,33 +32,18 @@ class MemoryTracking:
         clock: Callable[[], float],
         retention_s: float,
         decision_ttl_s: float,
-        state_file: Path | None = None,
-        save_interval_s: float = 30.0,
     ) -> None:
         self._clock = clock
         self._retention = retention_s
         self._ttl = decision_ttl_s
-        self.corrupt_entries = 0
-        self._state = TrackingState() if state_file is None else self._restore(state_file)
-        self._saver: PeriodicSaver[TrackingState] | None = None
-        if state_file is not None:
-            self._saver = PeriodicSaver(
-                state_file, self._snapshot, tracking_file.encode, interval_s=save_interval_s
-            )
+        self._state = TrackingState()
 
     async def start(self) -> None:
-        """Start saving periodically (when there is a state file)."""
-        if self._saver is not None:
-            log.info("tracking: in-process memory, saved to %s", self._saver.path)
-            await self._saver.start()
+        """Nothing to start."""
 
     def counters(self) -> dict[str, int]:
         """None: writes land in memory at once."""
         return {}
-
-    async def save(self) -> bool:
-        """Save the state file now; False without one or when the write failed."""
-        return self._saver is not None and await self._saver.save()
 
     async def write(self, tracked: Tracked) -> None:
         """Add one outcome (see TrackingBackend.write)."""
@@ -81,7 +55,6 @@ class MemoryTracking:
             self._state.decisions.pop(tracked.request_id, None)
             self._state.decisions[tracked.request_id] = (tracked.at + self._ttl, tracked.decision)
         self._purge()
-        self._changed()
 
     async def write_many(self, tracked: Sequence[Tracked]) -> None:
         """``write`` each outcome in order."""
@@ -180,7 +153,6 @@ class MemoryTracking:
         meta.update(finished_at=repr(at), outcome=outcome)
         if score is not None:
             meta["score"] = repr(score)
-        self._changed()
         return True
 
     async def decision(self, request_id: str) -> DecisionRecord | None:
@@ -203,34 +175,10 @@ class MemoryTracking:
         expires = self._state.decisions[request_id][0]
         updated = replace(record, applied=new, score=score)
         self._state.decisions[request_id] = (expires, updated)
-        self._changed()
         return True
 
     async def close(self) -> None:
-        """Stop periodic saving and save once more if anything changed (never raises)."""
-        if self._saver is not None:
-            await self._saver.close()
-
-    def _snapshot(self) -> TrackingState:
-        return detached_copy(self._state)
-
-    def _changed(self) -> None:
-        if self._saver is not None:
-            self._saver.dirty = True
-
-    def _restore(self, path: Path) -> TrackingState:
-        try:
-            state, bad = tracking_file.read(
-                path, now=self._clock(), retention_s=self._retention, decision_ttl_s=self._ttl
-            )
-        except (posterior_file.CorruptStateFile, OSError, ValueError) as exc:
-            moved = posterior_file.move_aside(path, time.time())
-            log.warning("tracking file %s unusable (%s); moved to %s; starting empty", path, exc, moved)
-            return TrackingState()
-        if bad:
-            self.corrupt_entries = bad
-            log.warning("tracking file %s: skipped %d corrupt entries", path, bad)
-        return state
+        """Nothing to release."""
 
     def _live_workflow(self, workflow_id: str) -> Expiring | None:
         entry = self._state.workflows.get(workflow_id)

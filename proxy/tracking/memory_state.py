@@ -1,4 +1,4 @@
-"""What the embedded tracking backend holds: plain data, copied for saving (tracking_file)."""
+"""What the in-process tracking backend holds, and what a JSON tracking file holds (tracking_file)."""
 
 from __future__ import annotations
 
@@ -35,20 +35,3 @@ class TrackingState:
     """Agent -> minute -> ``<model>|<metric>`` -> amount (oldest minute first)."""
     recent_decisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Agent -> its newest decisions, newest first."""
-
-
-def detached_copy(state: TrackingState) -> TrackingState:
-    """A copy no later write to ``state`` touches (records are frozen and shared)."""
-    return TrackingState(
-        stats={agent: dict(counts) for agent, counts in state.stats.items()},
-        workflows={wf: _copy(entry) for wf, entry in state.workflows.items()},
-        recent={scope: dict(recent) for scope, recent in state.recent.items()},
-        decisions=dict(state.decisions),
-        timeline={a: {m: dict(c) for m, c in series.items()} for a, series in state.timeline.items()},
-        recent_decisions={agent: list(entries) for agent, entries in state.recent_decisions.items()},
-    )
-
-
-def _copy(entry: Expiring) -> Expiring:
-    raw = entry.workflow
-    return Expiring(entry.expires, WorkflowRaw(dict(raw.meta), dict(raw.counts), list(raw.request_ids)))

@@ -59,6 +59,8 @@ class DecisionRecord:
     score: float | None = None
     kind: str | None = None
     """How the model was chosen (proxy.pipeline.kinds); None on records written without it."""
+    resumed_from: str | None = None
+    """The model whose broken stream ``model`` continued (proxy.pipeline.splice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ def decision_record(scored: Scored) -> DecisionRecord | None:
         quality=1.0 if quality is None else quality,
         applied=rewards[model],
         kind=outcome.kind.value,
+        resumed_from=outcome.resumed_from,
     )
 
 
@@ -214,6 +217,7 @@ def record_payload(record: DecisionRecord) -> dict[str, Any]:
         "quality": record.quality,
         "reward": record.applied,
         "score": record.score,
+        "resumed_from": record.resumed_from,
     }
 
 

@@ -1,13 +1,16 @@
-"""Behaviour every PosteriorStore shares, run against MemoryStore and RedisStore."""
+"""Behaviour every PosteriorStore shares, run against MemoryStore, RedisStore and the SQLite
+database (each write committed, each read from a fresh store on the file)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support.embedded_db import ThroughDatabase
 from support.redis_targets import RedisTarget
 
 from policies.base import POOLED, Delta, Evidence, PosteriorStore, Table
@@ -24,8 +27,8 @@ POOL = Table(POOLED)
 Factory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster"])
-async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+@pytest.fixture(params=["memory", "redis", "redis-cluster", "sqlite"])
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     """Builds stores of the parametrized kind; all are closed at teardown."""
     made: list[Any] = []
     target = None
@@ -35,7 +38,10 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
         target = RedisTarget(request.getfixturevalue("redis_cluster").url, cluster=True)
 
     def factory(**kw: Any) -> Any:
-        store = MemoryStore(**kw) if target is None else target.store(**kw)
+        if request.param == "sqlite":
+            store: Any = ThroughDatabase(tmp_path / f"state-{len(made)}.db", **kw)
+        else:
+            store = MemoryStore(**kw) if target is None else target.store(**kw)
         made.append(store)
         return store
 

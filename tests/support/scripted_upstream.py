@@ -24,7 +24,11 @@ from support.clocks import FakeClock
 
 @dataclass(frozen=True)
 class Answer:
-    """A good answer: ``chunks`` of text (JSON: joined), ``cut_after`` k chunks for a stream."""
+    """A good answer: ``chunks`` of text (JSON: joined), ``cut_after`` k chunks for a stream.
+
+    With ``tool_call`` a stream's first chunk is text and every later one a piece of the
+    arguments of one tool call (``call_<model>``, function ``f``).
+    """
 
     chunks: Sequence[str] = ("Hello", " there", ".")
     latency_s: float = 0.1
@@ -32,6 +36,7 @@ class Answer:
     chunk_s: float = 0.01
     completion_tokens: int = 3
     cut_after: int | None = None
+    tool_call: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,13 @@ class ScriptedUpstream:
         self.clock = clock
         self.calls: list[Call] = []
         self.streams: list[ScriptedStream] = []
+        self.bodies: list[dict[str, Any]] = []
+        """The body of each call, in order."""
         self.hanging = asyncio.Event()
         """Set when a call starts to hang (so a test knows when to cancel)."""
 
     async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
+        self.bodies.append(body)
         step = await self._take(arm, stream=False, timeout=timeout)
         self.clock.now += step.latency_s
         summary = Summary()
@@ -84,6 +92,7 @@ class ScriptedUpstream:
     async def open_stream(
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
     ) -> ScriptedStream:
+        self.bodies.append(body)
         step = await self._take(arm, stream=True, timeout=timeout)
         self.clock.now += step.ttft_s
         stream = ScriptedStream(arm.name, step, self.clock)
@@ -100,9 +109,7 @@ class ScriptedUpstream:
             await asyncio.Event().wait()
         if isinstance(step, Fail):
             self.clock.now += step.latency_s
-            raise UpstreamError(
-                step.kind, step.message, status=step.status, retry_after_s=step.retry_after_s
-            )
+            raise UpstreamError(step.kind, step.message, status=step.status, retry_after_s=step.retry_after_s)
         assert isinstance(step, Answer)
         return step
 
@@ -137,8 +144,15 @@ class ScriptedStream:
 
     def _frame(self, index: int) -> bytes:
         last = index == len(self.step.chunks) - 1
-        delta = {"content": self.step.chunks[index]}
-        choice = {"index": 0, "delta": delta, "finish_reason": "stop" if last else None}
+        delta: dict[str, Any] = {"content": self.step.chunks[index]}
+        if self.step.tool_call and index > 0:
+            call: dict[str, Any] = {"index": 0, "function": {"arguments": self.step.chunks[index]}}
+            if index == 1:
+                call.update(id=f"call_{self.model}", type="function")
+                call["function"]["name"] = "f"
+            delta = {"tool_calls": [call]}
+        finish = ("tool_calls" if self.step.tool_call else "stop") if last else None
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
         payload = {"object": "chat.completion.chunk", "model": self.model, "choices": [choice]}
         self.summary.add_payload(payload)
         return b"data: " + orjson.dumps(payload) + b"\n\n"

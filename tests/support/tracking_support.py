@@ -1,4 +1,5 @@
-"""Helpers for the tracking tests: proxies on MemoryStore or RedisStore, SDK calls, polling."""
+"""Helpers for the tracking tests: proxies on MemoryStore, RedisStore or the SQLite database, SDK
+calls, polling."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +16,12 @@ import openai
 import pytest
 
 from policies.base import ALL_PROMPTS, Evidence, Table
+from policies.evidence_tables import EvidenceTables
 from proxy.app import create_app
 from proxy.config.settings import Config, parse_config
 from proxy.pipeline.services import Services
-from proxy.runtime.state import State, embedded_state, redis_state
+from proxy.runtime.state import State, embedded_state, redis_state, sqlite_state
+from storage.embedded.sqlite_store import SqliteStore
 from storage.embedded.store import MemoryStore
 from storage.redis.store import RedisStore
 from support.redis_server import RedisServer
@@ -26,6 +30,7 @@ from support.servers import FakeUpstream, UvicornThread
 
 SECRET = "sk-test-secret-123456"
 MESSAGES: list[dict[str, Any]] = [{"role": "user", "content": "Say hello"}]
+AnyStore = MemoryStore | RedisStore | SqliteStore
 
 
 def config_dict(
@@ -54,7 +59,7 @@ class Proxy:
 
     url: str
     services: Services
-    store: MemoryStore | RedisStore
+    store: AnyStore
     redis: RedisTarget | None = None
 
     def client(self, agent: str, workflow: str | None = None, **headers: str) -> openai.OpenAI:
@@ -84,7 +89,7 @@ class Proxy:
     def evidence(self, scope: str, model: str, context: str = ALL_PROMPTS) -> Evidence:
         """The stored evidence of one cell, read through the store on the app's loop."""
         table = Table(scope, context)
-        if isinstance(self.store, MemoryStore):
+        if isinstance(self.store, EvidenceTables):
             return self.store.load_now([table], [model])[table][model]
         assert self.redis is not None, "a Proxy on Redis needs its RedisTarget"
         return _redis_evidence(self.store, self.redis, scope, model, context)
@@ -99,8 +104,9 @@ def _redis_evidence(store: RedisStore, target: RedisTarget, scope: str, model: s
 
 
 Starter = Callable[..., Proxy]
-BACKENDS = ["memory", "redis", "redis-cluster"]
-"""The embedded store, a real redis-server, and a real Redis Cluster (three masters)."""
+BACKENDS = ["memory", "redis", "redis-cluster", "sqlite"]
+"""In-process memory, a real redis-server, a real Redis Cluster (three masters), and the
+embedded SQLite database (the default without Redis)."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -123,12 +129,18 @@ def redis_target_of(request: pytest.FixtureRequest, backend: str) -> RedisTarget
 def start_proxy(request: pytest.FixtureRequest, backend: str) -> Iterator[Starter]:
     """``start(config_dict, clock=time.time)`` -> Proxy on the ``backend`` store."""
     target = redis_target_of(request, backend)
+    folder: Path | None = request.getfixturevalue("tmp_path") if backend == "sqlite" else None
     with ExitStack() as stack:
 
         def start(config: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> Proxy:
-            store = make_store(target, clock)
             parsed = parse_config(dict(config))
-            app = create_app(parsed, state=state_on(parsed, store, clock), rng=random.Random(0), clock=clock)
+            if folder is not None:
+                state = sqlite_state(parsed, clock, folder / "state.json")  # shared, like one Redis
+                store: AnyStore = state.posteriors  # type: ignore[assignment]
+            else:
+                store = make_store(target, clock)
+                state = state_on(parsed, store, clock)
+            app = create_app(parsed, state=state, rng=random.Random(0), clock=clock)
             server = stack.enter_context(UvicornThread(app))
             return Proxy(server.url, app.state.services, store, target)
 

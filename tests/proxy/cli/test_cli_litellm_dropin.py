@@ -18,6 +18,7 @@ from support.servers import FakeUpstream, ProxyProcess
 
 from proxy.cli.loading import STATE_FILE_ENV, load
 from proxy.config.settings import STATE_FILE
+from storage.embedded.database import database_path
 
 MASTER = "sk-master-dropin"
 ENV = {"MM_DROPIN_OPENAI_KEY": "sk-dropin", "MM_DROPIN_MASTER_KEY": MASTER, "REDIS_URL": ""}
@@ -142,7 +143,7 @@ def test_two_proxies_from_one_folder_keep_their_own_state_files(
             server.stop()
             outputs.append(server.output())
     for config, output in zip(configs, outputs, strict=True):
-        assert (config.parent / STATE_FILE).is_file(), output[-2000:]
+        assert database_path(config.parent / STATE_FILE).is_file(), output[-2000:]
         logged = [line for line in output.splitlines() if LOGGED in line]
         assert sum("litellm_settings.fallbacks:" in line for line in logged) == 1, output[-2000:]
     assert not list(shared.iterdir())

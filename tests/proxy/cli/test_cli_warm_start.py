@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from support.embedded_db import saved_store
 from support.paths import REPO
 from support.redis_server import free_port
 from support.servers import FakeUpstream
@@ -18,7 +19,7 @@ from support.tracking_support import Starter, backend, chat, config_dict, redis_
 
 from policies.base import Table
 from proxy.cli.main import main
-from storage.embedded.store import MemoryStore
+from storage.embedded.database import database_path
 
 __all__ = ["backend", "start_proxy"]
 
@@ -72,11 +73,11 @@ def test_embedded_store_gets_the_evidence_and_a_dry_run_writes_nothing(
     assert code == 0, out
     assert "100 rows for 1 agent(s) (support)" in out
     assert "1 unknown model, 1 bad agent name" in out
-    assert not state.exists()
+    assert not database_path(state).exists()
     code, out = warm_start(capsys, "--config", str(config), "--data", str(log))
     assert code == 0, out
     table = Table("support")
-    found = MemoryStore(state_file=state).load_now([table], ["m1", "m2"])[table]
+    found = saved_store(state).load_now([table], ["m1", "m2"])[table]
     # default weights: quality 0.6, cost 0.2 (unknown: neutral 1), latency 0.2 (not logged: left out)
     assert (found["m1"].successes, found["m1"].failures) == pytest.approx((50 * 0.25, 50 * 0.75))
     assert (found["m2"].successes, found["m2"].failures) == pytest.approx((50.0, 0.0))
@@ -91,22 +92,23 @@ def test_strength_caps_the_evidence(
     code, out = warm_start(capsys, "--config", str(config), "--data", str(log), "--strength", "10")
     assert code == 0, out
     table = Table("support")
-    found = MemoryStore(state_file=state).load_now([table], ["m2"])[table]["m2"]
+    found = saved_store(state).load_now([table], ["m2"])[table]["m2"]
     assert found.total == pytest.approx(10.0)
 
 
-def test_a_running_proxy_owns_the_state_file(
+def test_a_running_proxy_sees_what_warm_start_writes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_upstream: FakeUpstream
 ) -> None:
     state = tmp_path / "state.json"
     config = embedded_config(tmp_path, fake_upstream, state)
-    running = MemoryStore(state_file=state)  # what a serving proxy holds
+    running = saved_store(state)  # what a serving proxy holds: its mirror is empty
+    table = Table("support")
+    assert running.load_now([table], ["m2"])[table]["m2"].total == 0
     code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
-    assert code == 1 and "owned by a running proxy" in out
-    assert not state.exists()
+    assert code == 0 and f"written to {database_path(state)}" in out, out
+    assert asyncio.run(running.flush())  # its next tick reads what other processes wrote
+    assert running.load_now([table], ["m2"])[table]["m2"].total == pytest.approx(50.0)
     asyncio.run(running.close())
-    code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
-    assert code == 0 and state.exists(), out
 
 
 def test_the_same_log_is_not_imported_twice_unless_forced(
@@ -122,7 +124,7 @@ def test_the_same_log_is_not_imported_twice_unless_forced(
     assert warm_start(capsys, *args, "--strength", "20")[0] == 0  # other options: another import
     assert warm_start(capsys, *args, "--force")[0] == 0
     table = Table("support")
-    found = MemoryStore(state_file=state).load_now([table], ["m2"])[table]["m2"]
+    found = saved_store(state).load_now([table], ["m2"])[table]["m2"]
     assert found.total == pytest.approx(50 + 20 + 50)
 
 
@@ -134,7 +136,7 @@ def test_an_unrecordable_import_is_still_written_and_says_so(
     (tmp_path / "state.json.warm-starts.json").mkdir()  # a directory: the record cannot be written
     code, out = warm_start(capsys, "--config", str(config), "--data", str(write_log(tmp_path / "l.csv")))
     assert code == 0 and "could not be recorded" in out
-    assert state.exists()
+    assert database_path(state).exists()
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -207,5 +209,5 @@ def test_the_shipped_example_log_seeds_the_shipped_config(
     assert code == 0, out
     assert "72 rows for 2 agent(s) (demo, support)" in out and "skipped: 0 unknown model, 0 bad" in out
     table = Table("demo")
-    found = MemoryStore(state_file=tmp_path / "state.json").load_now([table], ["sim-fast", "sim-smart"])
+    found = saved_store(tmp_path / "state.json").load_now([table], ["sim-fast", "sim-smart"])
     assert found[table]["sim-smart"].total == pytest.approx(12.0)

@@ -7,13 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from support.embedded_db import saved_store
 from support.servers import FakeUpstream
 from support.tracking_support import Starter, backend, chat, config_dict, redis_target_of, start_proxy
 
 from policies.base import ALL_PROMPTS, Delta, Table
 from proxy.cli.stats import print_stats
 from proxy.config.settings import parse_config
-from storage.embedded.store import MemoryStore
 
 __all__ = ["backend", "start_proxy"]
 
@@ -90,7 +90,7 @@ def test_stats_cli_reports_the_policy_posterior_per_context(
     }
     server = {"state_file": str(path)}
     config = parse_config(config_dict(fake_upstream, ("m1",), server=server, router=router))
-    store = MemoryStore(state_file=path)
+    store = saved_store(path)
     store.apply_now([Delta(Table("a"), "m1", 4.0, 0.0), Delta(Table("a", "code"), "m1", 1.0, 0.0)])
     assert asyncio.run(store.flush())
     asyncio.run(store.close())

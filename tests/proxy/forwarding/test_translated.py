@@ -428,13 +428,37 @@ def test_stream_broken_midway_ends_with_error_event(
         assert "[DONE]" not in response.text and "error" in frames[-1]
         return "".join(f["choices"][0]["delta"].get("content", "") for f in frames if f.get("choices"))
 
-    results = on_both(proxies, fake, run, ("claude-one", reply))
+    results = on_both(proxies, fake, run, ("claude-one", reply), ("claude-two", Reply(status=500)))
     assert assert_same(results, lambda r: (r[2].status, kinds(r[2]))) == (
         Status.STREAM_ERROR,
-        [("a1", FailureKind.STREAM_CUT)],
+        [("a1", FailureKind.STREAM_CUT), ("a2", FailureKind.SERVER)],
     )
     assert assert_same(results, lambda r: r[0]) == "a b c"
     assert_paths(results)
+
+
+@pytest.mark.parametrize("cut", ["error_event_after", "cut_after"])
+def test_stream_broken_midway_is_continued_by_the_next_model(
+    proxies: dict[str, RunningProxy], fake: FakeAnthropic, cut: str
+) -> None:
+    reply = Reply(text="a b c d e f", interval_s=0.02, cut_after=5 if cut == "cut_after" else None)
+    reply = replace(reply, error_event_after=5) if cut == "error_event_after" else reply
+
+    def run(proxy: RunningProxy) -> Any:
+        response = proxy.post(
+            {"model": "auto", "messages": MESSAGES, "stream": True}, headers={"X-Agent": "a"}
+        )
+        assert response.status_code == 200 and response.text.count("data: [DONE]") == 1
+        frames = [orjson.loads(line[6:]) for line in response.text.split("\n") if line.startswith("data: {")]
+        assert frames[-1]["x_model_manager"] == {"resumed_from": "a1", "resumed_by": "a2", "attempts": 2}
+        return "".join(f["choices"][0]["delta"].get("content", "") for f in frames if f.get("choices"))
+
+    results = on_both(proxies, fake, run, ("claude-one", reply), ("claude-two", Reply(text=" d e f.")))
+    assert assert_same(results, lambda r: (r[2].status, kinds(r[2]))) == (
+        Status.SUCCESS,
+        [("a1", FailureKind.STREAM_CUT), ("a2", None)],
+    )
+    assert assert_same(results, lambda r: r[0]) == "a b c d e f."
 
 
 def test_unverified_request_field_goes_through_acompletion(

@@ -167,11 +167,13 @@ def overhead_ms(played: Played) -> float:
 
 # -- ordering and fallback -------------------------------------------------------------------
 async def test_fallback_tries_models_in_ranking_order_and_rests_a_rate_limited_one() -> None:
-    r = rig({
-        "m1": [Fail(FailureKind.SERVER, 503, latency_s=0.03)],
-        "m2": [Fail(FailureKind.RATE_LIMITED, 429, latency_s=0.01, retry_after_s=30)],
-        "m3": [Answer(latency_s=0.2)],
-    })
+    r = rig(
+        {
+            "m1": [Fail(FailureKind.SERVER, 503, latency_s=0.03)],
+            "m2": [Fail(FailureKind.RATE_LIMITED, 429, latency_s=0.01, retry_after_s=30)],
+            "m3": [Answer(latency_s=0.2)],
+        }
+    )
     played = await ask(r)
     assert played.status == 200
     assert (played.headers[MODEL_HEADER], played.headers[ATTEMPTS_HEADER]) == ("m3", "3")
@@ -290,13 +292,182 @@ async def test_stream_relays_every_chunk_then_done_and_finishes_once() -> None:
     assert not r.upstream.streams[0].closed  # read to its end: nothing to release
 
 
-async def test_stream_cut_after_first_chunk_ends_with_one_error_event() -> None:
-    r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer()]})
+async def test_stream_cut_after_first_chunk_ends_with_one_error_event_when_resume_is_off() -> None:
+    r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer()]}, resume_streams=False)
     played = await ask(r, stream=True)
     assert played.body.count(b"upstream_stream_error") == 1 and b"[DONE]" not in played.body
+    assert b"x_model_manager" not in played.body
     outcome = r.only_outcome()
     assert outcome.status is Status.STREAM_ERROR and kinds(outcome) == [("m1", FailureKind.STREAM_CUT)]
     assert [c.model for c in r.upstream.calls] == ["m1"]  # too late to fall back
+
+
+def texts(body: bytes) -> tuple[str, list[dict[str, Any]]]:
+    """The answer text a client assembles from an SSE body, and every chunk payload."""
+    payloads = [orjson.loads(line[6:]) for line in body.split(b"\n\n") if line.startswith(b"data: {")]
+    text = "".join(c["delta"].get("content") or "" for p in payloads for c in p.get("choices", []))
+    return text, payloads
+
+
+async def test_stream_cut_is_continued_by_the_next_model_in_the_same_stream() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("Once", " upon", " a"), cut_after=2)],
+            "m2": [Answer(chunks=(" time", " there", ".")), Answer()],
+        }
+    )
+    played = await ask(r, stream=True)
+    text, payloads = texts(played.body)
+    assert text == "Once upon time there." and played.body.count(b"[DONE]") == 1
+    assert b"error" not in played.body and {p["model"] for p in payloads} == {"m1"}
+    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m2", "attempts": 2}
+    outcome = r.only_outcome()
+    assert outcome.status is Status.SUCCESS and kinds(outcome) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", None),
+    ]
+    assert outcome.summary is not None and outcome.summary.text == "Once upon time there."
+    assert outcome.summary.usage.completion_tokens == 3 + 3  # m1's 9 chars estimated as 3 tokens
+    continuation = r.upstream.bodies[1]["messages"]
+    assert continuation[-2] == {"role": "assistant", "content": "Once upon"}
+    assert continuation[-1]["role"] == "user" and "Continue" in continuation[-1]["content"]
+    assert r.upstream.streams[0].closed
+
+
+async def test_a_broken_continuation_is_continued_again_and_every_attempt_recorded() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("a", "b", "c"), cut_after=2)],
+            "m2": [Answer(chunks=("c", "d", "e"), cut_after=1)],
+            "m3": [Answer(chunks=("d", "!"))],
+        }
+    )
+    played = await ask(r, stream=True)
+    text, payloads = texts(played.body)
+    assert text == "abcd!" and played.body.count(b"[DONE]") == 1
+    assert payloads[-1]["x_model_manager"] == {"resumed_from": "m1", "resumed_by": "m3", "attempts": 3}
+    assert kinds(r.only_outcome()) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", FailureKind.STREAM_CUT),
+        ("m3", None),
+    ]
+    assert r.upstream.bodies[2]["messages"][-2]["content"] == "abc"
+
+
+async def test_a_cut_with_no_model_left_ends_in_one_error_event() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("a", "b", "c"), cut_after=2)],
+            "m2": [Fail(FailureKind.SERVER, 503)],
+            "m3": [Fail(FailureKind.TIMEOUT)],
+        }
+    )
+    played = await ask(r, stream=True)
+    assert played.body.count(b"upstream_stream_error") == 1 and b"[DONE]" not in played.body
+    error_event = orjson.loads(played.body.split(b"\n\n")[-2][6:])
+    assert error_event["x_model_manager"] == {"resumed_from": "m1", "attempts": 3}
+    assert error_event["error"]["code"] == "upstream_stream_error"
+    outcome = r.only_outcome()
+    assert outcome.status is Status.STREAM_ERROR
+    assert kinds(outcome) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", FailureKind.SERVER),
+        ("m3", FailureKind.TIMEOUT),
+    ]
+
+
+def tool_calls(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tool-call delta a client received."""
+    return [t for p in payloads for c in p.get("choices", []) for t in c["delta"].get("tool_calls") or ()]
+
+
+async def test_a_tool_call_cut_mid_arguments_is_restarted_whole_by_the_next_model() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("Let me look.", '{"ci', 'ty": "Pa'), tool_call=True, cut_after=2)],
+            "m2": [Answer(chunks=("", '{"city": ', '"Paris"}'), tool_call=True)],
+        }
+    )
+    played = await ask(r, stream=True)
+    text, payloads = texts(played.body)
+    calls = tool_calls(payloads)
+    assert text == "Let me look." and played.body.count(b"[DONE]") == 1 and b"error" not in played.body
+    assert {t.get("id") for t in calls} == {"call_m2", None} and calls[0]["id"] == "call_m2"
+    assert orjson.loads("".join(t["function"]["arguments"] for t in calls)) == {"city": "Paris"}
+    assert payloads[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert r.upstream.bodies[1]["messages"][-2] == {"role": "assistant", "content": "Let me look."}
+    outcome = r.only_outcome()
+    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", None)]
+    assert outcome.summary is not None and outcome.summary.tool_calls == [("f", '{"city": "Paris"}')]
+
+
+async def test_tool_call_frames_reach_the_client_only_with_the_end_of_the_stream() -> None:
+    r = rig({"m1": [Answer(chunks=("", '{"a"', ": 1}"), tool_call=True, chunk_s=0.5)]})
+    reply = await handle_chat(r.services, chat(stream=True))
+    sent: list[tuple[float, bytes]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("body"):
+            sent.append((r.clock.now, message["body"]))
+
+    await reply({"type": "http"}, asyncio.Event().wait, send)  # type: ignore[arg-type]
+    role, *held = sent
+    assert len(held) == 3 and held[-1][1] == b"data: [DONE]\n\n"
+    assert role[0] + 1.0 == pytest.approx(held[0][0]) and {at for at, _ in held} == {held[0][0]}
+    assert tool_calls(texts(b"".join(frame for _, frame in held))[1])[0]["id"] == "call_m1"
+
+
+async def test_with_resume_off_tool_call_frames_are_not_held_and_a_cut_is_an_error() -> None:
+    r = rig(
+        {"m1": [Answer(chunks=("", '{"a"', ": 1}"), tool_call=True, cut_after=2)], "m2": [Answer()]},
+        resume_streams=False,
+    )
+    played = await ask(r, stream=True)
+    _, payloads = texts(played.body)
+    assert tool_calls(payloads)[0]["id"] == "call_m1" and b"upstream_stream_error" in played.body
+    assert [c.model for c in r.upstream.calls] == ["m1"]
+
+
+async def test_a_continuation_failing_to_open_rests_a_misconfigured_model() -> None:
+    r = rig(
+        {
+            "m1": [Answer(chunks=("a", "b", "c"), cut_after=2)],
+            "m2": [Fail(FailureKind.AUTH, 401)],
+            "m3": [Answer(chunks=("c",))],
+        }
+    )
+    played = await ask(r, stream=True)
+    assert texts(played.body)[0] == "abc"
+    assert kinds(r.only_outcome()) == [
+        ("m1", FailureKind.STREAM_CUT),
+        ("m2", FailureKind.AUTH),
+        ("m3", None),
+    ]
+    assert r.services.cooldowns.resting("m2") and not r.services.cooldowns.resting("m1")
+
+
+async def test_client_leaving_while_a_continuation_opens_records_each_attempt_once() -> None:
+    r = rig({"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Hang()]})
+    reply = await handle_chat(r.services, chat(stream=True))
+    task = asyncio.get_running_loop().create_task(play(reply))
+    await r.upstream.hanging.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    outcome = r.only_outcome()
+    assert outcome.status is Status.CANCELLED
+    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", FailureKind.CANCELLED)]
+    assert outcome.summary is not None and outcome.summary.text == "ab"
+
+
+async def test_a_cut_past_the_deadline_is_not_resumed() -> None:
+    r = rig(
+        {"m1": [Answer(chunks=("a", "b", "c"), ttft_s=0.5, chunk_s=1.0, cut_after=2)], "m2": [Answer()]},
+        deadline_s=1.2,
+    )
+    played = await ask(r, stream=True)
+    assert played.body.count(b"upstream_stream_error") == 1
+    assert [c.model for c in r.upstream.calls] == ["m1"]
 
 
 async def test_client_leaving_after_the_first_chunk_cancels_the_stream() -> None:
@@ -339,10 +510,50 @@ PATHS: dict[str, tuple[dict[str, list[Step]], bool, dict[str, Any], Status]] = {
     "all-failed": ({m: [Fail(FailureKind.SERVER, 502)] for m in MODELS}, False, {}, Status.FAILED),
     "stream": ({"m1": [Answer()]}, True, {}, Status.SUCCESS),
     "stream-fallback": ({"m1": [Fail(FailureKind.SERVER)], "m2": [Answer()]}, True, {}, Status.SUCCESS),
-    "stream-cut": ({"m1": [Answer(chunks=("a", "b"), cut_after=1)]}, True, {}, Status.STREAM_ERROR),
+    "stream-cut": (
+        {
+            "m1": [Answer(chunks=("a", "b"), cut_after=1)],
+            "m2": [Fail(FailureKind.SERVER)],
+            "m3": [Fail(FailureKind.SERVER)],
+        },
+        True,
+        {},
+        Status.STREAM_ERROR,
+    ),
+    "stream-resumed": (
+        {"m1": [Answer(chunks=("a", "b"), cut_after=1)], "m2": [Answer()]},
+        True,
+        {},
+        Status.SUCCESS,
+    ),
+    "stream-resumed-twice": (
+        {
+            "m1": [Answer(chunks=("a", "b"), cut_after=1)],
+            "m2": [Answer(chunks=("b", "c"), cut_after=1)],
+            "m3": [Answer()],
+        },
+        True,
+        {},
+        Status.SUCCESS,
+    ),
+    "stream-tool-call-restarted": (
+        {"m1": [Answer(chunks=("", "{"), tool_call=True, cut_after=1)], "m2": [Answer(tool_call=True)]},
+        True,
+        {},
+        Status.SUCCESS,
+    ),
+    "leave-during-continuation": (
+        {"m1": [Answer(chunks=("a", "b", "c"), cut_after=2)], "m2": [Answer(chunks=tuple("bcdefg"))]},
+        True,
+        {"leave_after": 3},
+        Status.CANCELLED,
+    ),
     "stream-all-failed": ({m: [Fail(FailureKind.SERVER)] for m in MODELS}, True, {}, Status.FAILED),
     "leave-after-first-chunk": (
-        {"m1": [Answer(chunks=tuple("abcd"))]}, True, {"leave_after": 1}, Status.CANCELLED
+        {"m1": [Answer(chunks=tuple("abcd"))]},
+        True,
+        {"leave_after": 1},
+        Status.CANCELLED,
     ),
     "closed-before-first-iteration": ({"m1": [Answer()]}, True, {"refuse_start": True}, Status.CANCELLED),
 }

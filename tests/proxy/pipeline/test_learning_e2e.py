@@ -283,7 +283,7 @@ def test_state_file_survives_a_proxy_restart(
     monkeypatch.delenv("REDIS_URL", raising=False)
     config = learning_config(fake_upstream, tmp_path, opposite_agents(fake_upstream), **UNFORGETTING)
     check_restart(config, tmp_path, None)
-    assert (tmp_path / "state.json").exists()
+    assert (tmp_path / "state.db").exists() and not (tmp_path / "state.json").exists()
 
 
 # -- (c) Redis outage mid-run ------------------------------------------------------------------

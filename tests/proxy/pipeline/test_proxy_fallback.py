@@ -229,6 +229,7 @@ def test_stream_cut_midway_ends_with_one_error_event(
     proxy: RunningProxy, fake_upstream: FakeUpstream, path: str
 ) -> None:
     fake_upstream.set_profile("m1", chunks=6, cut_stream_after=3)
+    fake_upstream.set_profile("m2", fail_status=500)  # no model left to continue it
     received = []
     with proxy.client() as client, pytest.raises(openai.APIError) as caught:
         for chunk in client.chat.completions.create(model="auto", messages=MESSAGES, stream=True):
@@ -237,13 +238,14 @@ def test_stream_cut_midway_ends_with_one_error_event(
     assert caught.value.message
     outcome, rewards = proxy.last()
     assert outcome.status is Status.STREAM_ERROR and outcome.model == "m1"
-    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT)]
-    assert rewards == {"m1": 0.0}
-    assert [body["model"] for body in fake_upstream.bodies()] == ["m1"]
+    assert kinds(outcome) == [("m1", FailureKind.STREAM_CUT), ("m2", FailureKind.SERVER)]
+    assert rewards == {"m1": 0.0, "m2": 0.0}
+    assert [body["model"] for body in fake_upstream.bodies()] == ["m1", "m2"]
 
 
 def test_stream_cut_raw_frames(proxy: RunningProxy, fake_upstream: FakeUpstream, path: str) -> None:
     fake_upstream.set_profile("m1", chunks=6, cut_stream_after=2)
+    fake_upstream.set_profile("m2", fail_status=500)  # no model left to continue it
     response = proxy.post({"model": "auto", "messages": MESSAGES, "stream": True})
     assert response.status_code == 200
     events = [orjson.loads(line[6:]) for line in response.text.split("\n") if line.startswith("data: ")]

@@ -268,7 +268,7 @@ def test_a_hanging_native_model_times_out_and_falls_back(
 def test_a_failure_event_before_any_output_falls_back(
     proxy: RunningProxy, fake_upstream: FakeUpstream
 ) -> None:
-    fake_upstream.set_profile("n1", stream_error_after=2)  # response.created, .in_progress, .failed
+    fake_upstream.set_profile("n1", error_event_after=2)  # response.created, .in_progress, .failed
     with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
         events = list(stream)
         final = stream.get_final_response()
@@ -282,7 +282,7 @@ def test_a_failure_event_before_any_output_falls_back(
 def test_the_upstreams_own_failure_event_ends_the_stream_once(
     proxy: RunningProxy, fake_upstream: FakeUpstream
 ) -> None:
-    fake_upstream.set_profile("n1", stream_error_after=5)
+    fake_upstream.set_profile("n1", error_event_after=5)
     with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
         events = list(stream)
     assert [e.type for e in events] == [*NATIVE_TEXT_EVENTS[:5], "response.failed"]

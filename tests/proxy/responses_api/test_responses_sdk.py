@@ -181,6 +181,7 @@ def test_a_stream_cut_mid_way_ends_in_response_failed(
     proxy: RunningProxy, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.set_profile("m1", cut_stream_after=3)
+    fake_upstream.set_profile("m2", fail_status=500)  # no model left to continue it
     with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
         events = list(stream)
         with pytest.raises(RuntimeError, match=r"response\.completed"):

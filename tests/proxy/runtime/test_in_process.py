@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from support.redis_server import RedisServer
 from support.servers import FakeUpstream
 
 from proxy import ModelManager, ModelManagerError, SyncModelManager
+from storage.embedded.database import database_path
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
@@ -75,10 +77,13 @@ async def test_generate_then_stats_workflow_and_feedback(
 
 
 def _stored_keys(config_path: Path) -> int:
-    """Keys in the configured Redis, or the state file's size when embedded (saved on close)."""
+    """Keys in the configured Redis, or rows of the embedded SQLite database (stats, decision
+    records, posterior cells)."""
     config = yaml.safe_load(config_path.read_text())
     if "redis" not in config:
-        return Path(config["server"]["state_file"]).stat().st_size
+        with sqlite3.connect(database_path(Path(config["server"]["state_file"]))) as conn:
+            return sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                       for t in ("stats", "decision", "posterior"))
     with redis.Redis.from_url(config["redis"]["url"]) as client:
         return int(client.dbsize())
 

@@ -3,6 +3,7 @@ State wrote, another State on the same storage reads back as the same evidence."
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ from proxy.config.reader import ConfigError
 from proxy.config.settings import Config, parse_config
 from proxy.runtime.state import open_state
 from proxy.tracking import tracking_file
-from storage.embedded import state_file
 
 ENTRY = {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": "k", "rpm": 5}}
 DELTAS = [Delta(Table("t"), "m", 1.0, 0.0), Delta(Table("t", "code"), "m", 0.25, 0.75)]
@@ -47,41 +47,41 @@ async def test_redis_url_gives_a_shared_state(
     await reader.close()
 
 
-async def test_no_url_gives_an_embedded_state_saved_to_its_file(
+async def test_no_url_gives_the_embedded_database_shared_by_two_states(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     path = tmp_path / "s.json"
     config = _config(server={"state_file": str(path)}, router={"half_life_s": None})
-    state = open_state(config, time.time)
-    assert not state.shared and state.redis is None and state.usage is None
-    assert state.state_file == path
-    await state.start()
-    await state.posteriors.apply(DELTAS)
-    await state.close()
-    cells, corrupt = state_file.read(path)
-    assert corrupt == 0 and {t: {m: (c.s, c.f) for m, c in row.items()} for t, row in cells.items()} == {
-        Table("t"): {"m": (1.0, 0.0)}, Table("t", "code"): {"m": (0.25, 0.75)},
-    }
+    one, two = open_state(config, time.time), open_state(config, time.time)
+    assert one.shared and one.redis is None and one.usage is None
+    assert one.state_file == two.state_file == tmp_path / "s.db"
+    await one.start()
+    await two.start()
+    await one.posteriors.apply(DELTAS)
+    await two.posteriors.apply(DELTAS)
+    assert await one.posteriors.flush() and await two.posteriors.flush() and await one.posteriors.flush()
+    both = {"t": {ALL_PROMPTS: {"m": Evidence(2.0, 0.0)}, "code": {"m": Evidence(0.5, 1.5)}}}
+    assert await one.posteriors.dump() == both == await two.posteriors.dump()
+    await one.close()
+    await two.close()
     again = open_state(config, time.time)
     assert await again.posteriors.load([Table("t"), Table("t", "code")], ["m"]) == {
-        Table("t"): {"m": Evidence(1.0, 0.0)}, Table("t", "code"): {"m": Evidence(0.25, 0.75)},
+        Table("t"): {"m": Evidence(2.0, 0.0)}, Table("t", "code"): {"m": Evidence(0.5, 1.5)},
     }
-    assert not tracking_file.path_for(path).exists()  # nothing tracked, nothing saved
+    assert not path.exists() and not tracking_file.path_for(path).exists()  # no JSON written
     await again.close()
 
 
-async def test_a_second_embedded_state_on_an_owned_file_does_not_save(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["state.db", "state.sqlite", "state.sqlite3"])
+async def test_a_state_file_named_like_a_database_is_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    config = _config(server={"state_file": str(tmp_path / "s.json")})
-    owner, other = open_state(config, time.time), open_state(config, time.time)
-    assert owner.state_file is not None and other.state_file is None
-    await other.posteriors.apply(DELTAS)
-    assert not await other.posteriors.flush()
-    await other.close()
-    await owner.close()
+    state = open_state(_config(server={"state_file": str(tmp_path / name)}), time.time)
+    assert state.state_file == tmp_path / name
+    await state.close()
+    assert os.listdir(tmp_path) == [name]
 
 
 def test_redis_cluster_must_be_a_boolean() -> None:

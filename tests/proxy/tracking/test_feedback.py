@@ -12,7 +12,7 @@ from support.servers import FakeUpstream
 from support.tracking_support import Proxy, Starter, backend, chat, config_dict, start_proxy
 
 from policies.base import POOLED, Delta, Evidence, Table
-from storage.embedded.store import MemoryStore
+from policies.evidence_tables import EvidenceTables
 from storage.redis.keys import post_key
 
 __all__ = ["backend", "start_proxy"]
@@ -110,7 +110,7 @@ def test_finish_marks_the_workflow_and_credits_it(start_proxy: Starter, fake_ups
 
 def zero_successes(proxy: Proxy, scope: str) -> None:
     """Wipe a cell's success mass behind the proxy's back (as decay would shrink it)."""
-    if isinstance(proxy.store, MemoryStore):
+    if isinstance(proxy.store, EvidenceTables):
         proxy.store.apply_now([Delta(Table(scope), "m1", -10.0, 0.0)])
         return
     assert proxy.redis is not None

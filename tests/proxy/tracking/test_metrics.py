@@ -60,7 +60,7 @@ def test_label_values_are_escaped() -> None:
     assert samples(text)[("model_manager_calls_total", labels(agent='we"ird\\\nagent', model="m"))] == 1
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("backend", ["memory", "redis", "sqlite"])
 def test_a_proxy_exposes_its_counters(start_proxy: Starter, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script("m1", [{"fail_status": 503}])
     proxy = start_proxy(config_dict(fake_upstream, ("m1", "m2"), router={"policy": "fixed"}))

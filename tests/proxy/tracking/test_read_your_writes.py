@@ -113,10 +113,10 @@ def test_the_barrier_costs_little_when_nothing_is_pending(
     assert proxy.services.learner.recorded == proxy.services.learner.submitted
 
 
-@pytest.mark.parametrize("backend", ["redis"])
+@pytest.mark.parametrize("backend", ["redis", "sqlite"])
 def test_cross_replica_lag_is_measured(start_proxy: Starter, fake_upstream: FakeUpstream) -> None:
-    """Printed figure: from a response on replica A until replica B (same Redis) finds its
-    decision record for feedback; every record gets there."""
+    """Printed figure: from a response on replica A until replica B (same Redis, or the same
+    embedded database file) finds its decision record for feedback; every record gets there."""
     writer, reader = start_proxy(config_dict(fake_upstream)), start_proxy(config_dict(fake_upstream))
     lags, first_tries = [], 0
     with httpx.Client(timeout=10) as http:

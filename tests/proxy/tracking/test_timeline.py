@@ -1,11 +1,12 @@
-"""Per-minute buckets and recent decisions: what one outcome adds (pure), how the embedded
-backend keeps and saves them, and how Redis stores them (bounded keys with a TTL, under the
-agent's hash tag, in the same pipelined write as the stats)."""
+"""Per-minute buckets and recent decisions: what one outcome adds (pure), how the memory and
+SQLite backends keep them (SQLite across a restart), and how Redis stores them (bounded keys
+with a TTL, under the agent's hash tag, in the same pipelined write as the stats)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -20,7 +21,8 @@ from proxy.tracking import timeline
 from proxy.tracking.memory import MemoryTracking
 from proxy.tracking.records import Tracked, track
 from proxy.tracking.redis_backend import RedisTracking
-from proxy.tracking.tracking_file import path_for
+from proxy.tracking.sqlite_backend import SqliteTracking
+from storage.embedded.database import Database
 from storage.redis.store import RedisStore
 
 START = 1_700_000_130.0  # minute 28_333_335, hour 472_222
@@ -60,31 +62,67 @@ def test_an_outcome_adds_its_charted_counters_to_its_minute() -> None:
     assert (recent["propensity"], recent["explored"], recent["reward"]) == (0.25, True, 0.9)
 
 
-def test_memory_keeps_minutes_for_the_retention_and_saves_them(tmp_path: Path) -> None:
+def test_memory_keeps_minutes_for_the_retention() -> None:
     clock = FakeClock(START)
-    path = path_for(tmp_path / "state.json")
-    backend = MemoryTracking(clock=clock, retention_s=1e6, decision_ttl_s=1e6, state_file=path)
+    backend = MemoryTracking(clock=clock, retention_s=1e6, decision_ttl_s=1e6)
     asyncio.run(backend.write_many([stamped(outcome("mm-1")), stamped(outcome("mm-2", START + 60))]))
     series = asyncio.run(backend.timeline(["ag"], START))["ag"]
     assert sorted(series) == [MINUTE, MINUTE + 1] and series[MINUTE]["m2|cost"] == 0.5
     assert asyncio.run(backend.timeline(["ag"], START + 60))["ag"].keys() == {MINUTE + 1}
     assert [e["id"] for e in asyncio.run(backend.recent_decisions("ag", 10))] == ["mm-2", "mm-1"]
-    assert asyncio.run(backend.save())
-
-    restored = MemoryTracking(clock=clock, retention_s=1e6, decision_ttl_s=1e6, state_file=path)
-    assert asyncio.run(restored.timeline(["ag"], 0.0)) == asyncio.run(backend.timeline(["ag"], 0.0))
-    assert [e["id"] for e in asyncio.run(restored.recent_decisions("ag", 10))] == ["mm-2", "mm-1"]
     clock.now = START + timeline.TIMELINE_RETENTION_S + 121
-    later = MemoryTracking(clock=clock, retention_s=1e6, decision_ttl_s=1e6, state_file=path)
-    assert asyncio.run(later.timeline(["ag"], 0.0))["ag"] == {}
+    asyncio.run(backend.write(stamped(outcome("mm-3", clock.now))))
+    assert MINUTE not in asyncio.run(backend.timeline(["ag"], 0.0))["ag"]
 
 
-def test_memory_keeps_the_newest_decisions() -> None:
-    backend = MemoryTracking(clock=FakeClock(START), retention_s=1e6, decision_ttl_s=1e6)
+def test_sqlite_keeps_minutes_across_a_restart_for_the_retention(tmp_path: Path) -> None:
+    """What one SqliteTracking wrote, a new one on the same file reads back; minutes past the
+    retention are purged by the next write."""
+    clock = FakeClock(START)
+    path = tmp_path / "state.db"
+
+    async def run() -> None:
+        backend = SqliteTracking(Database(path), clock=clock, retention_s=1e6, decision_ttl_s=1e6)
+        await backend.write_many([stamped(outcome("mm-1")), stamped(outcome("mm-2", START + 60))])
+        series = (await backend.timeline(["ag", "nobody"], START))
+        assert sorted(series["ag"]) == [MINUTE, MINUTE + 1] and series["ag"][MINUTE]["m2|cost"] == 0.5
+        assert series["nobody"] == {}
+        assert (await backend.timeline(["ag"], START + 60))["ag"].keys() == {MINUTE + 1}
+        assert [e["id"] for e in await backend.recent_decisions("ag", 10)] == ["mm-2", "mm-1"]
+        await backend.close()
+        memory = MemoryTracking(clock=clock, retention_s=1e6, decision_ttl_s=1e6)
+        await memory.write_many([stamped(outcome("mm-1")), stamped(outcome("mm-2", START + 60))])
+
+        restored = SqliteTracking(Database(path), clock=clock, retention_s=1e6, decision_ttl_s=1e6)
+        assert await restored.timeline(["ag"], 0.0) == await memory.timeline(["ag"], 0.0)
+        assert await restored.recent_decisions("ag", 10) == await memory.recent_decisions("ag", 10)
+        clock.now = START + timeline.TIMELINE_RETENTION_S + 121
+        await restored.write(stamped(outcome("mm-3", clock.now)))
+        assert MINUTE not in (await restored.timeline(["ag"], 0.0))["ag"]
+        assert [e["id"] for e in await restored.recent_decisions("ag", 2)] == ["mm-3", "mm-2"]
+        await restored.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_newest_decisions_are_kept(tmp_path: Path, kind: str) -> None:
+    async def run() -> list[dict[str, Any]]:
+        backend: MemoryTracking | SqliteTracking
+        if kind == "memory":
+            backend = MemoryTracking(clock=FakeClock(START), retention_s=1e6, decision_ttl_s=1e6)
+        else:
+            backend = SqliteTracking(Database(tmp_path / "s.db"), clock=FakeClock(START),
+                                     retention_s=1e6, decision_ttl_s=1e6)
+        await backend.write_many([stamped(outcome(f"mm-{i}")) for i in range(kept - 3)])
+        await backend.write_many([stamped(outcome(f"mm-{i}")) for i in range(kept - 3, kept + 5)])
+        entries = await backend.recent_decisions("ag", 1000)
+        await backend.close()
+        return entries
+
     kept = timeline.RECENT_DECISIONS_KEPT
-    asyncio.run(backend.write_many([stamped(outcome(f"mm-{i}")) for i in range(kept + 5)]))
-    entries = asyncio.run(backend.recent_decisions("ag", 1000))
-    assert len(entries) == kept and entries[0]["id"] == f"mm-{kept + 4}"
+    entries = asyncio.run(run())
+    assert len(entries) == kept and entries[0]["id"] == f"mm-{kept + 4}" and entries[-1]["id"] == "mm-5"
 
 
 @pytest.mark.parametrize("hours", [1, 2])

@@ -1,5 +1,6 @@
 """Embedded mode: a real proxy process stopped with SIGTERM and started again on the same
-state file still answers /v1/stats, /v1/workflows and feedback on pre-restart requests."""
+state database still answers /v1/stats, /v1/workflows and feedback on pre-restart requests;
+a corrupt JSON tracking file met by the migration is moved aside."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from test_tracking_processes import EXPECTED_CALLS, Remote
 from test_tracking_stats import check_stats, check_workflows, run_plan, scripted_config
 
 TRACKING_FILE = "state.tracking.json"
+DATABASE = "state.db"
 
 
 def embedded_config(upstream: FakeUpstream, tmp_path: Path) -> Path:
@@ -54,7 +56,7 @@ def test_stats_workflows_and_feedback_survive_a_restart(fake_upstream: FakeUpstr
         request_ids = before.get("/v1/workflows/wf-A").json()["request_ids"]
         status, first = feedback(before, request_ids[0], 0.2)
         assert status == 200 and first["changed"], first
-    assert (tmp_path / TRACKING_FILE).exists()  # written on SIGTERM (the periodic save is 30 s)
+    assert (tmp_path / DATABASE).exists() and not (tmp_path / TRACKING_FILE).exists()
 
     with ProxyProcess(config, cwd=tmp_path) as process:
         after = Poster(process.url)
