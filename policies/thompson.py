@@ -32,8 +32,10 @@ the constant ``context_strength``).
 
 ``pool_strength_max``: the same empirical-Bayes estimate for the pooled prior, from how
 far this agent's means differ from the other agents' (0 or below ``pool_strength``: the
-constant ``pool_strength``). Off by default: the noise term assumes 0/1 rewards, so with
-continuous rewards disagreeing agents read as agreeing (measured worse on them).
+constant ``pool_strength``). Only models this agent used at least ``pool_least`` times
+count: the noise term assumes 0/1 rewards, so with continuous rewards a few uses make
+disagreeing agents read as agreeing; with 20+ uses the overstated noise is small against
+real disagreement. Until then (a new agent) the constant ``pool_strength`` holds.
 
 ``choice_discount`` (gamma): every update of a model first removes that share of the
 evidence its finest cell held when the decision was read (the snapshot), and every
@@ -45,11 +47,14 @@ start, feedback corrections) nothing is discounted.
 ``change_memory`` (uses; 0: off) and ``change_z``: a change detector. One more table per
 agent, ``Table(agent, RECENT)``, remembers each model's last ~``change_memory`` uses there
 (per-choice discount 1 / change_memory). When a model is updated and its short-memory mean
-differs from the finest cell's mean by more than ``change_z`` standard errors (Bernoulli
+is below the finest cell's mean by more than ``change_z`` standard errors (Bernoulli
 variance, which bounds continuous rewards' from above, so they alarm less), the cell is
 replaced by the short memory (every coarser table changes by the same amounts): a model that
-degrades, recovers or gets cheaper is judged on its recent uses at once, while stationary
-cells keep their long memory (``choice_discount``) because the test does not fire.
+degrades is judged on its recent uses at once, while stationary cells keep their long
+memory (``choice_discount``) because the test does not fire. The short memory is written
+only with a snapshot (not by warm start or feedback corrections). It does not bring back a
+model nobody chooses any more (one that failed for a while and then recovered): only
+forgetting unchosen models would, at a cost to every stationary workload.
 
 Defaults (scale 3, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
 were tuned with the scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
@@ -98,8 +103,8 @@ class ThompsonPolicy:
         "exploration_rate",
         "min_tries",
         "name",
-        "pool_strength",
         "pool_least",
+        "pool_strength",
         "pool_strength_max",
         "priors",
         "propensity_draws",

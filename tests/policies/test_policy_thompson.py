@@ -7,7 +7,17 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from policies.base import ALL_PROMPTS, POOLED, PRIOR_FLOOR, RECENT, Beta, DecisionRequest, Delta, Evidence, Table
+from policies.base import (
+    ALL_PROMPTS,
+    POOLED,
+    PRIOR_FLOOR,
+    RECENT,
+    Beta,
+    DecisionRequest,
+    Delta,
+    Evidence,
+    Table,
+)
 from policies.propensity import win_probabilities
 from policies.thompson import ThompsonPolicy
 
