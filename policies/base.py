@@ -21,8 +21,8 @@ ALL_PROMPTS = ""
 """Context name of an agent's table that ignores prompt features."""
 
 RECENT = "~recent"
-"""Context name of an agent's short-memory table: what each model earned over its last few
-dozen uses there (policies.thompson's change detector). Never a prompt context."""
+"""Context (prefix) of the change detector's short-memory tables: what each model earned over
+its last few dozen uses in a cell (``~recent`` or ``~recent:<context>``; policies.thompson)."""
 
 PRIOR_FLOOR = 1e-3
 """Smallest alpha or beta a Beta may carry; corrupt or zero values clamp here."""

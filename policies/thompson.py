@@ -45,7 +45,7 @@ its own uses, while models not chosen keep what they showed. Without a snapshot 
 start, feedback corrections) nothing is discounted.
 
 ``change_memory`` (uses; 0: off) and ``change_z``: a change detector. One more table per
-agent, ``Table(agent, RECENT)``, remembers each model's last ~``change_memory`` uses there
+finest cell (``short_memory``) remembers each model's last ~``change_memory`` uses there
 (per-choice discount 1 / change_memory). When a model is updated and its short-memory mean
 is below the finest cell's mean by more than ``change_z`` standard errors (Bernoulli
 variance, which bounds continuous rewards' from above, so they alarm less), the cell is
@@ -178,7 +178,9 @@ class ThompsonPolicy:
         pooled (when pooling), agent, and agent+context (when context is used). The last is
         the finest."""
         found = self.posterior_tables(request)
-        return (Table(request.agent, RECENT), *found) if self.change_memory > 0.0 else found
+        if self.change_memory <= 0.0:
+            return found
+        return (short_memory(found[-1]), *found)
 
     def posterior_tables(self, request: DecisionRequest) -> tuple[Table, ...]:
         """The tables posteriors are built from, coarsest first."""
@@ -355,6 +357,14 @@ def discounted(
     s, f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
     ds, df = r - discount * s, 1.0 - r - discount * f
     return tuple(Delta(table, model, ds, df) for table in tables)
+
+
+def short_memory(finest: Table) -> Table:
+    """The change detector's table for the finest cell ``finest``: same scope, context
+    ``RECENT`` (all prompts) or ``RECENT:context``. Per cell, so a model's recent uses are
+    compared with the same prompts' history (an agent's mix of prompts may shift)."""
+    context = RECENT if finest.context == ALL_PROMPTS else f"{RECENT}:{finest.context}"
+    return Table(finest.scope, context)
 
 
 def changed(cell: Evidence | None, recent: Evidence, least: float, z: float) -> bool:

@@ -9,7 +9,7 @@ from policies.replay.suite_metrics import figures
 from policies.thompson import ThompsonPolicy, changed
 
 REQUEST = DecisionRequest("bot", "ctx", ("a", "b"))
-SHORT = Table("bot", RECENT)
+SHORT = Table("bot", f"{RECENT}:ctx")
 TABLES = (Table(POOLED), Table("bot"), Table("bot", "ctx"))
 
 
