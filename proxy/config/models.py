@@ -9,6 +9,8 @@ by mode, for their own endpoints. LiteLLM's ``rpm`` / ``tpm`` are kept on the Ar
 ``timeout``, ``num_retries``, ...) are dropped, each with a Notice. A model whose
 ``litellm_params`` name an unset ``os.environ/`` variable, an unknown provider or a malformed
 ``api_base`` is unavailable: left out, with the reason (ConfigError when no chat model is left).
+``model_info.supported_endpoints`` listing ``/v1/responses`` marks a deployment that speaks the
+Responses API natively (proxy.config.endpoints).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from proxy.config.endpoints import native_responses
 from proxy.config.litellm_keys import Notice
 from proxy.config.providers import deployment_problem
 from proxy.config.reader import ConfigError, MissingEnvironment, Section
@@ -63,6 +66,9 @@ class Arm:
     """Tokens per minute (LiteLLM's ``tpm``), per process."""
     mode: str = CHAT
     """LiteLLM's ``model_info.mode``: which endpoint this deployment serves."""
+    native_responses: bool = False
+    """``model_info.supported_endpoints`` lists ``/v1/responses``: Responses requests are relayed
+    to it as they came, not translated (proxy.config.endpoints)."""
 
     @property
     def litellm_model(self) -> str:
@@ -155,7 +161,8 @@ def _arm(
     if problem is not None:
         return _Unavailable(name, group, problem)
     rpm, tpm = _limit(litellm, "rpm"), _limit(litellm, "tpm")
-    return Arm(name, group, MappingProxyType(params), MappingProxyType(info_items), rpm, tpm, mode)
+    native = native_responses(info, params)
+    return Arm(name, group, MappingProxyType(params), MappingProxyType(info_items), rpm, tpm, mode, native)
 
 
 def _litellm_params(section: Section, notices: list[Notice]) -> dict[str, Any]:

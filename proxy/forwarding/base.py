@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from proxy.config.settings import Arm
@@ -280,6 +280,25 @@ class Upstream(Protocol):
     async def open_stream(
         self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
     ) -> ChunkStream: ...
+
+
+@runtime_checkable
+class ResponsesUpstream(Protocol):
+    """What ``POST /v1/responses`` calls for a deployment that speaks the Responses API
+    (``speaks_responses``): the client's body relayed, its answer in the Responses format."""
+
+    def speaks_responses(self, arm: Arm) -> bool: ...
+
+    async def respond(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
+        """The upstream's ``response`` object as it came; raises UpstreamError."""
+        ...
+
+    async def open_response_stream(
+        self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
+    ) -> ChunkStream:
+        """Responses events as they came; a break ends in a ``response.failed`` event, then
+        UpstreamError."""
+        ...
 
 
 class Embedder(Protocol):

@@ -61,7 +61,7 @@ class DirectUpstream:
     async def complete(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
         target = self._targets[arm.name]
         async with self._post(target, body, stream=False, timeout=timeout) as response:
-            raw = await _read_ok(response, target, timeout)
+            raw = await read_ok(response, target, timeout)
         payload = _parse(raw, target)
         summary = Summary()
         summary.add_payload(payload)
@@ -73,8 +73,8 @@ class DirectUpstream:
         data = orjson.dumps({**body, "model": target.model})
         call = self._client.post(target.embeddings_url, data, target.headers, timeout=timeout, stream=False)
         async with call as response:
-            raw = await _read_ok(response, target, timeout)
-        payload = _parse_quietly(raw)
+            raw = await read_ok(response, target, timeout)
+        payload = parse_quietly(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream answered 200 with no embeddings")
         return raw
@@ -109,7 +109,7 @@ class DirectStream:
     async def open(self) -> None:
         self._response = await self._call.__aenter__()
         if self._response.status != 200:
-            await _read_ok(self._response, self._target, None)
+            await read_ok(self._response, self._target, None)
         self._events = self._relayed(sse_events(self._response.content.iter_any()))
         self.first = await first_event(self._events)
 
@@ -137,7 +137,7 @@ class DirectStream:
 
     def _keep(self, payload: Any) -> bool:
         if isinstance(payload, dict) and "error" in payload:
-            raise stream_cut(f"upstream error event: {_error_text(payload)[:300]}")
+            raise stream_cut(f"upstream error event: {error_text(payload)[:300]}")
         self.summary.add_payload(payload)
         return bool(payload.get("choices")) or self._wants_usage if isinstance(payload, dict) else True
 
@@ -146,7 +146,7 @@ class DirectStream:
             self._response.close()
 
 
-async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout: float | None) -> bytes:
+async def read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout: float | None) -> bytes:
     """The body of a 200 response; UpstreamError for any other status."""
     raw = await read_body(response, target.secrets)
     if response.status == 200:
@@ -154,21 +154,21 @@ async def _read_ok(response: aiohttp.ClientResponse, target: WireTarget, timeout
     text = redact(raw.decode("utf-8", "replace"), target.secrets)
     raise UpstreamError(
         kind_for_status(response.status, text),
-        _message(response.status, _error_text(_parse_quietly(raw)), text),
+        _message(response.status, error_text(parse_quietly(raw)), text),
         status=response.status,
         retry_after_s=retry_after_s(response.headers.get("retry-after")),
     )
 
 
-def _message(status: int, error_text: str, body: str) -> str:
+def _message(status: int, reason: str, body: str) -> str:
     """The error's own message when the body is OpenAI-shaped, else a short reason (no HTML)."""
-    if error_text:
-        return without_html(f"upstream HTTP {status}: {error_text}", status)[:500]
+    if reason:
+        return without_html(f"upstream HTTP {status}: {reason}", status)[:500]
     return f"upstream {error_reason(status, body)}"[:500]
 
 
 def _parse(raw: bytes, target: WireTarget) -> dict[str, Any]:
-    payload = _parse_quietly(raw)
+    payload = parse_quietly(raw)
     if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
         raise UpstreamError(
             FailureKind.BAD_RESPONSE, "upstream answered 200 with a body that is not a chat completion"
@@ -183,14 +183,14 @@ def _parse_event(data: bytes) -> Any:
         raise stream_cut("upstream sent an event that is not JSON") from None
 
 
-def _parse_quietly(raw: bytes) -> Any:
+def parse_quietly(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
 
 
-def _error_text(payload: Any) -> str:
+def error_text(payload: Any) -> str:
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         return str(error.get("message") or error.get("code") or error)

@@ -1,5 +1,9 @@
 """The Upstream the pipeline calls: direct for OpenAI-wire deployments, litellm for the rest.
 
+Deployments marked as speaking the Responses API (``model_info.supported_endpoints``) also get
+Responses requests relayed natively (proxy.forwarding.responses_relay), whatever
+``router.direct_forwarding`` says.
+
 On the litellm side, deployments of a verified provider (proxy.forwarding.translation.FAST_PROVIDERS) are
 translated by litellm's provider transforms over our own HTTP client (proxy.forwarding.translated), unless
 ``router.direct_translation`` is off; every other deployment, and any request with fields that
@@ -22,6 +26,7 @@ from proxy.forwarding.direct import DirectUpstream
 from proxy.forwarding.openai_wire import openai_wire_target
 from proxy.forwarding.price_map import arm_prices
 from proxy.forwarding.pricing import UnitPrices, cost_of
+from proxy.forwarding.responses_relay import ResponsesRelay
 from proxy.forwarding.translated import TranslatedUpstream
 
 if TYPE_CHECKING:
@@ -37,6 +42,8 @@ class Forwarder:
         if config.router.direct_forwarding:
             targets = {name: t for name, arm in config.arms.items() if (t := openai_wire_target(arm))}
         self.direct = DirectUpstream(targets)
+        native = [arm for arm in config.arms.values() if arm.native_responses]
+        self.responses = ResponsesRelay({arm.name: t for arm in native if (t := openai_wire_target(arm))})
         self.translated = TranslatedUpstream()
         self._arms = list(config.arms.values())
         self._litellm_arms = [arm for arm in self._arms if arm.name not in targets]
@@ -47,6 +54,7 @@ class Forwarder:
 
     async def start(self) -> None:
         await self.direct.start()
+        await self.responses.start()
         self._prices = await asyncio.to_thread(arm_prices, self._arms)
         if self._litellm_arms:
             if self._translate:
@@ -55,6 +63,7 @@ class Forwarder:
 
     async def close(self) -> None:
         await self.direct.close()
+        await self.responses.close()
         await self.translated.close()
         if self._loading is not None:
             await asyncio.gather(self._loading, return_exceptions=True)
@@ -84,6 +93,20 @@ class Forwarder:
     ) -> ChunkStream:
         upstream = await self._upstream(arm, body)
         return await upstream.open_stream(arm, body, first_chunk_timeout=first_chunk_timeout, timeout=timeout)
+
+    def speaks_responses(self, arm: Arm) -> bool:
+        """Whether Responses requests go to ``arm`` natively (else translated to chat)."""
+        return self.responses.speaks_responses(arm)
+
+    async def respond(self, arm: Arm, body: dict[str, Any], timeout: float) -> Completion:
+        return await self.responses.respond(arm, body, timeout)
+
+    async def open_response_stream(
+        self, arm: Arm, body: dict[str, Any], *, first_chunk_timeout: float, timeout: float
+    ) -> ChunkStream:
+        return await self.responses.open_response_stream(
+            arm, body, first_chunk_timeout=first_chunk_timeout, timeout=timeout
+        )
 
     async def embed(self, arm: Arm, body: dict[str, Any], timeout: float) -> bytes:
         """Embeddings: relayed directly for OpenAI-wire deployments, else litellm.aembedding."""

@@ -323,7 +323,8 @@ def _versioned() -> dict[str, dict[str, Schema]]:
         },
         "/responses": {
             "post": _operation(
-                "Route one Responses API request (translated to chat for every registered model)",
+                "Route one Responses API request (relayed natively to models listing /v1/responses in "
+                "supported_endpoints, translated to chat for the others)",
                 _responses_ok(),
                 parameters=_chat_headers(),
                 body=ref("ResponsesRequest"),

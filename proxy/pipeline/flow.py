@@ -29,7 +29,7 @@ from proxy.pipeline.outcome import Outcome, Status
 from proxy.pipeline.request import ChatRequest
 from proxy.pipeline.services import Services
 from proxy.pipeline.splice import continuation_body
-from proxy.pipeline.streaming import SSE_HEADERS, Relay, Resume, Resumed
+from proxy.pipeline.streaming import SSE_HEADERS, FailureFrame, Relay, Resume, Resumed, chat_failure_frame
 from proxy.wire.errors import ProxyError, error_response
 from proxy.wire.sse_response import Reply, SSEResponse
 from storage.errors import StoreUnavailable
@@ -51,18 +51,31 @@ class Answer(Generic[T]):
     began: float
 
 
-async def handle_chat(services: Services, request: ChatRequest) -> Reply:
-    """Route, forward and relay one chat completion. Its outcome is finished exactly once:
-    here, or for a relayed stream when its body closes (however that ends)."""
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The API a request speaks: how each attempt is sent (its answer's body is relayed as
+    the call returns it) and how a relayed stream that breaks ends."""
+
+    call: Call[Any]
+    failure_frame: FailureFrame = chat_failure_frame
+    resumable: bool = True
+    """A break may be resumed by the next model (``router.resume_streams``; chat chunks only)."""
+
+
+async def handle_chat(services: Services, request: ChatRequest, dialect: Dialect | None = None) -> Reply:
+    """Route, forward and relay one chat completion (or, with ``dialect``, another API's
+    request routed the same way). Its outcome is finished exactly once: here, or for a
+    relayed stream when its body closes (however that ends)."""
+    dialect = dialect or Dialect(chat_call(services, request))
     flight = await decide(services, request)
     relay: Relay | None = None
     try:
-        answer = await attempts(services, request, flight, _call(services, request))
+        answer = await attempts(services, request, flight, dialect.call)
         if isinstance(answer, ProxyError):
             return error_response(answer, flight.headers())
         if not request.stream:
             return _json_reply(flight, answer)
-        relay = _relay(services, request, flight, answer)
+        relay = _relay(services, request, flight, answer, dialect)
         return SSEResponse(relay, {**SSE_HEADERS, **flight.headers(streaming=relay.pending)})
     finally:
         if relay is None:
@@ -188,9 +201,14 @@ async def _read(services: Services, policy: Policy, request: DecisionRequest) ->
         return {}
 
 
-def _call(services: Services, request: ChatRequest) -> Call[Any]:
-    """The attempt for this request: a JSON completion, or a stream opened to its first chunk."""
+def chat_call(services: Services, request: ChatRequest) -> Call[Any]:
+    """The chat attempt for this request: a JSON completion, or a stream opened to its first chunk."""
     return partial(_open_stream if request.stream else _complete, services, request)
+
+
+def first_chunk_timeout(services: Services, timeout: float) -> float:
+    """How long a stream attempt with ``timeout`` seconds left may wait for its first chunk."""
+    return min(services.config.router.first_chunk_timeout_s, timeout)
 
 
 async def _complete(services: Services, request: ChatRequest, arm: Arm, timeout: float) -> Completion:
@@ -202,9 +220,8 @@ async def _open_stream(services: Services, request: ChatRequest, arm: Arm, timeo
 
 
 async def _open_body(services: Services, body: dict[str, Any], arm: Arm, timeout: float) -> ChunkStream:
-    first_chunk_timeout = min(services.config.router.first_chunk_timeout_s, timeout)
     return await services.upstream.open_stream(
-        arm, body, first_chunk_timeout=first_chunk_timeout, timeout=timeout
+        arm, body, first_chunk_timeout=first_chunk_timeout(services, timeout), timeout=timeout
     )
 
 
@@ -240,9 +257,12 @@ def _json_reply(flight: Flight, answer: Answer[Completion]) -> Response:
     return Response(answer.result.body, media_type="application/json", headers=flight.headers())
 
 
-def _relay(services: Services, request: ChatRequest, flight: Flight, opened: Answer[ChunkStream]) -> Relay:
+def _relay(
+    services: Services, request: ChatRequest, flight: Flight, opened: Answer[ChunkStream], dialect: Dialect
+) -> Relay:
     """The stream's body (its first chunk arrived now); the flight finishes when it closes."""
-    resume = _resumer(services, request, flight) if services.config.router.resume_streams else None
+    resumable = dialect.resumable and services.config.router.resume_streams
+    resume = _resumer(services, request, flight) if resumable else None
     return Relay(
         opened.result,
         flight,
@@ -253,6 +273,7 @@ def _relay(services: Services, request: ChatRequest, flight: Flight, opened: Ans
         resume=resume,
         wants_usage=wants_usage(request.body),
         now=flight.now,
+        failure_frame=dialect.failure_frame,
     )
 
 

@@ -26,6 +26,15 @@ from proxy.wire.errors import ProxyError, sse_error_event
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
+def chat_failure_frame(error: UpstreamError) -> bytes:
+    """The error event a chat stream ends with when its upstream breaks."""
+    return sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+
+
+FailureFrame = Callable[[UpstreamError], bytes]
+"""The last frame of a relayed stream whose upstream broke (empty: the stream wrote its own)."""
+
+
 class StreamLog(Protocol):
     """Where the relay records its attempt and how the request ended (a Flight)."""
 
@@ -67,7 +76,8 @@ class Relay:
     and tool-call frames are held back until ``[DONE]`` so that a tool call is restarted,
     never spliced. However it ends (read to the end, broken upstream, or closed by its
     consumer before or during iteration) each attempt and the ending are recorded once, a
-    stream left unread is released, and ``on_close`` runs once, after them.
+    stream left unread is released, and ``on_close`` runs once, after them. A break not
+    resumed ends the body with ``failure_frame(error)`` (a chat error event by default).
     """
 
     def __init__(
@@ -82,8 +92,10 @@ class Relay:
         resume: Resume | None = None,
         wants_usage: bool = False,
         now: Callable[[], float] | None = None,
+        failure_frame: FailureFrame = chat_failure_frame,
     ) -> None:
         self._stream, self._log, self._model = stream, log, model
+        self._failure_frame = failure_frame
         self._began, self._first_chunk_at = began, first_chunk_at
         self._on_close = on_close
         self._resume, self._wants_usage, self._now = resume, wants_usage, now
@@ -144,7 +156,8 @@ class Relay:
             except UpstreamError as error:
                 if not await self._resumed(error):
                     self._end(Status.STREAM_ERROR)
-                    yield self._error_event(error)
+                    if event := self._error_event(error):
+                        yield event
                     return
                 for out in self._out(self._stream.first):
                     yield out
@@ -158,9 +171,9 @@ class Relay:
     def _error_event(self, error: UpstreamError) -> bytes:
         """The one error event; once a resume was tried it also says how many attempts were made
         in all (the response headers, sent earlier, counted only the first)."""
-        event = sse_error_event(ProxyError(502, "upstream_stream_error", error.message))
+        event = self._failure_frame(error)
         attempts = len(self._log.attempts)
-        if self._resume is None or attempts <= 1:
+        if self._resume is None or attempts <= 1 or not event:
             return event
         payload = orjson.loads(event_data(event) or b"{}")
         payload[RESUMED_FIELD] = {"resumed_from": self._first_model, "attempts": attempts}

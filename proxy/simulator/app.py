@@ -1,7 +1,8 @@
 """A simulated OpenAI-compatible upstream: the tests' fake provider and the keyless demo.
 
 ``create_simulator_app()`` serves ``POST /v1/chat/completions`` (JSON and SSE),
-``POST /v1/embeddings`` and ``GET /v1/models``; each request behaves as the profile of its
+``POST /v1/responses`` (the Responses API, JSON and events), ``POST /v1/embeddings`` and
+``GET /v1/models``; each request behaves as the profile of its
 body's ``model`` says (see SimProfile). The control API under ``/_sim`` changes behaviour at run time:
 
 - ``GET /_sim/profiles``; ``PUT /_sim/profiles/{model}`` (body: profile fields over the
@@ -30,6 +31,7 @@ from proxy.simulator.embeddings import embeddings_body, inputs_of
 from proxy.simulator.profile import SimProfile, profile_from_dict, profile_to_dict
 from proxy.simulator.reply import error_body
 from proxy.simulator.respond import Behaviour
+from proxy.simulator.responses import ResponsesBehaviour
 from proxy.simulator.state import SimState
 
 __all__ = ["SimProfile", "create_simulator_app"]
@@ -70,6 +72,15 @@ async def chat_completions(request: Request) -> Response:
         return _json(error_body(400), 400)
     state = _state(request)
     return Behaviour(state, state.next_profile(str(body.get("model", ""))), body).response()
+
+
+async def responses(request: Request) -> Response:
+    """The OpenAI Responses API, behaving as the requested model's profile says."""
+    body = await _log_request(request)
+    if not isinstance(body, dict):
+        return _json(error_body(400), 400)
+    state = _state(request)
+    return ResponsesBehaviour(state, state.next_profile(str(body.get("model", ""))), body).response()
 
 
 async def embeddings(request: Request) -> Response:
@@ -179,6 +190,8 @@ def _routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/responses", responses, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/_sim/profiles", get_profiles, methods=["GET"]),

@@ -20,8 +20,9 @@ class SimProfile:
     when ``failure_rate`` is None it is 1.0 if ``fail_status`` is set, else 0.0, so
     ``SimProfile(fail_status=503)`` always fails. ``cut_stream_after`` counts SSE data
     events (the role chunk is the first); after ``stall_stream_after`` events the stream
-    pauses ``stall_ms``, and after ``error_event_after`` events it sends an OpenAI-style
-    ``{"error": ...}`` event and ends. ``content`` None means a reply naming the model,
+    pauses ``stall_ms``, and after ``error_event_after`` events it sends an error event (chat:
+    OpenAI-style ``{"error": ...}``; Responses: ``response.failed``) and ends. ``content`` None
+    means a reply naming the model,
     or the JSON a ``response_format`` asks for.
 
     Tools (see structured.py): ``tool_call`` makes ``tool_choice`` "auto" call the first

@@ -89,11 +89,6 @@ def _error_headers(profile: SimProfile) -> list[tuple[bytes, bytes]]:
     return [*base, (b"retry-after", f"{profile.retry_after_s:g}".encode())]
 
 
-def _sse(data: bytes) -> dict[str, Any]:
-    """An ``http.response.body`` message carrying one SSE data event."""
-    return {"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True}
-
-
 class Behaviour:
     """One request's behaviour: the chosen profile applied to the parsed body."""
 
@@ -126,7 +121,22 @@ class Behaviour:
         elif profile.cut_body:
             await self.send_cut_body(send)
         else:
-            await self.finish(send, 200, orjson.dumps(completion_body(self.reply())), "completed")
+            await self.finish(send, 200, self.answer_body(), "completed")
+
+    def answer_body(self) -> bytes:
+        """The JSON answer (a chat completion here)."""
+        return orjson.dumps(completion_body(self.reply()))
+
+    def stream_frames(self) -> list[bytes]:
+        """The SSE events of a streamed answer (chunks, then ``[DONE]``)."""
+        events = [orjson.dumps(c) for c in stream_chunks(self.reply(), self.profile.chunks)]
+        if self.profile.malformed_json:
+            events.insert(1, b"{this is not JSON")
+        return [b"data: " + event + b"\n\n" for event in [*events, b"[DONE]"]]
+
+    def error_frame(self, sent: int) -> bytes:
+        """The error event a stream ends with after ``sent`` events (OpenAI's chat shape)."""
+        return b"data: " + orjson.dumps(error_body(500)) + b"\n\n"
 
     def reply(self) -> Any:
         """The planned answer (fresh id, current time)."""
@@ -147,19 +157,17 @@ class Behaviour:
 
     async def send_cut_body(self, send: Send) -> None:
         """Headers for the whole answer, half its bytes, then return: uvicorn drops the connection."""
-        body = orjson.dumps(completion_body(self.reply()))
+        body = self.answer_body()
         length = (b"content-length", str(len(body)).encode())
         await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, length]})
         await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
         self.state.count(self.model, "errors")
 
     async def send_stream(self, send: Send) -> None:
-        """Send SSE chunks, then ``[DONE]``; or stop abruptly after ``cut_stream_after`` events."""
+        """Send the stream's events; or stop abruptly after ``cut_stream_after`` events, or end
+        with an error event (``error_frame``) after ``error_event_after`` events."""
         profile = self.profile
-        events = [orjson.dumps(c) for c in stream_chunks(self.reply(), profile.chunks)]
-        if profile.malformed_json:
-            events.insert(1, b"{this is not JSON")
-        events.append(b"[DONE]")
+        events = self.stream_frames()
         cut = profile.cut_stream_after
         cut = None if cut is None else min(cut, len(events) - 1)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
@@ -168,7 +176,7 @@ class Behaviour:
                 self.state.count(self.model, "errors")
                 return  # uvicorn closes the connection: the chunked body never terminates
             if sent == profile.error_event_after:
-                await send(_sse(orjson.dumps(error_body(500))))
+                await send({"type": "http.response.body", "body": self.error_frame(sent), "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 self.state.count(self.model, "errors")
                 return
@@ -176,6 +184,6 @@ class Behaviour:
                 await _sleep_ms(profile.chunk_interval_ms)
             if sent == profile.stall_stream_after:
                 await _sleep_ms(profile.stall_ms)
-            await send(_sse(event))
+            await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         self.state.count(self.model, "errors" if profile.malformed_json else "completed")
