@@ -8,9 +8,10 @@ Two kinds of item wait here (``Rules.size`` tells them apart):
   and counted in ``dropped`` (items merging into a held key never are).
 - *records* (size > 0 bytes): per-request writes (decision records, request-id lists), or
   sums carrying per-request parts. Equal keys merge too (one entry per key: a sum that
-  merges bytes in becomes a record); up to ``max_bytes`` of them are held, and beyond that
-  the oldest are dropped and counted in ``overflowed`` (records) and ``dropped`` (items).
-  A dropped record's sums are kept (``Rules.shed``), as a sum.
+  merges bytes in becomes a record), the merged record counting as the newest; up to
+  ``max_bytes`` of them are held, and beyond that the oldest are dropped and counted in
+  ``overflowed`` (records) and ``dropped`` (items). A dropped record's sums are kept
+  (``Rules.shed``), as a sum.
 
 ``len`` is the number of entries held (sums + records).
 """
@@ -95,8 +96,8 @@ class Coalesced(Generic[Item]):
         """Merge ``item`` in as newer than what its key holds."""
         rules = self._rules
         key = rules.key(item)
-        old = self._records.get(key)
-        if old is not None:
+        old = self._records.pop(key, None)
+        if old is not None:  # merged, it is the newest record
             before = rules.size(old)
             self._records[key] = merged = rules.merge(old, item)
             self.bytes += rules.size(merged) - before
