@@ -51,26 +51,36 @@ class Call:
 
 
 AGENT = once("""
--- KEYS[1] agent's stats hash, KEYS[2] its recent-decisions list, KEYS[3..] its epoch hours of
--- per-minute counters (all of one tag). ARGV[1] JSON {field: amount} of stats, ARGV[2] stats
--- ttl ms (0 = none), ARGV[3] ttl ms of the hours and the list, ARGV[4] list entries kept, then
--- per hour key (in KEYS order) its JSON {field: amount}, then decision entries, oldest first
+-- KEYS[1] agent's stats hash, KEYS[2] its recent-decisions list, KEYS[3] its recent-workflows
+-- zset, KEYS[4..] its epoch hours of per-minute counters (all of one tag).
+-- ARGV[1] JSON {field: amount} of stats, ARGV[2] stats ttl ms (0 = none), ARGV[3] ttl ms of
+-- the hours and the list, ARGV[4] list entries kept, ARGV[5..8] the zset's as LATEST's ARGV
+-- (ttl ms, cutoff, members kept, JSON {member: seen}; '' = no change), then per hour key (in
+-- KEYS order) its JSON {field: amount}, then decision entries, oldest first
 -- returns 2 when the stats hash was created by this call (new agent, or Redis lost it), else 1
 local created = redis.call('EXISTS', KEYS[1]) == 0
 for name, amount in pairs(cjson.decode(ARGV[1])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-for i = 3, #KEYS do
-  for name, amount in pairs(cjson.decode(ARGV[i + 2])) do
+for i = 4, #KEYS do
+  for name, amount in pairs(cjson.decode(ARGV[i + 5])) do
     redis.call('HINCRBYFLOAT', KEYS[i], name, amount)
   end
   redis.call('PEXPIRE', KEYS[i], ARGV[3])
 end
-if #ARGV > #KEYS + 2 then
-  redis.call('LPUSH', KEYS[2], unpack(ARGV, #KEYS + 3))
+if #ARGV > #KEYS + 5 then
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, #KEYS + 6))
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+if ARGV[8] ~= '' then
+  for member, seen in pairs(cjson.decode(ARGV[8])) do
+    redis.call('ZADD', KEYS[3], 'GT', seen, member)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[7]) - 1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
 end
 if created then return 2 end
 return 1

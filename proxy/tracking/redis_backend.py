@@ -18,11 +18,11 @@ Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every wr
 ``agent_ttl_s`` an agent's stats hash and the agents set expire that long after the last
 write (``agents()`` drops members whose stats expired).
 An outcome becomes entries (proxy.tracking.redis_pending), each one script call on one hash
-tag: the agent's (its stats, per-minute counters and recent-decisions entry), its
-recent-workflows entry, the workflow's (counts and request id), the global recent index, the
+tag: the agent's (its stats, per-minute counters, recent-decisions and recent-workflows
+entries), the workflow's (counts and request id), the global recent index, the
 decision record (plus the agents-set entry at most once a minute per agent and process, and
 whenever the agent's call created its stats hash: a new agent, or Redis lost its data).
-Without a workflow that is 2 calls per outcome, with one 5.
+Without a workflow that is 2 calls per outcome, with one 4.
 Entries wait in a TrackingWriter (proxy.tracking.redis_writer) coalesced per key, and are
 written in one pipelined round trip; every call carries the writer's id and sequence number
 (storage.redis.sequence), so each is applied exactly once even when a reply is lost and the
@@ -183,26 +183,29 @@ class RedisTracking:
 
     def _workflow_entries(self, tracked: Tracked, workflow: str) -> list[Entry]:
         key, at, ttl = self.workflow_key(workflow), tracked.at, self._retention_ms
-        seen = {workflow: at}
         counts, ids = dict(tracked.workflow_counts), [tracked.request_id]
         return [
-            Latest(self.recent_key(tracked.agent), seen, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
             Workflow(key, at, at, counts, ids, ttl, REQUEST_IDS_KEPT),
-            Latest(self.recent_key(None), dict(seen), ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
+            self._latest(None, {workflow: at}),
         ]
 
+    def _latest(self, agent: str | None, seen: dict[str, float]) -> Latest:
+        ttl, retention = self._retention_ms, self._retention_s
+        return Latest(self.recent_key(agent), seen, ttl, retention, RECENT_WORKFLOWS_KEPT)
+
     def _agent_entry(self, tracked: Tracked) -> Agent:
-        """The agent's stats, its per-minute counters (per epoch hour touched, usually one)
-        and its recent-decisions entry."""
+        """The agent's stats, its per-minute counters (per epoch hour touched, usually one),
+        its recent-decisions entry and its recent-workflows entry."""
         agent = tracked.agent
         hours: dict[str, Counts] = {}
         for name, amount in tracked.series.items():
             hour = int(name.partition(SEP)[0]) // 60
             hours.setdefault(self.timeline_key(agent, hour), {})[name] = amount
         decisions = [orjson.dumps(tracked.recent)] if tracked.recent is not None else []
+        workflows = self._latest(agent, {} if tracked.workflow is None else {tracked.workflow: tracked.at})
         return Agent(
             self.stats_key(agent), self.decisions_key(agent), dict(tracked.stats), hours, decisions,
-            self._agent_ttl_ms, TIMELINE_TTL_MS, RECENT_KEPT, self._members([agent]),
+            self._agent_ttl_ms, TIMELINE_TTL_MS, RECENT_KEPT, workflows, self._members([agent]),
         )  # fmt: skip
 
     def _registry_due(self, agent: str) -> bool:

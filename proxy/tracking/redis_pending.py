@@ -3,7 +3,7 @@
 Each entry becomes one guarded script call (``call``) on keys of one hash tag. Entries with
 equal ``key`` merge (``merged``, in place: the buffer owns the entries it holds, so merging
 costs O(1) amortized per request), so an outage holds one entry per agent (stats, timeline
-hours, recent decisions), per workflow (counts, request ids), per index, however many
+hours, recent decisions, recent workflows), per workflow (counts, request ids), per index, however many
 requests arrive (see storage.redis.coalesce). Per-request parts (decision records, recent
 decisions, request ids) have a ``size`` in bytes and are bounded by bytes: past the bound an
 entry's per-request parts are dropped and its sums kept (``shed``).
@@ -101,8 +101,9 @@ def _trimmed(items: list[Any], kept: int) -> int:
 class Agent:
     """One agent's writes, all keys of its hash tag, in one call: HINCRBYFLOAT sums of its
     stats hash (TTL ``stats_ttl_ms``, 0 = none) and of its epoch-hour hashes of per-minute
-    counters (``hours``: hash key -> counts), and its newest recent-decision entries pushed on
-    its list (trimmed to ``kept``; hours and list TTL ``ttl_ms``).
+    counters (``hours``: hash key -> counts), its newest recent-decision entries pushed on
+    its list (trimmed to ``kept``; hours and list TTL ``ttl_ms``), and its recent-workflows
+    zset (``workflows``, written as Latest's call would; nothing when it has no member).
 
     The decision entries are per-request parts: ``size`` counts their bytes (so they are
     bounded by the buffer's byte bound) and ``shed`` drops them, keeping the sums. When the
@@ -118,6 +119,7 @@ class Agent:
     stats_ttl_ms: int
     ttl_ms: int
     kept: int
+    workflows: Latest
     index: Members
     size: int = field(init=False)
     """Bytes held (kept up to date by ``merged`` and ``shed``)."""
@@ -134,6 +136,7 @@ class Agent:
         hours = self.hours
         for hour, counts in newer.hours.items():
             _add(hours.setdefault(hour, {}), counts)
+        self.workflows.merged(newer.workflows)
         if newer.decisions:
             self.size = self.size or RECORD_OVERHEAD
             self.decisions.extend(newer.decisions)
@@ -147,10 +150,12 @@ class Agent:
         return self
 
     def call(self) -> lua.Call:
-        hours = self.hours
-        keys = (self.stats_key, self.decisions_key, *hours)
+        hours, workflows = self.hours, self.workflows
+        keys = (self.stats_key, self.decisions_key, workflows.zset_key, *hours)
         head = (_json(self.counts), self.stats_ttl_ms, self.ttl_ms, self.kept)
-        return lua.Call(lua.AGENT, keys, (*head, *map(_json, hours.values()), *self.decisions[-self.kept :]))
+        latest = workflows.args() if workflows.seen else (0, 0, 0, b"")
+        args = (*head, *latest, *map(_json, hours.values()), *self.decisions[-self.kept :])
+        return lua.Call(lua.AGENT, keys, args)
 
     def follow_up(self, reply: Any) -> list[Entry]:
         index = self.index
@@ -160,7 +165,8 @@ class Agent:
 @dataclass(slots=True)
 class Latest(_Sum):
     """Members of a recent-workflows zset with the time each was last seen (kept the
-    ``kept`` newest); members older than ``retention_s`` before the newest are trimmed."""
+    ``kept`` newest); members older than ``retention_s`` before the newest are trimmed.
+    ``seen`` may be empty only inside an Agent (nothing to write)."""
 
     zset_key: str
     seen: dict[str, float]
@@ -180,10 +186,14 @@ class Latest(_Sum):
             self.seen = dict(sorted(seen.items(), key=lambda kv: kv[1])[-self.kept :])
         return self
 
-    def call(self) -> lua.Call:
+    def args(self) -> tuple[int, str, int, bytes]:
+        """LATEST's arguments (``seen`` must not be empty)."""
         cutoff = repr(max(self.seen.values()) - self.retention_s)
         seen = orjson.dumps({m: repr(at) for m, at in self.seen.items()})
-        return lua.Call(lua.LATEST, (self.zset_key,), (self.ttl_ms, cutoff, self.kept, seen))
+        return self.ttl_ms, cutoff, self.kept, seen
+
+    def call(self) -> lua.Call:
+        return lua.Call(lua.LATEST, (self.zset_key,), self.args())
 
 
 @dataclass(slots=True)

@@ -66,12 +66,13 @@ def script_calls(url: str) -> dict[str, int]:
     return {name: int(info[name]["calls"]) if name in info else 0 for name in names}
 
 
-@pytest.mark.parametrize(("workflow", "per_outcome"), [(None, 2), ("wf", 5)])
+@pytest.mark.parametrize(("workflow", "per_outcome"), [(None, 2), ("wf", 4)])
 async def test_script_calls_per_sequential_outcome(
     make: Make, own_redis_server: RedisServer, workflow: str | None, per_outcome: int
 ) -> None:
     """Without a workflow: the agent's call (stats, timeline, recent decisions) and the
-    decision record; with one also the 2 recent-workflow indexes and the workflow's call."""
+    decision record; with one also the global recent-workflows index and the workflow's call
+    (the agent's recent workflows go in the agent's call)."""
     tracking = make(own_redis_server.url)
     await tracking.write(stamped(0, workflow))  # scripts loaded, agent registered
     before = script_calls(own_redis_server.url)
@@ -93,6 +94,8 @@ async def test_script_calls_per_sequential_outcome(
         found = await tracking.workflow(workflow)
         assert found is not None and found.request_ids == [f"mm-{i}" for i in range(n + 1)]
         assert found.counts["requests"] == n + 1
+        for agent in ("ag", None):
+            assert await tracking.recent_workflows(agent, 10) == [(workflow, START + n)]
     await tracking.close()
 
 
@@ -106,8 +109,8 @@ async def test_outage_keeps_every_count_and_the_newest_decisions_in_order(
     n = 3 * KEPT
     for i in range(2, n):  # one hour and a bit: two timeline hashes of the agent
         await tracking.write(stamped(i * 30, "wf"))
-    # in doubt: agent, 2 indexes, workflow, record; loose: the same coalesced + 1 record each
-    assert tracking.pending == 5 + 4 + (n - 2)
+    # in doubt: agent, global index, workflow, record; loose: the same coalesced + 1 record each
+    assert tracking.pending == 4 + 3 + (n - 2)
     own_redis_server.start()
     assert await tracking.writer.flush() is True
     assert (tracking.dropped_updates, tracking.writer.replayed_writes) == (0, 0)
@@ -122,6 +125,8 @@ async def test_outage_keeps_every_count_and_the_newest_decisions_in_order(
     found = await tracking.workflow("wf")
     assert found is not None and found.counts["requests"] == n
     assert found.request_ids == [f"mm-{i}" for i in ids]
+    for agent in ("ag", None):
+        assert await tracking.recent_workflows(agent, 10) == [("wf", START + ids[-1])]
     await tracking.close()
 
 
@@ -149,4 +154,20 @@ async def test_past_the_byte_bound_per_request_parts_are_dropped_and_sums_kept(
     assert ids[0] == 0 and ids == sorted(set(ids))  # in order, none twice (some may be dropped)
     recent = [int(e["id"].removeprefix("mm-")) for e in await tracking.recent_decisions("ag", 1000)]
     assert recent[-1] == 0 and recent == sorted(set(recent), reverse=True) and len(recent) < KEPT
+    await tracking.close()
+
+
+async def test_recent_workflows_coalesced_in_the_agents_call_keep_each_latest_time(
+    make: Make, own_redis_server: RedisServer
+) -> None:
+    tracking = make(own_redis_server.url)
+    await tracking.write(stamped(0, "wf-0"))
+    own_redis_server.stop()
+    for i in range(1, 10):
+        await tracking.write(stamped(i, f"wf-{i % 3}"))
+    own_redis_server.start()
+    assert await tracking.writer.flush() is True
+    expected = [("wf-0", START + 9), ("wf-2", START + 8), ("wf-1", START + 7)]
+    assert await tracking.recent_workflows("ag", 10) == expected
+    assert await tracking.recent_workflows(None, 10) == expected
     await tracking.close()
