@@ -77,8 +77,8 @@ class Coalesced(Generic[Item]):
         merge the same in any order; records keep the order restored, then held)."""
         before = self.dropped
         held, self._records, self.bytes = self._records, {}, 0
-        for item in items:
-            self._put(item)
+        for item in items:  # a key held as a record already has its room
+            self._put(item, bounded=self._rules.key(item) not in held)
         for item in held.values():
             self._put(item)
         self._trim()
@@ -92,8 +92,9 @@ class Coalesced(Generic[Item]):
         self.bytes = 0
         return items
 
-    def _put(self, item: Item) -> None:
-        """Merge ``item`` in as newer than what its key holds."""
+    def _put(self, item: Item, *, bounded: bool = True) -> None:
+        """Merge ``item`` in as newer than what its key holds (a new sum beyond ``max_keys``
+        is dropped only if ``bounded``)."""
         rules = self._rules
         key = rules.key(item)
         old = self._records.pop(key, None)
@@ -115,7 +116,7 @@ class Coalesced(Generic[Item]):
         if size := rules.size(item):
             self._records[key] = item
             self.bytes += size
-        elif len(self._sums) >= self.max_keys:
+        elif bounded and len(self._sums) >= self.max_keys:
             self.dropped += 1
         else:
             self._sums[key] = item
@@ -128,5 +129,5 @@ class Coalesced(Generic[Item]):
             self.overflowed += 1
             self.dropped += 1
             rest = self._rules.shed(item)
-            if rest is not None:
-                self._put(rest)
+            if rest is not None:  # its key was held: not a new one
+                self._put(rest, bounded=False)
