@@ -137,8 +137,12 @@ class RedisTracking:
     def agents_key(self) -> str:
         return f"{self._prefix}:stats:agents"
 
+    def agent_tag(self, agent: str) -> str:
+        """The start of every key of ``agent``'s (its hash tag)."""
+        return f"{self._prefix}:{{{encode_scope(agent)}}}:"
+
     def stats_key(self, agent: str) -> str:
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:stats"
+        return self.agent_tag(agent) + "stats"
 
     def workflow_key(self, workflow: str) -> str:
         return f"{self._prefix}:wf:{{{encode_scope(workflow)}}}"
@@ -146,16 +150,16 @@ class RedisTracking:
     def recent_key(self, agent: str | None) -> str:
         if agent is None:
             return f"{self._prefix}:wfs"
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:wfs"
+        return self.agent_tag(agent) + "wfs"
 
     def request_key(self, request_id: str) -> str:
         return f"{self._prefix}:req:{encode_scope(request_id)}"
 
     def timeline_key(self, agent: str, hour: int) -> str:
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:tl:{hour}"
+        return self.agent_tag(agent) + _hour(hour)
 
     def decisions_key(self, agent: str) -> str:
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:decisions"
+        return self.agent_tag(agent) + "decisions"
 
     # -- writes ----------------------------------------------------------------------
     async def write(self, tracked: Tracked) -> None:
@@ -186,25 +190,24 @@ class RedisTracking:
         counts, ids = dict(tracked.workflow_counts), [tracked.request_id]
         return [
             Workflow(key, at, at, counts, ids, ttl, REQUEST_IDS_KEPT),
-            self._latest(None, {workflow: at}),
+            Latest(self.recent_key(None), {workflow: at}, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
         ]
-
-    def _latest(self, agent: str | None, seen: dict[str, float]) -> Latest:
-        ttl, retention = self._retention_ms, self._retention_s
-        return Latest(self.recent_key(agent), seen, ttl, retention, RECENT_WORKFLOWS_KEPT)
 
     def _agent_entry(self, tracked: Tracked) -> Agent:
         """The agent's stats, its per-minute counters (per epoch hour touched, usually one),
         its recent-decisions entry and its recent-workflows entry."""
         agent = tracked.agent
-        hours: dict[str, Counts] = {}
+        tag = self.agent_tag(agent)  # the keys below as stats_key(agent) etc., encoded once
+        by_hour: dict[int, Counts] = {}
         for name, amount in tracked.series.items():
-            hour = int(name.partition(SEP)[0]) // 60
-            hours.setdefault(self.timeline_key(agent, hour), {})[name] = amount
+            by_hour.setdefault(int(name.partition(SEP)[0]) // 60, {})[name] = amount
+        hours = {tag + _hour(hour): counts for hour, counts in by_hour.items()}
         decisions = [orjson.dumps(tracked.recent)] if tracked.recent is not None else []
-        workflows = self._latest(agent, {} if tracked.workflow is None else {tracked.workflow: tracked.at})
+        seen = {} if tracked.workflow is None else {tracked.workflow: tracked.at}
+        ttl, retention = self._retention_ms, self._retention_s
+        workflows = Latest(tag + "wfs", seen, ttl, retention, RECENT_WORKFLOWS_KEPT)
         return Agent(
-            self.stats_key(agent), self.decisions_key(agent), dict(tracked.stats), hours, decisions,
+            tag + "stats", tag + "decisions", dict(tracked.stats), hours, decisions,
             self._agent_ttl_ms, TIMELINE_TTL_MS, RECENT_KEPT, workflows, self._members([agent]),
         )  # fmt: skip
 
@@ -307,6 +310,11 @@ class RedisTracking:
     async def close(self) -> None:
         """Stop the retry task and flush best-effort; the client belongs to the store."""
         await self.writer.close()
+
+
+def _hour(hour: int) -> str:
+    """An agent's timeline key for epoch ``hour``, after its tag."""
+    return f"tl:{hour}"
 
 
 def _entry(row: bytes | str) -> dict[str, Any] | None:
