@@ -3,8 +3,8 @@
 Field/value maps travel as one JSON object of strings (decoded with cjson): far fewer
 arguments for redis-py to pack than one per field, and values stay exact decimal strings.
 
-The write scripts (AGENT, LATEST, PUT, WORKFLOW, MEMBERS) are guarded
-by the writer's sequence number (see ``once`` and storage.redis.sequence): on the wire KEYS[1]
+The write scripts (AGENT, LATEST, PUT, WORKFLOW, MEMBERS) are guarded by the writer's
+sequence number (see ``once`` and storage.redis.sequence): on the wire KEYS[1]
 is the writer's seq key in the call's slot and ARGV[1..3] seq, prev and TTL; the bodies below
 see KEYS and ARGV without them. FINISH and SWAP_APPLIED are unguarded.
 """

@@ -3,10 +3,10 @@
 Each entry becomes one guarded script call (``call``) on keys of one hash tag. Entries with
 equal ``key`` merge (``merged``, in place: the buffer owns the entries it holds, so merging
 costs O(1) amortized per request), so an outage holds one entry per agent (stats, timeline
-hours, recent decisions, recent workflows), per workflow (counts, request ids), per index, however many
-requests arrive (see storage.redis.coalesce). Per-request parts (decision records, recent
-decisions, request ids) have a ``size`` in bytes and are bounded by bytes: past the bound an
-entry's per-request parts are dropped and its sums kept (``shed``).
+hours, recent decisions and workflows), per workflow (counts, request ids), per index,
+however many requests arrive (see storage.redis.coalesce). Per-request parts (decision
+records, recent-decision entries, request ids) have a ``size`` in bytes and are bounded by
+bytes: past the bound an entry's per-request parts are dropped and its sums kept (``shed``).
 """
 
 from __future__ import annotations
