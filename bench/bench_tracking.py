@@ -6,7 +6,8 @@ workflow) through Learner.record, without and with the tracker's hook, on Memory
 RedisStore. Prints wall and CPU (process_time) microseconds per outcome (the minimum of
 REPEATS alternating runs, as these machines are shared and noisy) and the difference;
 for Redis it also counts round trips per outcome (pipeline executions: the learner's apply,
-and the hook's write).
+and the hook's write) and the hook's script calls per outcome (EVALSHA, from INFO
+commandstats).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from proxy.config.settings import parse_config
 from proxy.forwarding.base import FailureKind, Summary, Usage
@@ -79,6 +82,15 @@ async def run(learner: Learner, router: Router, n: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6
 
 
+def evalsha_calls(url: str | None) -> int:
+    """EVALSHA calls the Redis at ``url`` served so far (0 without one)."""
+    if url is None:
+        return 0
+    with redis.Redis.from_url(url) as direct:
+        stats = direct.info("commandstats").get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0))
+
+
 class CountingPipelines:
     """Counts pipeline executions on a redis-py client (one per round trip)."""
 
@@ -105,10 +117,12 @@ async def bench(name: str, url: str | None, n: int, tmp: Path) -> None:
     await run(plain, router, 200)  # warm up
     await run(tracked, router, 200)
     counter = CountingPipelines(state.redis.client) if state.redis is not None else None
+    calls = evalsha_calls(url)
     base_wall, base_cpu = await run(plain, router, n)
-    base_trips = counter.count if counter else 0
+    base_trips, base_calls = counter.count if counter else 0, evalsha_calls(url) - calls
     with_wall, with_cpu = await run(tracked, router, n)
     hook_trips = ((counter.count - 2 * base_trips) / n) if counter else 0.0
+    hook_calls = (evalsha_calls(url) - calls - 2 * base_calls) / n
     for _ in range(REPEATS - 1):  # busy shared machines: keep the quietest run of each
         wall, cpu = await run(plain, router, n)
         base_wall, base_cpu = min(base_wall, wall), min(base_cpu, cpu)
@@ -117,6 +131,7 @@ async def bench(name: str, url: str | None, n: int, tmp: Path) -> None:
     trips = ""
     if counter:
         trips = f"  round trips/outcome: learner {base_trips / n:.2f}, hook {hook_trips:.2f}"
+        trips += f"; hook EVALSHA/outcome {hook_calls:.2f}"
     print(
         f"{name:<8} learner only: {base_wall:7.1f} us wall {base_cpu:7.1f} us cpu | with tracking: "
         f"{with_wall:7.1f} us wall {with_cpu:7.1f} us cpu | added: {with_wall - base_wall:6.1f} us wall "

@@ -3,8 +3,8 @@
 Field/value maps travel as one JSON object of strings (decoded with cjson): far fewer
 arguments for redis-py to pack than one per field, and values stay exact decimal strings.
 
-The write scripts (STATS, LATEST, PUT, WORKFLOW, REQUEST_IDS, SADD, MEMBERS) are guarded
-by the writer's sequence number (see ``once`` and storage.redis.sequence): on the wire KEYS[1]
+The write scripts (AGENT, LATEST, PUT, WORKFLOW, MEMBERS) are guarded by the writer's
+sequence number (see ``once`` and storage.redis.sequence): on the wire KEYS[1]
 is the writer's seq key in the call's slot and ARGV[1..3] seq, prev and TTL; the bodies below
 see KEYS and ARGV without them. FINISH and SWAP_APPLIED are unguarded.
 """
@@ -50,14 +50,38 @@ class Call:
     args: tuple[str | int | bytes, ...]
 
 
-STATS = once("""
--- KEYS[1] agent stats hash; ARGV: JSON {field: amount}, ttl ms (0 = none)
--- returns 2 when the hash was created by this call (new agent, or Redis lost it), else 1
+AGENT = once("""
+-- KEYS[1] agent's stats hash, KEYS[2] its recent-decisions list, KEYS[3] its recent-workflows
+-- zset, KEYS[4..] its epoch hours of per-minute counters (all of one tag).
+-- ARGV[1] JSON {field: amount} of stats, ARGV[2] stats ttl ms (0 = none), ARGV[3] ttl ms of
+-- the hours and the list, ARGV[4] list entries kept, ARGV[5..8] the zset's as LATEST's ARGV
+-- (ttl ms, cutoff, members kept, JSON {member: seen}; '' = no change), then per hour key (in
+-- KEYS order) its JSON {field: amount}, then decision entries, oldest first
+-- returns 2 when the stats hash was created by this call (new agent, or Redis lost it), else 1
 local created = redis.call('EXISTS', KEYS[1]) == 0
 for name, amount in pairs(cjson.decode(ARGV[1])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+for i = 4, #KEYS do
+  for name, amount in pairs(cjson.decode(ARGV[i + 5])) do
+    redis.call('HINCRBYFLOAT', KEYS[i], name, amount)
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+end
+if #ARGV > #KEYS + 5 then
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, #KEYS + 6))
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+if ARGV[8] ~= '' then
+  for member, seen in pairs(cjson.decode(ARGV[8])) do
+    redis.call('ZADD', KEYS[3], 'GT', seen, member)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[7]) - 1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
 if created then return 2 end
 return 1
 """)
@@ -86,23 +110,18 @@ return 1
 
 WORKFLOW = once("""
 -- KEYS[1] workflow hash, KEYS[2] its request-id list
--- ARGV: ttl ms, first seen, last seen, JSON {field: amount}
+-- ARGV: ttl ms, first seen, last seen, JSON {field: amount}, ids kept, then request ids
+-- (oldest first) appended to the list
 redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[2])
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
 if tonumber(ARGV[3]) > last then redis.call('HSET', KEYS[1], 'last_seen', ARGV[3]) end
 for name, amount in pairs(cjson.decode(ARGV[4])) do
   redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return 1
-""")
-
-REQUEST_IDS = once("""
--- KEYS[1] workflow hash, KEYS[2] its request-id list
--- ARGV: ttl ms, ids kept, then the request ids, oldest first
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+if #ARGV > 5 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 6))
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
@@ -129,31 +148,9 @@ redis.call('HSET', KEYS[1], 'applied', ARGV[2], 'score', ARGV[3])
 return 1
 """)
 
-SADD = once("""
--- KEYS[1] set; ARGV: members
-local added = 0
-for i = 1, #ARGV do added = added + redis.call('SADD', KEYS[1], ARGV[i]) end
-return added
-""")
-
 MEMBERS = once("""
 -- KEYS[1] set; ARGV: ttl ms (0 = none), then members
 for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
 if tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return 1
-""")
-
-TIMELINE = once("""
--- KEYS[1] agent's hour of per-minute counters, KEYS[2] agent's recent-decisions list (one tag)
--- ARGV: JSON {field: amount}, ttl ms, decision entry JSON ('' = none), entries kept
-for name, amount in pairs(cjson.decode(ARGV[1])) do
-  redis.call('HINCRBYFLOAT', KEYS[1], name, amount)
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if ARGV[3] ~= '' then
-  redis.call('LPUSH', KEYS[2], ARGV[3])
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
 return 1
 """)

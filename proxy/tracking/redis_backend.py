@@ -17,19 +17,19 @@ Keys (scope and workflow ids percent-encoded like posterior scopes, see storage.
 Workflow keys expire ``retention_s`` after their last write (PEXPIRE on every write); with
 ``agent_ttl_s`` an agent's stats hash and the agents set expire that long after the last
 write (``agents()`` drops members whose stats expired).
-An outcome becomes entries (proxy.tracking.redis_pending): the agent's stats, its
-recent-workflows entry, the workflow's counts and request ids, the global recent index, the
+An outcome becomes entries (proxy.tracking.redis_pending), each one script call on one hash
+tag: the agent's (its stats, per-minute counters, recent-decisions and recent-workflows
+entries), the workflow's (counts and request id), the global recent index, the
 decision record (plus the agents-set entry at most once a minute per agent and process, and
-whenever the stats call created the agent's hash: a new agent, or Redis lost its data).
-Entries wait in a TrackingWriter (proxy.tracking.redis_writer) coalesced per key, and each is
-written as one small script call in one pipelined round trip; every call carries the
-writer's id and sequence number (storage.redis.sequence), so each is applied exactly once
-even when a reply is lost and the call resent. During an outage sums take one entry per key
-(up to ``buffer_limit`` keys), per-request records up to ``buffer_bytes`` (oldest dropped,
-counted in ``overflowed_records`` and ``dropped_updates``); the retry task ``start()`` runs
-resends them. ``close`` flushes.
-The dashboard's per-minute counters coalesce per agent-hour hash; each recent-decision
-entry is a per-request record.
+whenever the agent's call created its stats hash: a new agent, or Redis lost its data).
+Without a workflow that is 2 calls per outcome, with one 4.
+Entries wait in a TrackingWriter (proxy.tracking.redis_writer) coalesced per key, and are
+written in one pipelined round trip; every call carries the writer's id and sequence number
+(storage.redis.sequence), so each is applied exactly once even when a reply is lost and the
+call resent. During an outage sums take one entry per key (up to ``buffer_limit`` keys);
+per-request parts (decision records, recent-decision entries, request ids) up to
+``buffer_bytes`` (oldest dropped, counted in ``overflowed_records`` and ``dropped_updates``;
+an entry's sums are kept). The retry task ``start()`` runs resends them. ``close`` flushes.
 
 Reads and ``finish``/``swap_applied`` go straight to Redis and raise when it is down.
 """
@@ -53,17 +53,7 @@ from proxy.tracking.backend import (
     record_fields,
 )
 from proxy.tracking.records import SEP, Counts, DecisionRecord, Tracked
-from proxy.tracking.redis_pending import (
-    Entry,
-    Latest,
-    Members,
-    Raw,
-    Record,
-    RequestIds,
-    Stats,
-    Timeline,
-    Workflow,
-)
+from proxy.tracking.redis_pending import Agent, Entry, Latest, Members, Record, Workflow
 from proxy.tracking.redis_writer import TrackingWriter
 from storage.redis.client import Client
 from storage.redis.keys import encode_scope
@@ -147,8 +137,12 @@ class RedisTracking:
     def agents_key(self) -> str:
         return f"{self._prefix}:stats:agents"
 
+    def agent_tag(self, agent: str) -> str:
+        """The start of every key of ``agent``'s (its hash tag)."""
+        return f"{self._prefix}:{{{encode_scope(agent)}}}:"
+
     def stats_key(self, agent: str) -> str:
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:stats"
+        return self.agent_tag(agent) + "stats"
 
     def workflow_key(self, workflow: str) -> str:
         return f"{self._prefix}:wf:{{{encode_scope(workflow)}}}"
@@ -156,16 +150,16 @@ class RedisTracking:
     def recent_key(self, agent: str | None) -> str:
         if agent is None:
             return f"{self._prefix}:wfs"
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:wfs"
+        return self.agent_tag(agent) + "wfs"
 
     def request_key(self, request_id: str) -> str:
         return f"{self._prefix}:req:{encode_scope(request_id)}"
 
     def timeline_key(self, agent: str, hour: int) -> str:
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:tl:{hour}"
+        return self.agent_tag(agent) + _hour(hour)
 
     def decisions_key(self, agent: str) -> str:
-        return f"{self._prefix}:{{{encode_scope(agent)}}}:decisions"
+        return self.agent_tag(agent) + "decisions"
 
     # -- writes ----------------------------------------------------------------------
     async def write(self, tracked: Tracked) -> None:
@@ -178,8 +172,7 @@ class RedisTracking:
 
     def _commands(self, tracked: Tracked) -> list[Entry]:
         agent = tracked.agent
-        stats = Stats(self.stats_key(agent), dict(tracked.stats), self._agent_ttl_ms, self._members([agent]))
-        entries: list[Entry] = [stats, *self._timeline_entries(tracked)]
+        entries: list[Entry] = [self._agent_entry(tracked)]
         if self._registry_due(agent):
             entries.append(self._members([agent]))
         if tracked.workflow is not None:
@@ -194,30 +187,29 @@ class RedisTracking:
 
     def _workflow_entries(self, tracked: Tracked, workflow: str) -> list[Entry]:
         key, at, ttl = self.workflow_key(workflow), tracked.at, self._retention_ms
-        seen = {workflow: at}
+        counts, ids = dict(tracked.workflow_counts), [tracked.request_id]
         return [
-            Latest(self.recent_key(tracked.agent), seen, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
-            Workflow(key, at, at, dict(tracked.workflow_counts), ttl),
-            RequestIds(key, [tracked.request_id], ttl, REQUEST_IDS_KEPT),
-            Latest(self.recent_key(None), dict(seen), ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
+            Workflow(key, at, at, counts, ids, ttl, REQUEST_IDS_KEPT),
+            Latest(self.recent_key(None), {workflow: at}, ttl, self._retention_s, RECENT_WORKFLOWS_KEPT),
         ]
 
-    def _timeline_entries(self, tracked: Tracked) -> list[Entry]:
-        """Per-minute counters (one entry per epoch hour touched, usually one) and the
-        recent-decisions entry."""
+    def _agent_entry(self, tracked: Tracked) -> Agent:
+        """The agent's stats, its per-minute counters (per epoch hour touched, usually one),
+        its recent-decisions entry and its recent-workflows entry."""
+        agent = tracked.agent
+        tag = self.agent_tag(agent)  # the keys below as stats_key(agent) etc., encoded once
         by_hour: dict[int, Counts] = {}
         for name, amount in tracked.series.items():
             by_hour.setdefault(int(name.partition(SEP)[0]) // 60, {})[name] = amount
-        decisions = self.decisions_key(tracked.agent)
-        entries: list[Entry] = [
-            Timeline(self.timeline_key(tracked.agent, hour), decisions, dict(counts), TIMELINE_TTL_MS)
-            for hour, counts in sorted(by_hour.items())
-        ]
-        if tracked.recent is not None and by_hour:
-            hour_key = self.timeline_key(tracked.agent, min(by_hour))
-            args = (b"{}", TIMELINE_TTL_MS, orjson.dumps(tracked.recent), RECENT_KEPT)
-            entries.append(Raw(lua.Call(lua.TIMELINE, (hour_key, decisions), args)))
-        return entries
+        hours = {tag + _hour(hour): counts for hour, counts in by_hour.items()}
+        decisions = [orjson.dumps(tracked.recent)] if tracked.recent is not None else []
+        seen = {} if tracked.workflow is None else {tracked.workflow: tracked.at}
+        ttl, retention = self._retention_ms, self._retention_s
+        workflows = Latest(tag + "wfs", seen, ttl, retention, RECENT_WORKFLOWS_KEPT)
+        return Agent(
+            tag + "stats", tag + "decisions", dict(tracked.stats), hours, decisions,
+            self._agent_ttl_ms, TIMELINE_TTL_MS, RECENT_KEPT, workflows, self._members([agent]),
+        )  # fmt: skip
 
     def _registry_due(self, agent: str) -> bool:
         """Whether to (re)add ``agent`` to the agents set: once per REGISTRY_REFRESH_S per
@@ -318,6 +310,11 @@ class RedisTracking:
     async def close(self) -> None:
         """Stop the retry task and flush best-effort; the client belongs to the store."""
         await self.writer.close()
+
+
+def _hour(hour: int) -> str:
+    """An agent's timeline key for epoch ``hour``, after its tag."""
+    return f"tl:{hour}"
 
 
 def _entry(row: bytes | str) -> dict[str, Any] | None:

@@ -57,6 +57,9 @@ class TrackingCalls:
     def size(self, item: Entry) -> int:
         return item.size
 
+    def shed(self, item: Entry) -> Entry | None:
+        return item.shed()
+
     def form(self, items: list[Entry], now: float, born: float, number: Callable[[], int]) -> list[Sent]:
         return [Sent(number(), born, entry, entry.call()) for entry in items]
 
@@ -99,7 +102,7 @@ class TrackingWriter:
     """Counters: dropped_updates, replayed_writes, failed_writes (pipelines Redis did not
     answer, and calls it answered with an error; both kept to resend), overflowed_records;
     ``pending`` is the number of buffered entries. ``buffer_limit`` bounds distinct sums,
-    ``buffer_bytes`` per-request records (the oldest dropped)."""
+    ``buffer_bytes`` per-request parts (the oldest dropped, their entries' sums kept)."""
 
     def __init__(
         self,

@@ -49,6 +49,10 @@ class ApplyScript:
         """Deltas are sums: 0."""
         return 0
 
+    def shed(self, item: Pending) -> Pending | None:
+        """Never called: deltas are sums."""
+        return item
+
     def form(self, items: list[Pending], now: float, born: float, number: Callable[[], int]) -> list[Batch]:
         """Loose deltas merged per cell at ``now``, one batch per scope."""
         return pending.form(items, now, self._half_life, born, number)

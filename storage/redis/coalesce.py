@@ -6,9 +6,12 @@ Two kinds of item wait here (``Rules.size`` tells them apart):
   into one (``Rules.merge``), so a stall of any length holds one entry per distinct key.
   Up to ``max_keys`` distinct sums are held; an item with a new key beyond that is dropped
   and counted in ``dropped`` (items merging into a held key never are).
-- *records* (size > 0 bytes): per-request writes (decision records, request-id lists).
-  Equal keys merge too; up to ``max_bytes`` of them are held, and beyond that the oldest
-  are dropped and counted in ``overflowed`` (records) and ``dropped`` (items).
+- *records* (size > 0 bytes): per-request writes (decision records, request-id lists), or
+  sums carrying per-request parts. Equal keys merge too (one entry per key: a sum that
+  merges bytes in becomes a record), the merged record counting as the newest; up to
+  ``max_bytes`` of them are held, and beyond that the oldest are dropped and counted in
+  ``overflowed`` (records) and ``dropped`` (items). A dropped record's sums are kept
+  (``Rules.shed``), as a sum.
 
 ``len`` is the number of entries held (sums + records).
 """
@@ -35,6 +38,11 @@ class Rules(Protocol[Item]):
 
     def size(self, item: Item) -> int:
         """Bytes a per-request record holds; 0 for a sum."""
+        ...
+
+    def shed(self, item: Item) -> Item | None:
+        """A record without its per-request parts (a sum, size 0), or None when nothing is
+        left (may update ``item`` in place)."""
         ...
 
 
@@ -69,8 +77,8 @@ class Coalesced(Generic[Item]):
         merge the same in any order; records keep the order restored, then held)."""
         before = self.dropped
         held, self._records, self.bytes = self._records, {}, 0
-        for item in items:
-            self._put(item)
+        for item in items:  # a key held as a record already has its room
+            self._put(item, bounded=self._rules.key(item) not in held)
         for item in held.values():
             self._put(item)
         self._trim()
@@ -84,27 +92,42 @@ class Coalesced(Generic[Item]):
         self.bytes = 0
         return items
 
-    def _put(self, item: Item) -> None:
-        """Merge ``item`` in as newer than what its key holds."""
+    def _put(self, item: Item, *, bounded: bool = True) -> None:
+        """Merge ``item`` in as newer than what its key holds (a new sum beyond ``max_keys``
+        is dropped only if ``bounded``)."""
         rules = self._rules
-        key, size = rules.key(item), rules.size(item)
-        held = self._records if size else self._sums
-        old = held.get(key)
-        if old is None:
-            if not size and len(held) >= self.max_keys:
-                self.dropped += 1
-                return
-            held[key] = item
-            self.bytes += size
+        key = rules.key(item)
+        old = self._records.pop(key, None)
+        if old is not None:  # merged, it is the newest record
+            before = rules.size(old)
+            self._records[key] = merged = rules.merge(old, item)
+            self.bytes += rules.size(merged) - before
             return
-        before = rules.size(old)
-        held[key] = rules.merge(old, item)
-        if size:
-            self.bytes += rules.size(held[key]) - before
+        old = self._sums.get(key)
+        if old is not None:
+            merged = rules.merge(old, item)
+            if size := rules.size(merged):
+                del self._sums[key]
+                self._records[key] = merged
+                self.bytes += size
+            else:
+                self._sums[key] = merged
+            return
+        if size := rules.size(item):
+            self._records[key] = item
+            self.bytes += size
+        elif bounded and len(self._sums) >= self.max_keys:
+            self.dropped += 1
+        else:
+            self._sums[key] = item
 
     def _trim(self) -> None:
         while self.bytes > self.max_bytes and self._records:
             key = next(iter(self._records))
-            self.bytes -= self._rules.size(self._records.pop(key))
+            item = self._records.pop(key)
+            self.bytes -= self._rules.size(item)
             self.overflowed += 1
             self.dropped += 1
+            rest = self._rules.shed(item)
+            if rest is not None:  # its key was held: not a new one
+                self._put(rest, bounded=False)

@@ -24,7 +24,7 @@ from proxy.tracking import lua
 from proxy.tracking.backend import WorkflowRaw
 from proxy.tracking.records import DecisionRecord, Tracked
 from proxy.tracking.redis_backend import RedisTracking
-from proxy.tracking.redis_pending import Raw
+from proxy.tracking.redis_pending import Members, Record
 from proxy.tracking.redis_writer import TrackingWriter
 from storage.redis.client import connect
 
@@ -106,8 +106,8 @@ async def test_writes_during_outage_are_written_once_when_redis_returns(
     await tracking.write_many([tracked(2), tracked(3)])  # in flight when the outage is found
     for i in range(4, 8):
         await tracking.write(tracked(i))  # within retry_interval_s: buffered, not sent
-    # coalesced per key: stats, 2 recent indexes, workflow, its request ids; + 1 record each
-    assert tracking.pending == (5 + 2) + (5 + 4)  # in doubt (writes 2-3), loose (4-7)
+    # coalesced per key: agent, global recent index, workflow; + 1 record each
+    assert tracking.pending == (3 + 2) + (3 + 4)  # in doubt (writes 2-3), loose (4-7)
     assert await tracking.writer.flush() is False
     own_redis_server.start()
     assert await tracking.writer.flush() is True
@@ -154,13 +154,13 @@ async def test_lost_reply_counts_once_and_does_not_undo_feedback(
     relay.lose("reply")
     await tracking.write_many([tracked(2), tracked(3)])
     assert relay.lost == 1
-    # all in doubt, coalesced: stats, 2 recent indexes, workflow, request ids, 2 records
-    assert tracking.pending == 7
+    # all in doubt, coalesced: agent, global recent index, workflow, 2 records
+    assert tracking.pending == 5
     stats, workflow, records = await stored(make, own_redis_server)
     assert stats["m|calls"] == 3.0 and records == ["r1", "r2", "r3"]  # Redis applied them
     assert await tracking.swap_applied("r2", 0.5, 0.9, 1.0) is True  # feedback meanwhile
     assert await tracking.writer.flush() is True
-    assert tracking.writer.replayed_writes == 7  # every resent call was recognised
+    assert tracking.writer.replayed_writes == 5  # every resent call was recognised
     stats, workflow, records = await stored(make, own_redis_server)
     assert stats == {"m|calls": 3.0, "m|lat_sum": 0.25 + 0.5 + 0.75}
     assert workflow is not None and workflow.counts["requests"] == 3.0
@@ -177,7 +177,7 @@ async def test_lost_request_is_written_by_the_resend(
     await tracking.write(tracked(1))
     relay.lose("request")
     await tracking.write(tracked(2))
-    assert relay.lost == 1 and tracking.pending == 6  # stats, 2 indexes, workflow, ids, record
+    assert relay.lost == 1 and tracking.pending == 4  # agent, global index, workflow, record
     assert (await stored(make, own_redis_server))[0]["m|calls"] == 1.0  # never reached Redis
     assert await tracking.writer.flush() is True
     assert tracking.writer.replayed_writes == 0
@@ -212,7 +212,7 @@ async def test_seq_keys_do_not_grow_with_writes(make: Make, own_redis_server: Re
         size = direct.dbsize()
     keys = ("mm:wf:{wf-1}", "mm:{agent-1}:stats", "mm:stats:agents", "mm:wfs")
     slots = {key_slot(k.encode()) for k in keys}
-    assert len(seqs) == 2 * len(slots)  # per writer and slot written, not per write (1500 calls)
+    assert len(seqs) == 2 * len(slots)  # per writer and slot written, not per write (1800 calls)
     assert size == len(seqs) + 6  # stats, agents, recent x 2, workflow and its list
     assert (await tracking.stats([AGENT]))[AGENT]["m|calls"] == 600.0
     await tracking.close()
@@ -227,7 +227,7 @@ async def test_error_reply_is_not_applied_and_is_resent(make: Make, own_redis_se
         await tracking.write(tracked(2))
         # one OOM per slot (agent, workflow, request, global index); the second call in a
         # slot answers NOT_APPLIED (it waits for the first)
-        assert tracking.pending == 6 and tracking.writer.failed_writes == 4
+        assert tracking.pending == 4 and tracking.writer.failed_writes == 4
         direct.config_set("maxmemory", 0)
     await tracking.write(tracked(3))  # sent with them, under new seqs
     assert (tracking.pending, tracking.writer.replayed_writes, tracking.dropped_updates) == (0, 0, 0)
@@ -246,12 +246,9 @@ async def test_call_after_one_redis_did_not_run_in_its_slot_waits_for_it(
     writer = tracking.writer
     with redis.Redis.from_url(own_redis_server.url) as direct:
         direct.script_flush()
-        direct.script_load(lua.PUT.text)  # SADD is missing, PUT is not
+        direct.script_load(lua.PUT.text)  # MEMBERS is missing, PUT is not
         await writer.write(
-            [
-                Raw(lua.Call(lua.SADD, ("mm:{t}:set",), ("a",))),
-                Raw(lua.Call(lua.PUT, ("mm:{t}:hash",), (int(DAY * 1000), b'{"k": "v"}'))),
-            ]
+            [Members("mm:{t}:set", {"a"}, 0), Record("mm:{t}:hash", b'{"k": "v"}', int(DAY * 1000))]
         )
         assert (writer.pending, writer.replayed_writes, writer.failed_writes) == (0, 0, 0)
         assert direct.smembers("mm:{t}:set") == {b"a"}
