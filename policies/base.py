@@ -20,6 +20,10 @@ POOLED = "*"
 ALL_PROMPTS = ""
 """Context name of an agent's table that ignores prompt features."""
 
+RECENT = "~recent"
+"""Context (prefix) of the change detector's short-memory tables: what each model earned over
+its last few dozen uses in a cell (``~recent`` or ``~recent:<context>``; policies.thompson)."""
+
 PRIOR_FLOOR = 1e-3
 """Smallest alpha or beta a Beta may carry; corrupt or zero values clamp here."""
 

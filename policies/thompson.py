@@ -32,8 +32,10 @@ the constant ``context_strength``).
 
 ``pool_strength_max``: the same empirical-Bayes estimate for the pooled prior, from how
 far this agent's means differ from the other agents' (0 or below ``pool_strength``: the
-constant ``pool_strength``). Off by default: the noise term assumes 0/1 rewards, so with
-continuous rewards disagreeing agents read as agreeing (measured worse on them).
+constant ``pool_strength``). Only models this agent used at least ``pool_least`` times
+count: the noise term assumes 0/1 rewards, so with continuous rewards a few uses make
+disagreeing agents read as agreeing; with 20+ uses the overstated noise is small against
+real disagreement. Until then (a new agent) the constant ``pool_strength`` holds.
 
 ``choice_discount`` (gamma): every update of a model first removes that share of the
 evidence its finest cell held when the decision was read (the snapshot), and every
@@ -41,6 +43,18 @@ coarser table changes by the same amounts (``discounted``): a sliding memory of 
 1 / gamma uses per cell, so a model that degrades loses its lead within a few hundred of
 its own uses, while models not chosen keep what they showed. Without a snapshot (warm
 start, feedback corrections) nothing is discounted.
+
+``change_memory`` (uses; 0: off) and ``change_z``: a change detector. One more table per
+finest cell (``short_memory``) remembers each model's last ~``change_memory`` uses there
+(per-choice discount 1 / change_memory). When a model is updated and its short-memory mean
+is below the finest cell's mean by more than ``change_z`` standard errors (Bernoulli
+variance, which bounds continuous rewards' from above, so they alarm less), the cell is
+replaced by the short memory (every coarser table changes by the same amounts): a model that
+degrades is judged on its recent uses at once, while stationary cells keep their long
+memory (``choice_discount``) because the test does not fire. The short memory is written
+only with a snapshot (not by warm start or feedback corrections). It does not bring back a
+model nobody chooses any more (one that failed for a while and then recovered): only
+forgetting unchosen models would, at a cost to every stationary workload.
 
 Defaults (scale 3, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
 were tuned with the scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
@@ -56,6 +70,7 @@ from policies.base import (
     ALL_PROMPTS,
     POOLED,
     PRIOR_FLOOR,
+    RECENT,
     Beta,
     Decision,
     DecisionKind,
@@ -79,6 +94,8 @@ class ThompsonPolicy:
     __slots__ = (
         "_prior_floats",
         "_wins_memo",
+        "change_memory",
+        "change_z",
         "choice_discount",
         "context_strength",
         "context_strength_max",
@@ -86,6 +103,7 @@ class ThompsonPolicy:
         "exploration_rate",
         "min_tries",
         "name",
+        "pool_least",
         "pool_strength",
         "pool_strength_max",
         "priors",
@@ -108,8 +126,11 @@ class ThompsonPolicy:
         min_tries: float = 5.0,
         tries_budget: float = 15.0,
         context_strength_max: float = 30.0,
-        pool_strength_max: float = 0.0,
+        pool_strength_max: float = 300.0,
         choice_discount: float = 0.003,
+        change_memory: float = 50.0,
+        change_z: float = 2.5,
+        pool_least: float = 20.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -121,6 +142,9 @@ class ThompsonPolicy:
         _check_range("context_strength_max", context_strength_max, 0.0, float("inf"))
         _check_range("pool_strength_max", pool_strength_max, 0.0, float("inf"))
         _check_range("choice_discount", choice_discount, 0.0, 1.0)
+        if change_memory != 0.0:
+            _check_range("change_memory", change_memory, 2.0, float("inf"))
+        _check_range("change_z", change_z, 0.0, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -138,6 +162,9 @@ class ThompsonPolicy:
         self.context_strength_max = context_strength_max
         self.pool_strength_max = pool_strength_max
         self.choice_discount = choice_discount
+        self.change_memory = change_memory
+        self.change_z = change_z
+        self.pool_least = pool_least
 
     def forced_tries(self, candidates: int) -> float:
         """Tries each of ``candidates`` models gets before sampling: ``min_tries``, cut so
@@ -147,7 +174,16 @@ class ThompsonPolicy:
         return min(self.min_tries, self.tries_budget / candidates)
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
-        """Pooled (when pooling), agent, and agent+context (when context is used)."""
+        """The agent's short-memory table (change detector on), then the posterior tables:
+        pooled (when pooling), agent, and agent+context (when context is used). The last is
+        the finest."""
+        found = self.posterior_tables(request)
+        if self.change_memory <= 0.0:
+            return found
+        return (short_memory(found[-1]), *found)
+
+    def posterior_tables(self, request: DecisionRequest) -> tuple[Table, ...]:
+        """The tables posteriors are built from, coarsest first."""
         found = [Table(request.agent)]
         if self.pool_strength > 0.0:
             found.insert(0, Table(POOLED))
@@ -182,7 +218,7 @@ class ThompsonPolicy:
         if floor <= 0.0:
             return ()
         empty: Mapping[str, Evidence] = {}
-        finest = snapshot.get(self.tables(request)[-1], empty)
+        finest = snapshot.get(self.posterior_tables(request)[-1], empty)
         pooled = snapshot.get(_POOLED_TABLE, empty) if self.pool_strength > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
         priors = self._prior_floats
@@ -200,15 +236,27 @@ class ThompsonPolicy:
         reward: float,
         snapshot: Snapshot | None = None,
     ) -> tuple[Delta, ...]:
-        """Add r successes and 1 - r failures to every table the policy reads.
+        """Add r successes and 1 - r failures to every posterior table.
 
-        With the decision's ``snapshot``, each of ``model``'s cells first sheds
-        ``choice_discount`` of the evidence it held then (see ``discounted``)."""
+        Without a snapshot (warm start, feedback corrections) the short memory is left
+        alone. With the decision's ``snapshot``, each of ``model``'s cells first sheds
+        ``choice_discount`` of the evidence it held then (see ``discounted``), the short
+        memory sheds 1 / ``change_memory`` of its own, and a detected change replaces the
+        finest cell by the short memory (see ``changed``)."""
         r = clipped_reward(reward)
+        found = self.posterior_tables(request)
+        if snapshot is None:
+            return tuple(Delta(table, model, r, 1.0 - r) for table in found)
         tables = self.tables(request)
-        if snapshot is None or self.choice_discount <= 0.0:
-            return tuple(Delta(table, model, r, 1.0 - r) for table in tables)
-        return discounted(tables, snapshot, model, r, self.choice_discount)
+        if self.change_memory <= 0.0:
+            return discounted(found, snapshot, model, r, self.choice_discount)
+        recent = snapshot.get(tables[0], {}).get(model)
+        short = discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory)
+        if recent is not None and changed(
+            snapshot.get(found[-1], {}).get(model), recent, self.change_memory / 2, self.change_z
+        ):
+            return (*short, *replaced(found, snapshot, model, r, recent))
+        return (*short, *discounted(found, snapshot, model, r, self.choice_discount))
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
@@ -272,7 +320,8 @@ class ThompsonPolicy:
         scale, priors, floor = self.evidence_scale, self._prior_floats, PRIOR_FLOOR
         if pool_cap > 0.0 and self.pool_strength_max > pool_cap:
             pool_cap = _agreeing_strength(
-                pooled, agent, request.candidates, pool_cap, self.pool_strength_max, scale=scale
+                pooled, agent, request.candidates, pool_cap, self.pool_strength_max, scale=scale,
+                least=self.pool_least,
             )
         cells: Mapping[str, Evidence] = empty
         context_cap: float | None = None
@@ -310,6 +359,45 @@ def discounted(
     return tuple(Delta(table, model, ds, df) for table in tables)
 
 
+def short_memory(finest: Table) -> Table:
+    """The change detector's table for the finest cell ``finest``: same scope, context
+    ``RECENT`` (all prompts) or ``RECENT:context``. Per cell, so a model's recent uses are
+    compared with the same prompts' history (an agent's mix of prompts may shift)."""
+    context = RECENT if finest.context == ALL_PROMPTS else f"{RECENT}:{finest.context}"
+    return Table(finest.scope, context)
+
+
+def changed(cell: Evidence | None, recent: Evidence, least: float, z: float) -> bool:
+    """Whether the short memory's mean is below the cell's by more than ``z`` standard
+    errors: the short memory holds at least ``least`` and the cell twice what it holds.
+    One-sided: a rise (a recovery, a price cut) is learnt by the ordinary updates; testing
+    it too doubled the false alarms on 0/1 rewards (measured).
+
+    The short memory is (about) a subset of the cell's history, so the difference of the
+    means has variance p(1 - p)(1 / n_recent - 1 / n_cell), p the cell's mean (at least 0.01
+    in the product, so a cell at 0 or 1 still compares)."""
+    if cell is None:
+        return False
+    n_recent, n_cell = recent.total, cell.total
+    if n_recent < least or n_cell < 2.0 * n_recent:
+        return False
+    p = cell.successes / n_cell
+    gap = recent.successes / n_recent - p
+    variance = max(p * (1.0 - p), 0.01) * (1.0 / n_recent - 1.0 / n_cell)
+    return gap < 0.0 and gap * gap > z * z * variance
+
+
+def replaced(
+    tables: Sequence[Table], snapshot: Snapshot, model: str, r: float, recent: Evidence
+) -> tuple[Delta, ...]:
+    """Deltas that turn the finest cell as read into ``recent`` plus this reward, and change
+    every coarser table by the same amounts (each stays the sum of its cells)."""
+    cell = snapshot.get(tables[-1], {}).get(model)
+    s, f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
+    ds, df = recent.successes + r - s, recent.failures + 1.0 - r - f
+    return tuple(Delta(table, model, ds, df) for table in tables)
+
+
 def _agreeing_strength(
     agent: Mapping[str, Evidence],
     cell: Mapping[str, Evidence],
@@ -318,6 +406,7 @@ def _agreeing_strength(
     high: float,
     *,
     scale: float = 1.0,
+    least: float = 1.0,
 ) -> float:
     """Empirical-Bayes strength of the agent's other contexts over this context cell.
 
@@ -335,7 +424,7 @@ def _agreeing_strength(
             continue
         n_cell = part.successes + part.failures
         n_rest = whole.successes + whole.failures - n_cell
-        if n_cell < 1.0 or n_rest < 1.0:
+        if n_cell < least or n_rest < 1.0:
             continue
         m_cell = part.successes / n_cell
         m_rest = max(whole.successes - part.successes, 0.0) / n_rest

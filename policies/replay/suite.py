@@ -22,7 +22,7 @@ from policies.evidence_tables import EvidenceTables
 from policies.registry import build_policy
 from policies.replay.data import load_table
 from policies.replay.scenarios import Stream, Synthetic, synthetic_stream, table_stream
-from policies.replay.suite_metrics import RECOVERY_MIN_REQUESTS, RunFigures, figures
+from policies.replay.suite_metrics import RunFigures, figures
 
 ROUTERBENCH = "routerbench_subset.csv"
 ROUTELLM = "routellm_gpt4_mixtral.csv"
@@ -57,9 +57,10 @@ PLAIN = Variant("plain", "thompson-plain")
 PREVIOUS = Variant("previous", "thompson", {
     "exploration_rate": 0.0, "pool_strength": 4.0, "context_strength": 2.0,
     "evidence_scale": 3.0, "min_tries": 5.0, "tries_budget": 15.0,
-    "context_strength_max": 30.0, "pool_strength_max": 0.0, "choice_discount": 0.0,
+    "context_strength_max": 30.0, "pool_strength_max": 0.0, "choice_discount": 0.003,
+    "change_memory": 0.0,
 })
-"""The defaults before per-choice discounting (no forgetting), pinned explicitly."""
+"""The defaults before the change detector (per-choice discount 0.003 only), pinned explicitly."""
 NEW = Variant("new", "thompson")
 """Today's defaults."""
 DEFAULT_VARIANTS = (PLAIN, PREVIOUS, NEW)
@@ -191,7 +192,6 @@ def run_suite(options: SuiteOptions, *, progress: Callable[[str], None] | None =
     """Replay every scenario x seed x variant; figures as in suite_metrics."""
     started = time.perf_counter()
     steps = QUICK_STEPS if options.quick else options.steps
-    min_requests = min(RECOVERY_MIN_REQUESTS, steps // 10)
     cells = []
     for scenario in scenarios(options):
         runs: dict[str, list[RunFigures]] = {v.label: [] for v in options.variants}
@@ -199,7 +199,7 @@ def run_suite(options: SuiteOptions, *, progress: Callable[[str], None] | None =
             stream = scenario.build(steps, seed)
             for variant in options.variants:
                 picks = replay(stream, variant.make(), seed, options.half_life_steps)
-                runs[variant.label].append(figures(stream, picks, min_requests=min_requests))
+                runs[variant.label].append(figures(stream, picks))
         cells += [Cell(scenario.name, scenario.kind, label, tuple(r)) for label, r in runs.items()]
         if progress is not None:
             progress(scenario.name)

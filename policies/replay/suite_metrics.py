@@ -5,10 +5,14 @@
 - oracle: the best candidate's reward on every request; random: the candidates' mean.
 - gap closed: (policy - random) / (oracle - random), the share of the way from uniform
   random to the per-request oracle.
-- recovery, per phase boundary and agent (agents with at least ``RECOVERY_MIN_REQUESTS``
-  requests after it): how many of that agent's requests pass until, over its last
-  ``RECOVERY_WINDOW`` requests, the phase's best fixed model took >= 80% of its choices;
-  the worst over agents. None when it never does.
+- recovery, per phase boundary: for each agent with at least ``RECOVERY_MIN_REQUESTS``
+  (two windows) requests in the phase that starts there, how many of that agent's requests
+  pass until, over its last ``RECOVERY_WINDOW`` requests of the phase, the phase's best
+  fixed model (for that agent) took >= 80% of its first choices; the worst over those
+  agents, None ("never") when one of them does not get there before the phase ends. When
+  no agent has that many requests in the phase, the busiest agent is measured if it has a
+  full window; else None. The phase's requests of every agent count, however few the
+  phase holds in all (a 1,000-request outage shared by 5 agents is measured).
 - regret curve: cumulative (best fixed reward - policy reward), at ``points`` steps.
 """
 
@@ -22,7 +26,7 @@ from policies.replay.scenarios import Stream
 
 RECOVERY_WINDOW = 100
 RECOVERY_SHARE = 0.8
-RECOVERY_MIN_REQUESTS = 1000
+RECOVERY_MIN_REQUESTS = 2 * RECOVERY_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +108,11 @@ def recoveries(stream: Stream, picks: Sequence[int], best: dict[tuple[str, int],
             if stream.phases[t] != phase:
                 break
             per_agent[stream.requests[t].agent].append(picks[t])
-        times = [
-            recovery_time(chosen, best[agent, phase])
-            for agent, chosen in per_agent.items() if len(chosen) >= min_requests
-        ]
+        measured = [agent for agent, chosen in per_agent.items() if len(chosen) >= min_requests]
+        if not measured and per_agent:
+            busiest = max(per_agent, key=lambda agent: len(per_agent[agent]))
+            measured = [busiest] if len(per_agent[busiest]) >= RECOVERY_WINDOW else []
+        times = [recovery_time(per_agent[agent], best[agent, phase]) for agent in measured]
         out.append(None if None in times or not times else max(t for t in times if t is not None))
     return tuple(out)
 

@@ -14,7 +14,7 @@ TABLES = (Table(POOLED), Table("bot"), Table("bot", "ctx"))
 
 
 def test_discount_sheds_the_finest_cells_share_from_every_table() -> None:
-    policy = ThompsonPolicy(choice_discount=0.1)
+    policy = ThompsonPolicy(choice_discount=0.1, change_memory=0.0)
     snapshot = {
         TABLES[0]: {"a": Evidence(50.0, 30.0)},
         TABLES[1]: {"a": Evidence(20.0, 10.0)},
@@ -28,7 +28,8 @@ def test_without_a_snapshot_or_discount_an_update_only_adds_the_reward() -> None
     snapshot = {TABLES[2]: {"a": Evidence(10.0, 5.0)}}
     plain = tuple(Delta(t, "a", 0.75, 0.25) for t in TABLES)
     assert ThompsonPolicy(choice_discount=0.1).deltas(REQUEST, "a", 0.75) == plain
-    assert ThompsonPolicy(choice_discount=0.0).deltas(REQUEST, "a", 0.75, snapshot) == plain
+    unforgetting = ThompsonPolicy(choice_discount=0.0, change_memory=0.0)
+    assert unforgetting.deltas(REQUEST, "a", 0.75, snapshot) == plain
 
 
 def test_discounted_evidence_stays_bounded_and_keeps_tables_summed() -> None:
@@ -47,7 +48,8 @@ def test_discounted_evidence_stays_bounded_and_keeps_tables_summed() -> None:
 def _recovery(choice_discount: float) -> int | None:
     spec = Synthetic(5, near_tie=False, contexts=1, event="drop")
     stream = synthetic_stream(spec, 4000, seed=3, name="forgetting")
-    picks = replay(stream, ThompsonPolicy(choice_discount=choice_discount), 3, None)
+    policy = ThompsonPolicy(choice_discount=choice_discount, change_memory=0.0)
+    picks = replay(stream, policy, 3, None)
     return figures(stream, picks, min_requests=1000).recovery[0]
 
 

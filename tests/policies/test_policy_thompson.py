@@ -7,7 +7,17 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from policies.base import ALL_PROMPTS, POOLED, PRIOR_FLOOR, Beta, DecisionRequest, Delta, Evidence, Table
+from policies.base import (
+    ALL_PROMPTS,
+    POOLED,
+    PRIOR_FLOOR,
+    RECENT,
+    Beta,
+    DecisionRequest,
+    Delta,
+    Evidence,
+    Table,
+)
 from policies.propensity import win_probabilities
 from policies.thompson import ThompsonPolicy
 
@@ -110,13 +120,14 @@ def test_propensity_includes_the_exploration_floor() -> None:
 def test_tables_and_deltas_cover_every_level() -> None:
     policy = ThompsonPolicy()
     tables = (Table(POOLED), Table("bot"), Table("bot", "chat"))
-    assert policy.tables(_request()) == tables
+    assert policy.tables(_request()) == (Table("bot", f"{RECENT}:chat"), *tables)
+    assert policy.posterior_tables(_request()) == tables
     deltas = policy.deltas(_request(), "a", 0.25)
     assert deltas == tuple(Delta(t, "a", 0.25, 0.75) for t in tables)
     assert policy.deltas(_request(), "a", 7.0)[0].failures == 0.0
     plain = ThompsonPolicy(pool_strength=0.0, use_context=False)
-    assert plain.tables(_request()) == (Table("bot"),)
-    assert policy.tables(_request(context=ALL_PROMPTS)) == tables[:2]
+    assert plain.posterior_tables(_request()) == (Table("bot"),)
+    assert policy.posterior_tables(_request(context=ALL_PROMPTS)) == tables[:2]
 
 
 def test_pooled_evidence_is_capped_to_the_pool_strength() -> None:

@@ -70,6 +70,31 @@ def test_recovery_time_counts_until_the_window_holds_the_target() -> None:
     assert recovery_time([0, 1] * 200, target=1) is None
 
 
+def _phase_stream(per_agent: dict[str, int]) -> Stream:
+    """Phase 0: one request per agent; phase 1: ``per_agent`` requests each, x always best."""
+    requests = [DecisionRequest(a, "", ("x", "y")) for a in per_agent]
+    requests += [DecisionRequest(a, "", ("x", "y")) for a, n in per_agent.items() for _ in range(n)]
+    rewards = ((0.0, 1.0),) * len(per_agent) + ((1.0, 0.0),) * (len(requests) - len(per_agent))
+    phases = (0,) * len(per_agent) + (1,) * (len(requests) - len(per_agent))
+    return Stream(("x", "y"), tuple(requests), rewards, phases)
+
+
+def test_recovery_measures_every_agent_of_a_short_phase() -> None:
+    # An outage-sized phase: no agent has 1,000 requests in it, yet each is measured.
+    stream = _phase_stream({"a": 400, "b": 250})
+    picks = [1, 1] + [1] * 30 + [0] * 370 + [1] * 10 + [0] * 240
+    assert figures(stream, picks).recovery == (110,)  # a: 30 wrong, then 80 of 100 right
+    stuck = [1, 1] + [1] * 30 + [0] * 370 + [1] * 250
+    assert figures(stream, stuck).recovery == (None,)  # b never gets there within the phase
+
+
+def test_recovery_falls_back_to_the_busiest_agent_when_the_phase_is_shorter() -> None:
+    stream = _phase_stream({"a": 150, "b": 20})
+    picks = [1, 1] + [0] * 150 + [1] * 20  # b, too short to measure, is left out
+    assert figures(stream, picks).recovery == (100,)
+    assert figures(_phase_stream({"a": 50}), [1] + [0] * 50).recovery == (None,)
+
+
 def test_the_suite_is_deterministic_from_seeds() -> None:
     options = SuiteOptions(quick=True, seeds=1, only=("k2-binary",), variants=(NEW,))
     first, second = as_dict(run_suite(options)), as_dict(run_suite(options))
