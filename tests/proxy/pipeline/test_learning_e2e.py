@@ -234,7 +234,7 @@ def stats_cli(config: Mapping[str, Any], tmp_path: Path, agent: str, redis_url: 
     return json.loads(done.stdout)
 
 
-UNFORGETTING = {"policy_options": {"choice_discount": 0.0}}
+UNFORGETTING = {"policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}
 """For checks that compare stored evidence with the exact sum of rewards learnt: no forgetting."""
 
 
