@@ -64,7 +64,8 @@ def proxy_config(sim_url: str, dead_url: str) -> dict[str, Any]:
             "attempt_timeout_s": ATTEMPT_TIMEOUT_S,
             "first_chunk_timeout_s": FIRST_CHUNK_TIMEOUT_S,
             "deadline_s": 10,
-            "policy_options": {"use_context": False, "choice_discount": 0.0, "change_memory": 0.0},  # evidence = outcomes
+            # evidence = outcomes: no per-choice discount, no change detector
+            "policy_options": {"use_context": False, "choice_discount": 0.0, "change_memory": 0.0},
         },
     }
 

@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import aiohttp
+from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 
 from proxy.forwarding.base import FailureKind, UpstreamError
 
+KEEPALIVE_S = 60.0
 
-def pooled_session() -> aiohttp.ClientSession:
-    """A session with an unbounded keep-alive pool (60 s idle), DNS cached 5 min, gzip decoded.
+
+class NewestFirstConnector(aiohttp.TCPConnector):
+    """A TCPConnector that reuses its most recently released connection first.
+
+    aiohttp reuses the oldest idle connection first: while traffic flows every connection a
+    burst opened stays in rotation, none idles out, and the pool (its sockets) stays at the
+    largest burst seen. Newest first leaves a burst's extra connections idle at the far end,
+    where ``keepalive_timeout`` closes them.
+    """
+
+    async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
+        idle = self._conns.get(key)
+        if isinstance(idle, deque) and len(idle) > 1:
+            idle.rotate(1)
+        return await super()._get(key, traces)
+
+
+def pooled_session(keepalive_s: float = KEEPALIVE_S) -> aiohttp.ClientSession:
+    """A session with an unbounded keep-alive pool, newest connection first (one idle for
+    ``keepalive_s`` is closed), DNS cached 5 min, gzip decoded.
 
     Open it on the running loop (in ``start``) and close it in ``close``.
     """
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+    connector = NewestFirstConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=keepalive_s)
     return aiohttp.ClientSession(connector=connector, auto_decompress=True)
 
 

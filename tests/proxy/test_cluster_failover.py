@@ -56,7 +56,8 @@ def test_a_master_killed_under_load_fails_over_without_a_failed_request(
         agents = one_agent_per_master(cluster)
         victim_agent = next(iter(agents))
         victim = cluster.master_of(f"{{{victim_agent}}}".encode())
-        router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}  # evidence = sums
+        # evidence = sums: no per-choice discount, no change detector
+        router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}
         parsed = parse_config(config_dict(fake_upstream, MODELS, router=router, redis=target.config()))
         store = target.store(clock=time.time, socket_timeout=0.5, connect_timeout=0.5)
         state = state_on(parsed, store)

@@ -41,7 +41,8 @@ SYNC_S = 0.25
 @pytest.fixture
 def replicas(fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]]:
     """URLs of four proxy processes on ``redis_server``, started in parallel."""
-    router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}  # sums exact
+    # sums exact: no per-choice discount, no change detector
+    router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}
     config = config_dict(fake_upstream, MODELS, router=router, redis={"usage_sync_s": SYNC_S})
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

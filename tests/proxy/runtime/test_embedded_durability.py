@@ -35,7 +35,8 @@ def _embedded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def write_config(upstream: FakeUpstream, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}  # evidence mass = calls
+    # evidence mass = calls: no per-choice discount, no change detector
+    router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}
     config = config_dict(upstream, router=router, server={"state_file": str(tmp_path / "state.json")})
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
