@@ -29,28 +29,12 @@ from support.servers import FakeUpstream
 
 from proxy.forwarding.base import FailureKind
 from proxy.pipeline.outcome import Status
+from tests.support.responses_api import TEXT_EVENTS, WEATHER_TOOL
 
 __all__ = ["module_proxy_factory", "path", "proxy_factory"]
 
 ENDPOINTS = ["/v1/chat/completions", "/v1/responses"]
 PRICES = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
-NATIVE_TEXT_EVENTS = [
-    "response.created",
-    "response.in_progress",
-    "response.output_item.added",
-    "response.content_part.added",
-    *["response.output_text.delta"] * 4,
-    "response.output_text.done",
-    "response.content_part.done",
-    "response.output_item.done",
-    "response.completed",
-]
 
 
 def native_config(upstream: FakeUpstream, path: str, **router: Any) -> dict[str, Any]:
@@ -123,8 +107,8 @@ def test_stream_events_are_the_upstreams_relayed_as_they_came(
     ):
         events = list(stream)
         final = stream.get_final_response()
-    assert [event.type for event in events] == NATIVE_TEXT_EVENTS
-    assert [event.sequence_number for event in events] == list(range(len(NATIVE_TEXT_EVENTS)))
+    assert [event.type for event in events] == TEXT_EVENTS
+    assert [event.sequence_number for event in events] == list(range(len(TEXT_EVENTS)))
     assert final.output_text == "Simulated reply from n1." and final.usage is not None
     assert final.id == events[0].response.id and final.usage.output_tokens == 4
     assert paths(fake_upstream) == ["/v1/responses"]
@@ -215,7 +199,7 @@ def test_a_native_stream_cut_mid_way_ends_in_response_failed(
         events = list(stream)
         with pytest.raises(RuntimeError, match=r"response\.completed"):
             stream.get_final_response()
-    assert [e.type for e in events[:-1]] == NATIVE_TEXT_EVENTS[:6]
+    assert [e.type for e in events[:-1]] == TEXT_EVENTS[:6]
     last = events[-1]
     assert last.type == "response.failed" and last.sequence_number == 6
     assert last.response.error is not None and last.response.error.code == "server_error"
@@ -285,7 +269,7 @@ def test_the_upstreams_own_failure_event_ends_the_stream_once(
     fake_upstream.set_profile("n1", error_event_after=5)
     with proxy.client() as client, client.responses.stream(model="auto", input="hi") as stream:
         events = list(stream)
-    assert [e.type for e in events] == [*NATIVE_TEXT_EVENTS[:5], "response.failed"]
+    assert [e.type for e in events] == [*TEXT_EVENTS[:5], "response.failed"]
     failed = events[-1]
     assert failed.type == "response.failed" and failed.sequence_number == 5
     assert failed.response.error is not None

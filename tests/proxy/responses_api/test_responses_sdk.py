@@ -24,26 +24,10 @@ from support.waiting import wait_for
 
 from proxy.forwarding.base import FailureKind
 from proxy.pipeline.outcome import Status
+from tests.support.responses_api import TEXT_EVENTS, WEATHER_TOOL
 
 __all__ = ["_shared_proxy", "module_proxy_factory", "path", "proxy"]
 
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
-TEXT_EVENTS = [
-    "response.created",
-    "response.in_progress",
-    "response.output_item.added",
-    "response.content_part.added",
-    *["response.output_text.delta"] * 4,
-    "response.output_text.done",
-    "response.content_part.done",
-    "response.output_item.done",
-    "response.completed",
-]
 
 
 def test_create_answers_text_with_usage_and_headers(proxy: RunningProxy, fake_upstream: FakeUpstream) -> None:
