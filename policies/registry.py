@@ -21,7 +21,7 @@ def _thompson_pooled(**options: Any) -> Policy:
 def _thompson_plain(**options: Any) -> Policy:
     defaults = {
         "use_context": False, "pool_strength": 0.0, "evidence_scale": 1.0, "min_tries": 0.0,
-        "choice_discount": 0.0, "change_memory": 0.0,
+        "choice_discount": 0.0, "change_memory": 0.0, "scale_models": 0.0,
     }
     return ThompsonPolicy(name="thompson-plain", **{**defaults, **options})
 
@@ -45,7 +45,7 @@ def build_policy(name: str, **options: Any) -> Policy:
 
     "thompson" pools across agents and uses prompt context; "thompson-pooled"
     pools without context; "thompson-plain" is textbook Thompson sampling per agent
-    (no pooling, no context, evidence_scale 1, no minimum tries, no discount, no change
+    (no pooling, no context, a constant evidence_scale 1, no minimum tries, no discount, no change
     detector). Raises ValueError for an unknown name (naming the allowed ones) or an option the policy lacks.
     """
     builder = _builders().get(name)

@@ -15,7 +15,10 @@ twice. Other agents' experience only steers a new agent, and the agent's other
 contexts steer a context cell only until that cell has data of its own.
 
 ``evidence_scale`` multiplies all evidence before the prior is added: a sharper
-posterior than Bayes' rule gives, so less exploration; 1 is textbook.
+posterior than Bayes' rule gives, so less exploration; 1 is textbook. Beyond
+``scale_models`` candidates (0: never) it grows as sqrt(K / scale_models): with 30 or 60
+models a Thompson draw from so many uncertain posteriors is almost always an exploratory
+one, and most agents' traffic cannot pay for that; up to 11 models nothing changes.
 
 ``min_tries``: a candidate with less than this much evidence both in the finest table
 and from other agents is tried first, uniformly among such candidates. A sharp
@@ -56,13 +59,14 @@ only with a snapshot (not by warm start or feedback corrections). It does not br
 model nobody chooses any more (one that failed for a while and then recovered): only
 forgetting unchosen models would, at a cost to every stationary workload.
 
-Defaults (scale 3, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
+Defaults (scale 3 up to 11 models, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
 were tuned with the scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
 train split, and are reported on seeds 0-2 and the test split.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 
@@ -108,6 +112,7 @@ class ThompsonPolicy:
         "pool_strength_max",
         "priors",
         "propensity_draws",
+        "scale_models",
         "tries_budget",
         "use_context",
     )
@@ -131,6 +136,7 @@ class ThompsonPolicy:
         change_memory: float = 50.0,
         change_z: float = 2.5,
         pool_least: float = 20.0,
+        scale_models: float = 11.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -145,6 +151,7 @@ class ThompsonPolicy:
         if change_memory != 0.0:
             _check_range("change_memory", change_memory, 2.0, float("inf"))
         _check_range("change_z", change_z, 0.0, float("inf"))
+        _check_range("scale_models", scale_models, 0.0, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -165,6 +172,14 @@ class ThompsonPolicy:
         self.change_memory = change_memory
         self.change_z = change_z
         self.pool_least = pool_least
+        self.scale_models = scale_models
+
+    def scale(self, candidates: int) -> float:
+        """The evidence scale for ``candidates`` models: ``evidence_scale``, times
+        sqrt(candidates / scale_models) beyond ``scale_models`` candidates (0: constant)."""
+        if self.scale_models <= 0.0 or candidates <= self.scale_models:
+            return self.evidence_scale
+        return self.evidence_scale * math.sqrt(candidates / self.scale_models)
 
     def forced_tries(self, candidates: int) -> float:
         """Tries each of ``candidates`` models gets before sampling: ``min_tries``, cut so
@@ -317,7 +332,7 @@ class ThompsonPolicy:
         pool_cap = self.pool_strength
         pooled = snapshot.get(_POOLED_TABLE, empty) if pool_cap > 0.0 else empty
         agent = snapshot.get(Table(request.agent), empty)
-        scale, priors, floor = self.evidence_scale, self._prior_floats, PRIOR_FLOOR
+        scale, priors, floor = self.scale(len(request.candidates)), self._prior_floats, PRIOR_FLOOR
         if pool_cap > 0.0 and self.pool_strength_max > pool_cap:
             pool_cap = _agreeing_strength(
                 pooled, agent, request.candidates, pool_cap, self.pool_strength_max, scale=scale,
