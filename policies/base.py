@@ -24,6 +24,10 @@ RECENT = "~recent"
 """Context (prefix) of the change detector's short-memory tables: what each model earned over
 its last few dozen uses in a cell (``~recent`` or ``~recent:<context>``; policies.thompson)."""
 
+SQUARES = "~squares"
+"""Context (prefix) of the change detector's tables of squared rewards, discounted like the
+short memory: their mean less the short memory's mean squared is the rewards' variance."""
+
 PRIOR_FLOOR = 1e-3
 """Smallest alpha or beta a Beta may carry; corrupt or zero values clamp here."""
 

@@ -50,12 +50,14 @@ start, feedback corrections) nothing is discounted.
 ``change_memory`` (uses; 0: off) and ``change_z``: a change detector. One more table per
 finest cell (``short_memory``) remembers each model's last ~``change_memory`` uses there
 (per-choice discount 1 / change_memory). When a model is updated and its short-memory mean
-is below the finest cell's mean by more than ``change_z`` standard errors (Bernoulli
-variance, which bounds continuous rewards' from above, so they alarm less), the cell is
+is below the finest cell's mean by more than ``change_z`` standard errors, the cell is
 replaced by the short memory (every coarser table changes by the same amounts): a model that
 degrades is judged on its recent uses at once, while stationary cells keep their long
-memory (``choice_discount``) because the test does not fire. The short memory is written
-only with a snapshot (not by warm start or feedback corrections). It does not bring back a
+memory (``choice_discount``) because the test does not fire. The standard error comes from
+the rewards' observed variance over the short memory (``observed_variance``; a second table,
+``squares_memory``, keeps their squares): continuous rewards are far less noisy than the 0/1
+bound p(1 - p) assumes (off: that bound, which fired ~8x later on them). The short memories
+are written only with a snapshot (not by warm start or feedback corrections). It does not bring back a
 model nobody chooses any more (one that failed for a while and then recovered): only
 forgetting unchosen models would, at a cost to every stationary workload.
 
@@ -75,6 +77,7 @@ from policies.base import (
     POOLED,
     PRIOR_FLOOR,
     RECENT,
+    SQUARES,
     Beta,
     Decision,
     DecisionKind,
@@ -90,6 +93,8 @@ from policies.propensity import WinsMemo
 DEFAULT_PRIOR = Beta(1.0, 1.0)
 _DEFAULT_PRIOR_FLOATS = (DEFAULT_PRIOR.alpha, DEFAULT_PRIOR.beta)
 _POOLED_TABLE = Table(POOLED)
+VARIANCE_FLOOR = 0.0025
+"""Smallest reward variance the change detector assumes (a standard deviation of 0.05)."""
 
 
 class ThompsonPolicy:
@@ -107,6 +112,7 @@ class ThompsonPolicy:
         "exploration_rate",
         "min_tries",
         "name",
+        "observed_variance",
         "pool_least",
         "pool_strength",
         "pool_strength_max",
@@ -137,6 +143,7 @@ class ThompsonPolicy:
         change_z: float = 2.5,
         pool_least: float = 20.0,
         scale_models: float = 11.0,
+        observed_variance: bool = True,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -173,6 +180,7 @@ class ThompsonPolicy:
         self.change_z = change_z
         self.pool_least = pool_least
         self.scale_models = scale_models
+        self.observed_variance = observed_variance
 
     def scale(self, candidates: int) -> float:
         """The evidence scale for ``candidates`` models: ``evidence_scale``, times
@@ -189,13 +197,13 @@ class ThompsonPolicy:
         return min(self.min_tries, self.tries_budget / candidates)
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
-        """The agent's short-memory table (change detector on), then the posterior tables:
-        pooled (when pooling), agent, and agent+context (when context is used). The last is
-        the finest."""
+        """The change detector's short memory and squares tables (when on), then the
+        posterior tables: pooled (when pooling), agent, and agent+context (when context is
+        used). The last is the finest."""
         found = self.posterior_tables(request)
         if self.change_memory <= 0.0:
             return found
-        return (short_memory(found[-1]), *found)
+        return (short_memory(found[-1]), squares_memory(found[-1]), *found)
 
     def posterior_tables(self, request: DecisionRequest) -> tuple[Table, ...]:
         """The tables posteriors are built from, coarsest first."""
@@ -266,9 +274,12 @@ class ThompsonPolicy:
         if self.change_memory <= 0.0:
             return discounted(found, snapshot, model, r, self.choice_discount)
         recent = snapshot.get(tables[0], {}).get(model)
-        short = discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory)
+        squares = snapshot.get(tables[1], {}).get(model)
+        short = (*discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory),
+                 *discounted(tables[1:2], snapshot, model, r * r, 1.0 / self.change_memory))
         if recent is not None and changed(
-            snapshot.get(found[-1], {}).get(model), recent, self.change_memory / 2, self.change_z
+            snapshot.get(found[-1], {}).get(model), recent, self.change_memory / 2, self.change_z,
+            squares if self.observed_variance else None,
         ):
             return (*short, *replaced(found, snapshot, model, r, recent))
         return (*short, *discounted(found, snapshot, model, r, self.choice_discount))
@@ -382,23 +393,37 @@ def short_memory(finest: Table) -> Table:
     return Table(finest.scope, context)
 
 
-def changed(cell: Evidence | None, recent: Evidence, least: float, z: float) -> bool:
+def squares_memory(finest: Table) -> Table:
+    """The change detector's table of squared rewards for the finest cell ``finest``
+    (context ``SQUARES`` or ``SQUARES:context``), discounted like ``short_memory``."""
+    context = SQUARES if finest.context == ALL_PROMPTS else f"{SQUARES}:{finest.context}"
+    return Table(finest.scope, context)
+
+
+def changed(
+    cell: Evidence | None, recent: Evidence, least: float, z: float,
+    squares: Evidence | None = None,
+) -> bool:
     """Whether the short memory's mean is below the cell's by more than ``z`` standard
     errors: the short memory holds at least ``least`` and the cell twice what it holds.
     One-sided: a rise (a recovery, a price cut) is learnt by the ordinary updates; testing
     it too doubled the false alarms on 0/1 rewards (measured).
 
     The short memory is (about) a subset of the cell's history, so the difference of the
-    means has variance p(1 - p)(1 / n_recent - 1 / n_cell), p the cell's mean (at least 0.01
-    in the product, so a cell at 0 or 1 still compares)."""
+    means has variance sigma^2 (1 / n_recent - 1 / n_cell). sigma^2 is the rewards' observed
+    variance over the short memory when ``squares`` (its squared rewards) is given, else the
+    0/1 bound p(1 - p), p the cell's mean; at least ``VARIANCE_FLOOR`` either way, so a cell
+    at 0 or 1 still compares."""
     if cell is None:
         return False
     n_recent, n_cell = recent.total, cell.total
     if n_recent < least or n_cell < 2.0 * n_recent:
         return False
     p = cell.successes / n_cell
-    gap = recent.successes / n_recent - p
-    variance = max(p * (1.0 - p), 0.01) * (1.0 / n_recent - 1.0 / n_cell)
+    recent_mean = recent.successes / n_recent
+    gap = recent_mean - p
+    sigma2 = p * (1.0 - p) if squares is None else squares.successes / n_recent - recent_mean**2
+    variance = max(sigma2, VARIANCE_FLOOR) * (1.0 / n_recent - 1.0 / n_cell)
     return gap < 0.0 and gap * gap > z * z * variance
 
 

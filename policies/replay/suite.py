@@ -58,9 +58,10 @@ PREVIOUS = Variant("previous", "thompson", {
     "exploration_rate": 0.0, "pool_strength": 4.0, "context_strength": 2.0,
     "evidence_scale": 3.0, "min_tries": 5.0, "tries_budget": 15.0,
     "context_strength_max": 30.0, "pool_strength_max": 300.0, "choice_discount": 0.003,
-    "change_memory": 50.0, "change_z": 2.5, "pool_least": 20.0, "scale_models": 0.0,
+    "change_memory": 50.0, "change_z": 2.5, "pool_least": 20.0, "scale_models": 11.0,
+    "observed_variance": 0.0,
 })
-"""The defaults before the evidence scale grew with the number of candidates, pinned explicitly."""
+"""The defaults before the change detector used the observed variance (routing4), pinned explicitly."""
 NEW = Variant("new", "thompson")
 """Today's defaults."""
 DEFAULT_VARIANTS = (PLAIN, PREVIOUS, NEW)

@@ -12,6 +12,7 @@ from policies.base import (
     POOLED,
     PRIOR_FLOOR,
     RECENT,
+    SQUARES,
     Beta,
     DecisionRequest,
     Delta,
@@ -120,7 +121,8 @@ def test_propensity_includes_the_exploration_floor() -> None:
 def test_tables_and_deltas_cover_every_level() -> None:
     policy = ThompsonPolicy()
     tables = (Table(POOLED), Table("bot"), Table("bot", "chat"))
-    assert policy.tables(_request()) == (Table("bot", f"{RECENT}:chat"), *tables)
+    detector = (Table("bot", f"{RECENT}:chat"), Table("bot", f"{SQUARES}:chat"))
+    assert policy.tables(_request()) == (*detector, *tables)
     assert policy.posterior_tables(_request()) == tables
     deltas = policy.deltas(_request(), "a", 0.25)
     assert deltas == tuple(Delta(t, "a", 0.25, 0.75) for t in tables)
