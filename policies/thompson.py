@@ -57,9 +57,10 @@ memory (``choice_discount``) because the test does not fire. The standard error 
 the rewards' observed variance over the short memory (``observed_variance``; a second table,
 ``squares_memory``, keeps their squares): continuous rewards are far less noisy than the 0/1
 bound p(1 - p) assumes (off: that bound, which fired ~8x later on them). The short memories
-are written only with a snapshot (not by warm start or feedback corrections). It does not bring back a
-model nobody chooses any more (one that failed for a while and then recovered): only
-forgetting unchosen models would, at a cost to every stationary workload.
+are written only with a snapshot (not by warm start or feedback corrections). A model the detector dropped
+is re-tried later (``probe_after`` uses of the cell without it; ``probes`` rounds of
+``probe_uses`` consecutive tries, policies.probes), so one that failed for a while and then
+recovered is taken up again; stationary cells, where the detector does not fire, pay nothing.
 
 Defaults (scale 3 up to 11 models, 5 tries, budget 15, context strength 2..30, choice discount 0.003)
 were tuned with the scenario suite (policies/replay/suite.py) on generator seeds 100+ and RouterBench's
@@ -88,6 +89,7 @@ from policies.base import (
     Table,
 )
 from policies.betamath import clipped_reward, hierarchical
+from policies.probes import due, probe_memory, starts_round, use_delta
 from policies.propensity import WinsMemo
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
@@ -117,6 +119,9 @@ class ThompsonPolicy:
         "pool_strength",
         "pool_strength_max",
         "priors",
+        "probe_after",
+        "probe_uses",
+        "probes",
         "propensity_draws",
         "scale_models",
         "tries_budget",
@@ -144,6 +149,9 @@ class ThompsonPolicy:
         pool_least: float = 20.0,
         scale_models: float = 11.0,
         observed_variance: bool = True,
+        probe_after: float = 100.0,
+        probes: float = 2.0,
+        probe_uses: float = 3.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -159,6 +167,9 @@ class ThompsonPolicy:
             _check_range("change_memory", change_memory, 2.0, float("inf"))
         _check_range("change_z", change_z, 0.0, float("inf"))
         _check_range("scale_models", scale_models, 0.0, float("inf"))
+        _check_range("probe_after", probe_after, 0.0, float("inf"))
+        _check_range("probes", probes, 0.0, float("inf"))
+        _check_range("probe_uses", probe_uses, 1.0, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -181,6 +192,9 @@ class ThompsonPolicy:
         self.pool_least = pool_least
         self.scale_models = scale_models
         self.observed_variance = observed_variance
+        self.probe_after = probe_after
+        self.probes = probes
+        self.probe_uses = probe_uses
 
     def scale(self, candidates: int) -> float:
         """The evidence scale for ``candidates`` models: ``evidence_scale``, times
@@ -197,13 +211,16 @@ class ThompsonPolicy:
         return min(self.min_tries, self.tries_budget / candidates)
 
     def tables(self, request: DecisionRequest) -> tuple[Table, ...]:
-        """The change detector's short memory and squares tables (when on), then the
-        posterior tables: pooled (when pooling), agent, and agent+context (when context is
-        used). The last is the finest."""
+        """The change detector's short memory and squares tables (when on) and its re-try
+        table (when re-tries are on too), then the posterior tables: pooled (when pooling),
+        agent, and agent+context (when context is used). The last is the finest."""
         found = self.posterior_tables(request)
         if self.change_memory <= 0.0:
             return found
-        return (short_memory(found[-1]), squares_memory(found[-1]), *found)
+        detector: tuple[Table, ...] = (short_memory(found[-1]), squares_memory(found[-1]))
+        if self._probing():
+            detector = (*detector, probe_memory(found[-1]))
+        return (*detector, *found)
 
     def posterior_tables(self, request: DecisionRequest) -> tuple[Table, ...]:
         """The tables posteriors are built from, coarsest first."""
@@ -233,10 +250,16 @@ class ThompsonPolicy:
         return Decision(decision, explored or bool(untried), self.tables(request), kind, draws)
 
     def undertried(self, request: DecisionRequest, snapshot: Snapshot) -> tuple[int, ...]:
-        """Indices of candidates tried less than ``min_tries`` times both in the finest
-        table and by other agents (pooled minus this agent): what others learnt still
-        steers a new agent, and only models nobody else has tried much are forced.
-        A configured prior counts as tries (its pseudo-observations beyond Beta(1, 1))."""
+        """Indices of candidates tried first: re-tries due (policies.probes) if any, else those
+        tried less than ``min_tries`` times both in the finest table and by other agents
+        (pooled minus this agent): what others learnt still steers a new agent, and only
+        models nobody else has tried much are forced. A configured prior counts as tries (its
+        pseudo-observations beyond Beta(1, 1))."""
+        if self._probing():
+            memory = snapshot.get(probe_memory(self.posterior_tables(request)[-1]), {})
+            retries = due(memory, request.candidates, self.probe_after, self._round())
+            if retries:
+                return retries
         floor = self.forced_tries(len(request.candidates))
         if floor <= 0.0:
             return ()
@@ -275,14 +298,29 @@ class ThompsonPolicy:
             return discounted(found, snapshot, model, r, self.choice_discount)
         recent = snapshot.get(tables[0], {}).get(model)
         squares = snapshot.get(tables[1], {}).get(model)
-        short = (*discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory),
-                 *discounted(tables[1:2], snapshot, model, r * r, 1.0 / self.change_memory))
-        if recent is not None and changed(
-            snapshot.get(found[-1], {}).get(model), recent, self.change_memory / 2, self.change_z,
-            squares if self.observed_variance else None,
-        ):
-            return (*short, *replaced(found, snapshot, model, r, recent))
-        return (*short, *discounted(found, snapshot, model, r, self.choice_discount))
+        memory = snapshot.get(tables[2], {}) if self._probing() else {}
+        rounds = self._round()
+        retried = model in self._names(request, due(memory, request.candidates, self.probe_after, rounds))
+        dropped = False
+        cell = snapshot.get(found[-1], {}).get(model)
+        if retried and starts_round(memory.get(model), rounds):
+            short = (*reset(tables[:1], snapshot, model, r), *reset(tables[1:2], snapshot, model, r * r))
+            cells = reset(found, snapshot, model, r)
+        else:
+            short = (*discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory),
+                     *discounted(tables[1:2], snapshot, model, r * r, 1.0 / self.change_memory))
+            if not retried and recent is not None and changed(
+                cell, recent, self.change_memory / 2, self.change_z,
+                squares if self.observed_variance else None,
+            ):
+                dropped, cells = True, replaced(found, snapshot, model, r, recent)
+            else:
+                cells = discounted(found, snapshot, model, r, self.choice_discount)
+        if not self._probing():
+            return (*short, *cells)
+        probe = use_delta(tables[2], memory, request.candidates, model,
+                          owe=round(self.probes) * rounds if dropped else 0, retried=retried)
+        return (*short, probe, *cells)
 
     def propensity(
         self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
@@ -367,6 +405,16 @@ class ThompsonPolicy:
             betas.append(max(prior_b + scale * f, floor))
         return alphas, betas
 
+    def _probing(self) -> bool:
+        return self.change_memory > 0.0 and self.probe_after > 0.0 and round(self.probes) > 0
+
+    def _round(self) -> int:
+        return max(round(self.probe_uses), 1)
+
+    @staticmethod
+    def _names(request: DecisionRequest, indices: Sequence[int]) -> tuple[str, ...]:
+        return tuple(request.candidates[i] for i in indices)
+
     def _uses_context(self, request: DecisionRequest) -> bool:
         return self.use_context and request.context != ALL_PROMPTS
 
@@ -425,6 +473,17 @@ def changed(
     sigma2 = p * (1.0 - p) if squares is None else squares.successes / n_recent - recent_mean**2
     variance = max(sigma2, VARIANCE_FLOOR) * (1.0 / n_recent - 1.0 / n_cell)
     return gap < 0.0 and gap * gap > z * z * variance
+
+
+def reset(tables: Sequence[Table], snapshot: Snapshot, model: str, r: float) -> tuple[Delta, ...]:
+    """Deltas that set ``model``'s entry in every one of ``tables`` to this reward alone: all
+    they held about it is void (a re-try that shows a failed model recovered)."""
+    deltas = []
+    for table in tables:
+        entry = snapshot.get(table, {}).get(model)
+        s, f = (entry.successes, entry.failures) if entry is not None else (0.0, 0.0)
+        deltas.append(Delta(table, model, r - s, 1.0 - r - f))
+    return tuple(deltas)
 
 
 def replaced(

@@ -49,7 +49,7 @@ def test_registry_variants_differ_in_levels() -> None:
     assert isinstance(plain, ThompsonPolicy) and isinstance(full, ThompsonPolicy)
     assert len(plain.tables(REQUEST)) == 1
     assert len(full.posterior_tables(REQUEST)) == 3
-    assert len(full.tables(REQUEST)) == 5  # and the change detector's short memory, squares
+    assert len(full.tables(REQUEST)) == 6  # and the change detector's short memory, squares, re-tries
     assert full.exploration_rate == 0.05
 
 

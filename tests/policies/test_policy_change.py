@@ -24,7 +24,7 @@ def test_the_test_fires_on_a_shift_and_not_on_noise() -> None:
 
 
 def test_a_detected_change_replaces_the_cell_and_every_table_follows() -> None:
-    policy = ThompsonPolicy(change_memory=50.0, change_z=2.5)
+    policy = ThompsonPolicy(change_memory=50.0, change_z=2.5, probe_after=0.0)
     snapshot = {
         SHORT: {"a": Evidence(5.0, 35.0)},
         TABLES[0]: {"a": Evidence(900.0, 300.0)},
@@ -38,7 +38,7 @@ def test_a_detected_change_replaces_the_cell_and_every_table_follows() -> None:
 
 
 def test_without_a_change_only_the_discounts_apply() -> None:
-    policy = ThompsonPolicy(change_memory=50.0, change_z=2.5, choice_discount=0.0)
+    policy = ThompsonPolicy(change_memory=50.0, change_z=2.5, choice_discount=0.0, probe_after=0.0)
     snapshot = {SHORT: {"a": Evidence(32.0, 8.0)}, TABLES[2]: {"a": Evidence(240.0, 60.0)}}
     found = policy.deltas(REQUEST, "a", 1.0, snapshot)
     assert found == (Delta(SHORT, "a", 1.0 - 0.02 * 32.0, 0.0 - 0.02 * 8.0),

@@ -121,7 +121,8 @@ def test_propensity_includes_the_exploration_floor() -> None:
 def test_tables_and_deltas_cover_every_level() -> None:
     policy = ThompsonPolicy()
     tables = (Table(POOLED), Table("bot"), Table("bot", "chat"))
-    detector = (Table("bot", f"{RECENT}:chat"), Table("bot", f"{SQUARES}:chat"))
+    detector = (Table("bot", f"{RECENT}:chat"), Table("bot", f"{SQUARES}:chat"),
+                Table("bot", "~probes:chat"))
     assert policy.tables(_request()) == (*detector, *tables)
     assert policy.posterior_tables(_request()) == tables
     deltas = policy.deltas(_request(), "a", 0.25)
