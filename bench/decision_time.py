@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from policies.base import POOLED, DecisionRequest, Delta, PosteriorStore, Snapshot, Table
+from policies.probes import PROBES
 from policies.registry import build_policy
 from policies.thompson import ThompsonPolicy
 from storage.embedded.store import MemoryStore
@@ -59,6 +60,9 @@ def history(request: DecisionRequest, tables: tuple[Table, ...], seed: int = 7) 
         rate = rng.uniform(0.5, 0.95)
         for table in tables:
             n = rng.uniform(20, 400) * scale.get(table, 1.0)
+            if table.context.startswith(PROBES):  # last uses; no re-try owed
+                deltas.append(Delta(table, model, n, 0.0))
+                continue
             deltas.append(Delta(table, model, rate * n, (1.0 - rate) * n))
     return deltas
 
