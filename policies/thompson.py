@@ -51,7 +51,9 @@ start, feedback corrections) nothing is discounted.
 finest cell (``short_memory``) remembers each model's last ~``change_memory`` uses there
 (per-choice discount 1 / change_memory). When a model is updated and its short-memory mean
 is below the finest cell's mean by more than ``change_z`` standard errors, the cell is
-replaced by the short memory (every coarser table changes by the same amounts): a model that
+replaced by the short memory, scaled down to at most ``change_keep`` uses (every coarser table
+changes by the same amounts; the short memory still holds pre-change uses, so a small cell
+lets the uses after the change outweigh them soon): a model that
 degrades is judged on its recent uses at once, while stationary cells keep their long
 memory (``choice_discount``) because the test does not fire. The standard error comes from
 the rewards' observed variance over the short memory (``observed_variance``; a second table,
@@ -105,6 +107,7 @@ class ThompsonPolicy:
     __slots__ = (
         "_prior_floats",
         "_wins_memo",
+        "change_keep",
         "change_memory",
         "change_z",
         "choice_discount",
@@ -152,6 +155,7 @@ class ThompsonPolicy:
         probe_after: float = 100.0,
         probes: float = 2.0,
         probe_uses: float = 3.0,
+        change_keep: float = 10.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -170,6 +174,7 @@ class ThompsonPolicy:
         _check_range("probe_after", probe_after, 0.0, float("inf"))
         _check_range("probes", probes, 0.0, float("inf"))
         _check_range("probe_uses", probe_uses, 1.0, float("inf"))
+        _check_range("change_keep", change_keep, 0.0, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -195,6 +200,7 @@ class ThompsonPolicy:
         self.probe_after = probe_after
         self.probes = probes
         self.probe_uses = probe_uses
+        self.change_keep = change_keep
 
     def scale(self, candidates: int) -> float:
         """The evidence scale for ``candidates`` models: ``evidence_scale``, times
@@ -313,7 +319,8 @@ class ThompsonPolicy:
                 cell, recent, self.change_memory / 2, self.change_z,
                 squares if self.observed_variance else None,
             ):
-                dropped, cells = True, replaced(found, snapshot, model, r, recent)
+                kept = capped(recent, self.change_keep)
+                dropped, cells = True, replaced(found, snapshot, model, r, kept)
             else:
                 cells = discounted(found, snapshot, model, r, self.choice_discount)
         if not self._probing():
@@ -484,6 +491,14 @@ def reset(tables: Sequence[Table], snapshot: Snapshot, model: str, r: float) -> 
         s, f = (entry.successes, entry.failures) if entry is not None else (0.0, 0.0)
         deltas.append(Delta(table, model, r - s, 1.0 - r - f))
     return tuple(deltas)
+
+
+def capped(evidence: Evidence, cap: float) -> Evidence:
+    """``evidence`` scaled down to at most ``cap`` observations, mean kept (0: as it is)."""
+    total = evidence.total
+    if cap <= 0.0 or total <= cap:
+        return evidence
+    return Evidence(evidence.successes * cap / total, evidence.failures * cap / total)
 
 
 def replaced(

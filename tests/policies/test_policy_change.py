@@ -24,7 +24,7 @@ def test_the_test_fires_on_a_shift_and_not_on_noise() -> None:
 
 
 def test_a_detected_change_replaces_the_cell_and_every_table_follows() -> None:
-    policy = ThompsonPolicy(change_memory=50.0, change_z=2.5, probe_after=0.0)
+    policy = ThompsonPolicy(change_memory=50.0, change_z=2.5, probe_after=0.0, change_keep=0.0)
     snapshot = {
         SHORT: {"a": Evidence(5.0, 35.0)},
         TABLES[0]: {"a": Evidence(900.0, 300.0)},
@@ -35,6 +35,8 @@ def test_a_detected_change_replaces_the_cell_and_every_table_follows() -> None:
     short = Delta(SHORT, "a", 0.0 - 0.02 * 5.0, 1.0 - 0.02 * 35.0)
     squares = Delta(SQUARES, "a", 0.0, 1.0)
     assert found == (short, squares, *(Delta(t, "a", 5.0 - 240.0, 35.0 + 1.0 - 60.0) for t in TABLES))
+    kept = ThompsonPolicy(probe_after=0.0, change_keep=10.0).deltas(REQUEST, "a", 0.0, snapshot)
+    assert kept[2:] == tuple(Delta(t, "a", 1.25 - 240.0, 8.75 + 1.0 - 60.0) for t in TABLES)
 
 
 def test_without_a_change_only_the_discounts_apply() -> None:

@@ -221,8 +221,8 @@ MISSPELT: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "router.policy_options.evidnce_scale": (
         edited(("router", "policy_options", "evidnce_scale"), 2),
-        "router.policy_options.evidnce_scale: unknown key (allowed here: change_memory, change_z, "
-        "choice_discount, ",
+        "router.policy_options.evidnce_scale: unknown key (allowed here: change_keep, change_memory, "
+        "change_z, choice_discount, ",
     ),
     "simulator.models.m.latncy_ms": (
         {**dropin(), "simulator": {"models": {"m": {"latncy_ms": 5}}}},
