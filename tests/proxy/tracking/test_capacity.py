@@ -23,7 +23,7 @@ __all__ = ["backend", "start_proxy"]
 AGENTS, WORKFLOWS, STEP = 4, 5, 4
 README_BYTES = {
     "decision record": 312,
-    "per agent": 1_500,
+    "per agent": 2_500,
     "dashboard per agent": 18_000,
     "per workflow": 700,
     "request id in a workflow": 43,
