@@ -81,26 +81,62 @@ ReadKey = tuple[tuple[Table, ...], tuple[str, ...]]
 
 class SharedReads:
     """Reads in flight, one per (tables, models): a request asking for a snapshot already
-    being read awaits that read instead of sending its own. The read runs in a task of its
-    own, so a waiter that is cancelled (its client left) cancels nobody else's answer; a
-    read's exception reaches every waiter. ``shared`` counts the reads saved."""
+    being read awaits that read instead of sending its own. The first asker reads in its own
+    task (no task of its own per read); a waiter that is cancelled (its client left) cancels
+    nobody else's answer: waiters of a reader that left read again themselves. A read's
+    exception reaches every waiter. ``shared`` counts the reads saved."""
 
     def __init__(self) -> None:
-        self._reads: dict[ReadKey, asyncio.Task[Snapshot]] = {}
+        self._reads: dict[ReadKey, _InFlight] = {}
         self.shared = 0
 
     async def get(self, key: ReadKey, read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
-        task = self._reads.get(key)
-        if task is None:
-            task = asyncio.ensure_future(read())
-            self._reads[key] = task
-            task.add_done_callback(lambda done: self._done(key, done))
-        else:
+        while (flight := self._reads.get(key)) is not None:
             self.shared += 1
-        return await asyncio.shield(task)
+            answer = await flight.wait()
+            if answer is not None:
+                return answer
+            self.shared -= 1  # its reader left before answering: read anew
+        return await self._lead(key, read)
 
-    def _done(self, key: ReadKey, task: asyncio.Task[Snapshot]) -> None:
-        if self._reads.get(key) is task:
-            del self._reads[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: every waiter may have left
+    async def _lead(self, key: ReadKey, read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+        flight = _InFlight()
+        self._reads[key] = flight
+        try:
+            snapshot = await read()
+        except asyncio.CancelledError:
+            flight.end(None)
+            raise
+        except BaseException as exc:
+            flight.fail(exc)
+            raise
+        finally:
+            if self._reads.get(key) is flight:
+                del self._reads[key]
+        flight.end(snapshot)
+        return snapshot
+
+
+class _InFlight:
+    """One read in progress; its waiters' future exists only once someone waits."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[Snapshot | None] | None = None
+
+    async def wait(self) -> Snapshot | None:
+        """The read's snapshot, None when its reader left first; raises the read's exception.
+        Cancelling a waiter leaves the read and the other waiters alone."""
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self._future)
+
+    def end(self, snapshot: Snapshot | None) -> None:
+        if self._future is not None:
+            self._future.set_result(snapshot)
+
+    def fail(self, exc: BaseException) -> None:
+        if self._future is not None:
+            self._future.set_exception(exc)
+            self._future.exception()  # retrieved: every waiter may have left
