@@ -9,9 +9,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
 from policies.base import Snapshot, Table
+from storage.redis import keys
 
 FRESH_LIMIT = 4096
 """Distinct (tables, models) snapshots kept by FreshReads before it starts over."""
+ARGS_LIMIT = 4096
+"""Distinct (tables, models) reads whose HMGET arguments ReadArgs keeps before it starts over."""
 
 Raw = tuple[float, float, float]
 """A clean cell as read: ``(successes, failures, t_last)`` (not yet decayed)."""
@@ -77,30 +80,88 @@ class FreshReads:
 
 
 ReadKey = tuple[tuple[Table, ...], tuple[str, ...]]
+HmgetArgs = list[tuple[bytes, list[bytes]]]
+"""One HMGET per table: its hash key and the field names, encoded."""
+
+
+class ReadArgs:
+    """The HMGET arguments of a read, built and encoded once per (tables, models)."""
+
+    def __init__(self, prefix: str, limit: int = ARGS_LIMIT) -> None:
+        self._prefix = prefix
+        self._limit = limit
+        self._args: dict[ReadKey, HmgetArgs] = {}
+
+    def of(self, tables: Sequence[Table], models: Sequence[str]) -> HmgetArgs:
+        key = (tuple(tables), tuple(models))
+        found = self._args.get(key)
+        if found is None:
+            if len(self._args) >= self._limit:
+                self._args.clear()
+            names = [name.encode() for model in models for name in keys.fields(model)]
+            found = [(keys.post_key(self._prefix, table).encode(), names) for table in tables]
+            self._args[key] = found
+        return found
 
 
 class SharedReads:
     """Reads in flight, one per (tables, models): a request asking for a snapshot already
-    being read awaits that read instead of sending its own. The read runs in a task of its
-    own, so a waiter that is cancelled (its client left) cancels nobody else's answer; a
-    read's exception reaches every waiter. ``shared`` counts the reads saved."""
+    being read awaits that read instead of sending its own. The first asker reads in its own
+    task (no task of its own per read); a waiter that is cancelled (its client left) cancels
+    nobody else's answer: waiters of a reader that left read again themselves. A read's
+    exception reaches every waiter. ``shared`` counts the reads saved."""
 
     def __init__(self) -> None:
-        self._reads: dict[ReadKey, asyncio.Task[Snapshot]] = {}
+        self._reads: dict[ReadKey, _InFlight] = {}
         self.shared = 0
 
     async def get(self, key: ReadKey, read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
-        task = self._reads.get(key)
-        if task is None:
-            task = asyncio.ensure_future(read())
-            self._reads[key] = task
-            task.add_done_callback(lambda done: self._done(key, done))
-        else:
+        while (flight := self._reads.get(key)) is not None:
             self.shared += 1
-        return await asyncio.shield(task)
+            answer = await flight.wait()
+            if answer is not None:
+                return answer
+            self.shared -= 1  # its reader left before answering: read anew
+        return await self._lead(key, read)
 
-    def _done(self, key: ReadKey, task: asyncio.Task[Snapshot]) -> None:
-        if self._reads.get(key) is task:
-            del self._reads[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: every waiter may have left
+    async def _lead(self, key: ReadKey, read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+        flight = _InFlight()
+        self._reads[key] = flight
+        try:
+            snapshot = await read()
+        except asyncio.CancelledError:
+            flight.end(None)
+            raise
+        except BaseException as exc:
+            flight.fail(exc)
+            raise
+        finally:
+            if self._reads.get(key) is flight:
+                del self._reads[key]
+        flight.end(snapshot)
+        return snapshot
+
+
+class _InFlight:
+    """One read in progress; its waiters' future exists only once someone waits."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[Snapshot | None] | None = None
+
+    async def wait(self) -> Snapshot | None:
+        """The read's snapshot, None when its reader left first; raises the read's exception.
+        Cancelling a waiter leaves the read and the other waiters alone."""
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self._future)
+
+    def end(self, snapshot: Snapshot | None) -> None:
+        if self._future is not None:
+            self._future.set_result(snapshot)
+
+    def fail(self, exc: BaseException) -> None:
+        if self._future is not None:
+            self._future.set_exception(exc)
+            self._future.exception()  # retrieved: every waiter may have left

@@ -26,7 +26,7 @@ from storage.redis.breaker import Breaker
 from storage.redis.client import Client, connect
 from storage.redis.codec import UNAVAILABLE, cell
 from storage.redis.pending import Batch, Pending
-from storage.redis.read_cache import FreshReads, ReadCache, SharedReads
+from storage.redis.read_cache import FreshReads, ReadArgs, ReadCache, SharedReads
 from storage.redis.sequence import SEQ_TTL_S, Sequencer
 from storage.redis.writer import SequencedWriter
 
@@ -61,6 +61,7 @@ class RedisStore:
         self._cache = ReadCache(cache_limit)
         self._fresh = FreshReads(fresh_s, monotonic)
         self._shared = SharedReads() if fresh_s > 0 else None
+        self._read_args = ReadArgs(self._prefix)
         self._warn = WarnLimiter()
         self._breaker = Breaker(retry_interval_s, self._warn, "Redis unavailable")
         sequencer = Sequencer(self._prefix, seq_ttl_s)
@@ -178,10 +179,9 @@ class RedisStore:
             return await self._hmget(tables, models)
 
     async def _hmget(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
-        names = [name for m in models for name in keys.fields(m)]
         async with self._client.pipeline(transaction=False) as pipe:
-            for table in tables:
-                pipe.hmget(keys.post_key(self._prefix, table), names)
+            for key, names in self._read_args.of(tables, models):
+                pipe.hmget(key, names)
             return await pipe.execute(raise_on_error=False)
 
     def _decode(self, tables: Sequence[Table], models: Sequence[str], replies: list[Any]) -> Snapshot:
