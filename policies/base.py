@@ -221,3 +221,10 @@ class PosteriorStore(Protocol):
     async def close(self) -> None:
         """Flush what can be flushed and release connections."""
         ...
+
+
+def side_table(finest: Table, prefix: str) -> Table:
+    """A detector table kept beside the finest cell ``finest``: same scope, context ``prefix``
+    (all prompts) or ``prefix:context``, so it follows that cell's prompts only."""
+    context = prefix if finest.context == ALL_PROMPTS else f"{prefix}:{finest.context}"
+    return Table(finest.scope, context)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from policies.base import ALL_PROMPTS, Delta, Evidence, Table
+from policies.base import Delta, Evidence, Table, side_table
 
 PROBES = "~probes"
 """Context (prefix) of the re-try tables: ``~probes`` or ``~probes:<context>``."""
@@ -24,8 +24,7 @@ PROBES = "~probes"
 
 def probe_memory(finest: Table) -> Table:
     """The re-try table of the finest cell ``finest`` (same scope)."""
-    context = PROBES if finest.context == ALL_PROMPTS else f"{PROBES}:{finest.context}"
-    return Table(finest.scope, context)
+    return side_table(finest, PROBES)
 
 
 def cell_uses(memory: Mapping[str, Evidence], models: Sequence[str]) -> float:

@@ -89,6 +89,7 @@ from policies.base import (
     Evidence,
     Snapshot,
     Table,
+    side_table,
 )
 from policies.betamath import clipped_reward, hierarchical
 from policies.probes import due, probe_memory, starts_round, use_delta
@@ -444,15 +445,13 @@ def short_memory(finest: Table) -> Table:
     """The change detector's table for the finest cell ``finest``: same scope, context
     ``RECENT`` (all prompts) or ``RECENT:context``. Per cell, so a model's recent uses are
     compared with the same prompts' history (an agent's mix of prompts may shift)."""
-    context = RECENT if finest.context == ALL_PROMPTS else f"{RECENT}:{finest.context}"
-    return Table(finest.scope, context)
+    return side_table(finest, RECENT)
 
 
 def squares_memory(finest: Table) -> Table:
     """The change detector's table of squared rewards for the finest cell ``finest``
     (context ``SQUARES`` or ``SQUARES:context``), discounted like ``short_memory``."""
-    context = SQUARES if finest.context == ALL_PROMPTS else f"{SQUARES}:{finest.context}"
-    return Table(finest.scope, context)
+    return side_table(finest, SQUARES)
 
 
 def changed(
