@@ -9,12 +9,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
 from policies.base import Snapshot, Table
-from storage.redis import keys
 
 FRESH_LIMIT = 4096
 """Distinct (tables, models) snapshots kept by FreshReads before it starts over."""
-ARGS_LIMIT = 4096
-"""Distinct (tables, models) reads whose HMGET arguments ReadArgs keeps before it starts over."""
 
 Raw = tuple[float, float, float]
 """A clean cell as read: ``(successes, failures, t_last)`` (not yet decayed)."""
@@ -80,28 +77,6 @@ class FreshReads:
 
 
 ReadKey = tuple[tuple[Table, ...], tuple[str, ...]]
-HmgetArgs = list[tuple[bytes, list[bytes]]]
-"""One HMGET per table: its hash key and the field names, encoded."""
-
-
-class ReadArgs:
-    """The HMGET arguments of a read, built and encoded once per (tables, models)."""
-
-    def __init__(self, prefix: str, limit: int = ARGS_LIMIT) -> None:
-        self._prefix = prefix
-        self._limit = limit
-        self._args: dict[ReadKey, HmgetArgs] = {}
-
-    def of(self, tables: Sequence[Table], models: Sequence[str]) -> HmgetArgs:
-        key = (tuple(tables), tuple(models))
-        found = self._args.get(key)
-        if found is None:
-            if len(self._args) >= self._limit:
-                self._args.clear()
-            names = [name.encode() for model in models for name in keys.fields(model)]
-            found = [(keys.post_key(self._prefix, table).encode(), names) for table in tables]
-            self._args[key] = found
-        return found
 
 
 class SharedReads:

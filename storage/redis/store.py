@@ -1,9 +1,10 @@
 """RedisStore: PosteriorStore on Redis, shared by every proxy replica.
 
-Reads: one pipelined round trip, decayed client-side, shared by the requests that ask for the
-same tables while it is in flight or fresh (``fresh_s`` > 0); during an outage the last good
-read (else StoreUnavailable). Writes: through a SequencedWriter, exactly once, buffered coalesced
-per cell while Redis is away; ``apply`` never raises. Details: docs/storage.md.
+Reads: one pipelined round trip (storage.redis.reads), decayed client-side, shared by the
+requests that ask for the same tables while it is in flight or fresh (``fresh_s`` > 0); during
+an outage the last good read (else StoreUnavailable). Writes: through a SequencedWriter, exactly
+once, buffered coalesced per cell while Redis is away; ``apply`` never raises. Details:
+docs/storage.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from storage.redis.breaker import Breaker
 from storage.redis.client import Client, connect
 from storage.redis.codec import UNAVAILABLE, cell
 from storage.redis.pending import Batch, Pending
-from storage.redis.read_cache import FreshReads, ReadArgs, ReadCache, SharedReads
+from storage.redis.read_cache import FreshReads, ReadCache, SharedReads
+from storage.redis.reads import SnapshotRead
 from storage.redis.sequence import SEQ_TTL_S, Sequencer
 from storage.redis.writer import SequencedWriter
 
@@ -61,7 +63,7 @@ class RedisStore:
         self._cache = ReadCache(cache_limit)
         self._fresh = FreshReads(fresh_s, monotonic)
         self._shared = SharedReads() if fresh_s > 0 else None
-        self._read_args = ReadArgs(self._prefix)
+        self._snapshot_read = SnapshotRead(client, self._prefix)
         self._warn = WarnLimiter()
         self._breaker = Breaker(retry_interval_s, self._warn, "Redis unavailable")
         sequencer = Sequencer(self._prefix, seq_ttl_s)
@@ -174,15 +176,9 @@ class RedisStore:
 
     async def _read(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
         try:
-            return await self._hmget(tables, models)
+            return await self._snapshot_read.replies(tables, models)
         except redis.exceptions.ConnectionError:  # maybe a closed pooled connection: once more
-            return await self._hmget(tables, models)
-
-    async def _hmget(self, tables: Sequence[Table], models: Sequence[str]) -> list[Any]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key, names in self._read_args.of(tables, models):
-                pipe.hmget(key, names)
-            return await pipe.execute(raise_on_error=False)
+            return await self._snapshot_read.replies(tables, models)
 
     def _decode(self, tables: Sequence[Table], models: Sequence[str], replies: list[Any]) -> Snapshot:
         now = self._clock()

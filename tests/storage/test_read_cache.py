@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from policies.base import Snapshot, Table
-from storage.redis import keys
-from storage.redis.read_cache import ReadArgs, ReadKey, SharedReads
+from storage.redis.read_cache import ReadKey, SharedReads
 
 KEY: ReadKey = ((Table("a"),), ("m",))
 
@@ -86,15 +85,3 @@ async def test_a_later_ask_reads_anew() -> None:
     await shared.get(KEY, reads.read)
     await shared.get(KEY, reads.read)
     assert reads.sent == 2 and shared.shared == 0
-
-
-def test_read_args_are_the_encoded_keys_and_fields_built_once() -> None:
-    args = ReadArgs("mm", limit=2)
-    tables, models = [Table("a"), Table("a", "code")], ["m", "n"]
-    built = args.of(tables, models)
-    names = [name.encode() for model in models for name in keys.fields(model)]
-    assert built == [(keys.post_key("mm", table).encode(), names) for table in tables]
-    assert args.of(list(tables), tuple(models)) is built
-    args.of([Table("b")], models)
-    args.of([Table("c")], models)  # past the limit: starts over
-    assert args.of(tables, models) is not built and args.of(tables, models) == built

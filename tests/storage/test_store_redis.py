@@ -181,6 +181,7 @@ async def test_load_and_apply_are_one_round_trip_each(redis_server: RedisServer)
     store = RedisStore(redis.asyncio.Redis(connection_pool=pool))
     tables = [Table("a"), Table("a", "code"), Table(POOLED)]
     await store.apply([Delta(t, m, 1, 0) for t in tables for m in ("m", "n")])  # loads script
+    await store.load(tables, ["m", "n", "o"])  # loads the read script
     CountingConnection.sends = 0
     await store.apply([Delta(t, m, 1, 0) for t in tables for m in ("m", "n")])
     assert CountingConnection.sends == 1
