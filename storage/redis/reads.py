@@ -17,6 +17,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from policies.base import Table
 from storage.redis import keys
 from storage.redis.client import Client
+from storage.redis.read_cache import ReadKey
 
 READ_LUA = """
 -- KEYS: hashes of one Cluster slot; ARGV: field names. Per hash: HMGET's reply, or its error.
@@ -29,7 +30,6 @@ return out
 ARGS_LIMIT = 4096
 """Distinct (tables, models) reads whose groups ReadArgs keeps before it starts over."""
 
-ReadKey = tuple[tuple[Table, ...], tuple[str, ...]]
 ReadGroup = tuple[tuple[int, ...], list[bytes], list[bytes]]
 """One command of a read: the positions of its tables in the read, their hash keys (one
 Cluster slot), and the field names, encoded."""
