@@ -121,8 +121,10 @@ def redis_state(config: Config, clock: Callable[[], float], store: RedisStore) -
         buffer_bytes=config.redis.buffer_bytes,
         **_tracking_options(config),
     )
-    cooldowns = SharedCooldowns(home.client, prefix=home.prefix, interval_s=config.redis.usage_sync_s)
-    return State(store, tracking, _shared_usage(config, home), cooldowns, redis=home)
+    cooldowns = SharedCooldowns(
+        home.client, prefix=home.prefix, interval_s=config.redis.usage_sync_s, clock=clock
+    )
+    return State(store, tracking, _shared_usage(config, home, clock), cooldowns, redis=home)
 
 
 def sqlite_state(config: Config, clock: Callable[[], float], state_file: Path) -> State:
@@ -146,12 +148,14 @@ def _tracking_options(config: Config) -> dict[str, Any]:
     return {"retention_s": config.server.workflow_retention_s, "decision_ttl_s": config.router.decision_ttl_s}
 
 
-def _shared_usage(config: Config, home: RedisHome) -> SharedUsage | None:
-    """Cross-process rpm/tpm counts when some model has a limit."""
+def _shared_usage(config: Config, home: RedisHome, clock: Callable[[], float]) -> SharedUsage | None:
+    """Cross-process rpm/tpm counts when some model has a limit, in minutes of ``clock``."""
     limited = [name for name, arm in config.arms.items() if arm.rpm is not None or arm.tpm is not None]
     if not limited:
         return None
-    return SharedUsage(home.client, limited, prefix=config.redis.prefix, interval_s=config.redis.usage_sync_s)
+    return SharedUsage(
+        home.client, limited, prefix=config.redis.prefix, interval_s=config.redis.usage_sync_s, clock=clock
+    )
 
 
 def _without_password(url: str) -> str:

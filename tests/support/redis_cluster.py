@@ -11,9 +11,7 @@ missing binary raises (tests fail, never skip).
 
 from __future__ import annotations
 
-import random
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,24 +25,6 @@ from support.redis_server import RedisServer
 MASTERS = 3
 NODE_TIMEOUT_MS = 1000
 READY_TIMEOUT_S = 30.0
-
-
-def free_cluster_port() -> int:
-    """A free port P below 55536 whose cluster bus port P + 10000 is free too."""
-    for _ in range(200):
-        port = random.randrange(20_000, 55_000)
-        if _free(port) and _free(port + 10_000):
-            return port
-    raise RuntimeError("no free port pair for a cluster node")
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def redis_cli() -> str:
@@ -62,7 +42,7 @@ class RedisClusterNodes:
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--appendonly", "yes",
                 "--cluster-replica-validity-factor", "0")  # a replica may always take over
         self.nodes = [
-            RedisServer(data_dir / f"node{i}", port=free_cluster_port(), extra_args=args)
+            RedisServer(data_dir / f"node{i}", extra_args=args)
             for i in range(2 * MASTERS)
         ]
 

@@ -1,5 +1,9 @@
 """A real redis-server process for tests: free port, private temp dir, stop and restart.
 
+Ports come from below the kernel's ephemeral range (32768+), so a client connection's source
+port cannot take one between choosing it and redis-server binding it; a server whose port was
+taken anyway starts again on another (only before its first start: a restart keeps its port).
+
     server = RedisServer(tmp_dir, persistent=True)
     server.start(); server.url; server.stop(); server.start()   # same port, same data dir
 
@@ -10,6 +14,7 @@ Use it as a context manager, or via the ``redis_server`` / ``own_redis_server`` 
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -17,9 +22,29 @@ import time
 from pathlib import Path
 
 from support.running import Running
-from support.servers import free_port
 
 START_TIMEOUT_S = 10.0
+PORT_TRIES = 5
+BUS_OFFSET = 10_000
+"""A cluster node also listens on its port + 10000 (the cluster bus)."""
+
+
+def free_port() -> int:
+    """A free port P in 10000..21999 whose cluster bus port P + 10000 is free too."""
+    for _ in range(200):
+        port = random.randrange(10_000, 22_000)
+        if _free(port) and _free(port + BUS_OFFSET):
+            return port
+    raise RuntimeError("no free port pair for redis-server")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def redis_binary() -> str:
@@ -57,6 +82,7 @@ class RedisServer(Running):
         self.persistent = persistent
         self.extra_args = extra_args
         self.port = port or free_port()
+        self._may_move = port is None
         self.process: subprocess.Popen[bytes] | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -87,14 +113,25 @@ class RedisServer(Running):
         """Start (or restart) on the same port and dir; wait until PING answers."""
         if self.running:
             return self
+        for _ in range(PORT_TRIES if self._may_move else 1):
+            if self._launch():
+                self._may_move = False
+                return self
+            if "Address already in use" not in self._log():
+                break
+            self.port = free_port()
+        raise RuntimeError(f"redis-server did not start on {self.port}: {self._log()}")
+
+    def _launch(self) -> bool:
+        """Run redis-server; True once PING answers, False (process reaped) if it never does."""
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not ping(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"redis-server did not start on {self.port}: {self._log()}")
+                return False
             time.sleep(0.02)
-        return self
+        return True
 
     def stop(self, *, hard: bool = False) -> None:
         """Stop the process (SIGTERM, or SIGKILL when ``hard``); always reaps it."""

@@ -154,15 +154,22 @@ async def test_a_failed_sync_keeps_the_counts_and_says_so(caplog: pytest.LogCapt
 
 def test_replicas_on_one_redis_share_the_rpm(fake_upstream: FakeUpstream, redis_target: RedisTarget) -> None:
     """m1 allows 4 requests a minute over all replicas: 2 through each of two proxies use
-    them up, and the next request on either goes to m2."""
+    them up, and the next request on either goes to m2. The replicas share a wall clock that
+    starts 5 s into a minute, so no minute boundary (the sliding estimate then lets the
+    previous minute's requests fade) falls inside the test."""
     config = limited(fake_upstream, m1={"rpm": 4})
     config["redis"] = {"usage_sync_s": 0.05}
     parsed = parse_config(config)
+    offset = (time.time() // 60 + 1) * 60 + 5.0 - time.time()
+
+    def clock() -> float:
+        return time.time() + offset
+
     with ExitStack() as stack:
         urls = []
         for seed in range(2):
             store = redis_target.store(socket_timeout=2.0)
-            app = create_app(parsed, state=redis_state(parsed, time.time, store), rng=random.Random(seed))
+            app = create_app(parsed, state=redis_state(parsed, clock, store), rng=random.Random(seed))
             urls.append(stack.enter_context(UvicornThread(app)).url)
         clients = [
             stack.enter_context(openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0))
