@@ -16,9 +16,10 @@ contexts steer a context cell only until that cell has data of its own.
 
 ``evidence_scale`` multiplies all evidence before the prior is added: a sharper
 posterior than Bayes' rule gives, so less exploration; 1 is textbook. Beyond
-``scale_models`` candidates (0: never) it grows as sqrt(K / scale_models): with 30 or 60
-models a Thompson draw from so many uncertain posteriors is almost always an exploratory
-one, and most agents' traffic cannot pay for that; up to 11 models nothing changes.
+``scale_models`` candidates (0: never) it grows as (K / scale_models) ** ``scale_power``
+(default 1: in proportion to K): with 30 or 60 models a Thompson draw from so many
+uncertain posteriors is almost always an exploratory one, and most agents' traffic cannot
+pay for that; up to 11 models nothing changes.
 
 ``min_tries``: a candidate with less than this much evidence both in the finest table
 and from other agents is tried first, uniformly among such candidates. A sharp
@@ -71,7 +72,6 @@ train split, and are reported on seeds 0-2 and the test split.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 
@@ -128,6 +128,7 @@ class ThompsonPolicy:
         "probes",
         "propensity_draws",
         "scale_models",
+        "scale_power",
         "tries_budget",
         "use_context",
     )
@@ -157,6 +158,7 @@ class ThompsonPolicy:
         probes: float = 2.0,
         probe_uses: float = 3.0,
         change_keep: float = 10.0,
+        scale_power: float = 1.0,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -176,6 +178,7 @@ class ThompsonPolicy:
         _check_range("probes", probes, 0.0, float("inf"))
         _check_range("probe_uses", probe_uses, 1.0, float("inf"))
         _check_range("change_keep", change_keep, 0.0, float("inf"))
+        _check_range("scale_power", scale_power, 0.0, float("inf"))
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be >= 1, got {propensity_draws}")
         self.name = name
@@ -202,13 +205,16 @@ class ThompsonPolicy:
         self.probes = probes
         self.probe_uses = probe_uses
         self.change_keep = change_keep
+        self.scale_power = scale_power
 
     def scale(self, candidates: int) -> float:
         """The evidence scale for ``candidates`` models: ``evidence_scale``, times
-        sqrt(candidates / scale_models) beyond ``scale_models`` candidates (0: constant)."""
+        (candidates / scale_models) ** scale_power beyond ``scale_models`` candidates
+        (0: constant)."""
         if self.scale_models <= 0.0 or candidates <= self.scale_models:
             return self.evidence_scale
-        return self.evidence_scale * math.sqrt(candidates / self.scale_models)
+        growth: float = (candidates / self.scale_models) ** self.scale_power
+        return self.evidence_scale * growth
 
     def forced_tries(self, candidates: int) -> float:
         """Tries each of ``candidates`` models gets before sampling: ``min_tries``, cut so

@@ -59,9 +59,10 @@ PREVIOUS = Variant("previous", "thompson", {
     "evidence_scale": 3.0, "min_tries": 5.0, "tries_budget": 15.0,
     "context_strength_max": 30.0, "pool_strength_max": 300.0, "choice_discount": 0.003,
     "change_memory": 50.0, "change_z": 2.5, "pool_least": 20.0, "scale_models": 11.0,
-    "observed_variance": 0.0, "probe_after": 0.0, "change_keep": 0.0,
+    "observed_variance": 1.0, "probe_after": 100.0, "probes": 2.0, "probe_uses": 3.0,
+    "change_keep": 10.0, "scale_power": 0.5,
 })
-"""The defaults before the change detector used the observed variance (routing4), pinned explicitly."""
+"""The defaults before the evidence scale grew linearly beyond ``scale_models`` (routing5), pinned."""
 NEW = Variant("new", "thompson")
 """Today's defaults."""
 DEFAULT_VARIANTS = (PLAIN, PREVIOUS, NEW)

@@ -11,10 +11,12 @@ from policies.replay.suite_metrics import figures
 from policies.thompson import ThompsonPolicy
 
 
-def test_scale_is_constant_up_to_scale_models_then_grows_as_the_square_root() -> None:
+def test_scale_is_constant_up_to_scale_models_then_grows_in_proportion() -> None:
     policy = ThompsonPolicy(evidence_scale=3.0, scale_models=11.0)
     assert policy.scale(3) == policy.scale(11) == 3.0
-    assert policy.scale(44) == pytest.approx(6.0)
+    assert policy.scale(44) == pytest.approx(12.0)
+    root = ThompsonPolicy(evidence_scale=3.0, scale_models=11.0, scale_power=0.5)
+    assert root.scale(44) == pytest.approx(6.0)
     assert ThompsonPolicy(evidence_scale=3.0, scale_models=0.0).scale(60) == 3.0
 
 
@@ -26,7 +28,7 @@ def test_the_posterior_of_many_candidates_is_sharper() -> None:
     few = policy.posteriors(DecisionRequest("bot", "chat", models[:3]), snap)[0]
     many = policy.posteriors(DecisionRequest("bot", "chat", models), snap)[0]
     assert (few.alpha, few.beta) == (4.0, 2.0)
-    assert (many.alpha, many.beta) == pytest.approx((7.0, 3.0))
+    assert (many.alpha, many.beta) == pytest.approx((13.0, 5.0))
 
 
 def test_a_growing_scale_earns_more_with_sixty_models_and_many_agents() -> None:
@@ -34,3 +36,10 @@ def test_a_growing_scale_earns_more_with_sixty_models_and_many_agents() -> None:
     constant = figures(stream, replay(stream, ThompsonPolicy(scale_models=0.0), 8, None))
     growing = figures(stream, replay(stream, ThompsonPolicy(scale_models=11.0), 8, None))
     assert growing.share > constant.share + 0.02
+
+
+def test_a_linear_scale_earns_more_than_a_square_root_with_sixty_models_and_many_agents() -> None:
+    stream = synthetic_stream(Synthetic(60, agents=50, binary=True), 5000, 9, "scale-test")
+    root = figures(stream, replay(stream, ThompsonPolicy(scale_power=0.5), 9, None))
+    linear = figures(stream, replay(stream, ThompsonPolicy(scale_power=1.0), 9, None))
+    assert linear.share > root.share + 0.01
