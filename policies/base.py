@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 POOLED = "*"
 """Scope name of the all-agents table that new agents start from."""
@@ -88,9 +88,9 @@ def _finite_non_negative(value: object) -> tuple[float, bool]:
     return 0.0, False
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Table:
-    """One posterior table: a scope (agent name or POOLED) and a prompt context."""
+class Table(NamedTuple):
+    """One posterior table: a scope (agent name or POOLED) and a prompt context. A named
+    tuple, so hashing and comparing it (every cell read is keyed by one) run in C."""
 
     scope: str
     context: str = ALL_PROMPTS

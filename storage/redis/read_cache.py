@@ -1,4 +1,4 @@
-"""RedisStore's read caches: the last good read per cell (for outages), whole recent
+"""RedisStore's read caches: the last good read per table (for outages), whole recent
 snapshots reused for a few milliseconds, and reads in flight shared by the requests that ask
 for the same snapshot meanwhile (so a burst of requests shares one read)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from policies.base import Snapshot, Table
 
@@ -18,33 +18,42 @@ Raw = tuple[float, float, float]
 
 
 class ReadCache:
-    """Least-recently-read cells beyond ``limit`` are forgotten."""
+    """The last good read of each table's cells. Once more than ``limit`` cells are kept,
+    the least recently read tables are forgotten (the one just read always stays)."""
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError(f"cache limit must be >= 1, got {limit}")
         self._limit = limit
-        self._cells: OrderedDict[tuple[Table, str], Raw] = OrderedDict()
+        self._tables: OrderedDict[Table, dict[str, Raw]] = OrderedDict()
+        self._cells = 0
 
     def __len__(self) -> int:
-        return len(self._cells)
+        """Cells kept."""
+        return self._cells
 
-    def put(self, table: Table, model: str, raw: Raw) -> None:
-        """Remember the cell as just read."""
-        key = (table, model)
-        self._cells[key] = raw
-        self._cells.move_to_end(key)
-        if len(self._cells) > self._limit:
-            self._cells.popitem(last=False)
+    def put(self, table: Table, row: Mapping[str, Raw]) -> None:
+        """Remember ``row`` (model -> cell) as just read from ``table``."""
+        cells = self._tables.get(table)
+        if cells is None:
+            cells = self._tables[table] = {}
+        else:
+            self._tables.move_to_end(table)
+        before = len(cells)
+        cells.update(row)
+        self._cells += len(cells) - before
+        while self._cells > self._limit and len(self._tables) > 1:
+            _, dropped = self._tables.popitem(last=False)
+            self._cells -= len(dropped)
 
     def get_all(self, tables: Sequence[Table], models: Sequence[str]) -> dict[Table, list[Raw]] | None:
         """Every requested cell per table, or None if any one of them is unknown."""
         out: dict[Table, list[Raw]] = {}
         for table in tables:
-            row = [self._cells.get((table, m)) for m in models]
-            if any(raw is None for raw in row):
+            cells = self._tables.get(table)
+            if cells is None or any(m not in cells for m in models):
                 return None
-            out[table] = [raw for raw in row if raw is not None]
+            out[table] = [cells[m] for m in models]
         return out
 
 

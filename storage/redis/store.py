@@ -27,7 +27,7 @@ from storage.redis.breaker import Breaker
 from storage.redis.client import Client, connect
 from storage.redis.codec import UNAVAILABLE, cell
 from storage.redis.pending import Batch, Pending
-from storage.redis.read_cache import FreshReads, ReadCache, SharedReads
+from storage.redis.read_cache import FreshReads, Raw, ReadCache, SharedReads
 from storage.redis.reads import SnapshotRead
 from storage.redis.sequence import SEQ_TTL_S, Sequencer
 from storage.redis.writer import SequencedWriter
@@ -182,22 +182,30 @@ class RedisStore:
 
     def _decode(self, tables: Sequence[Table], models: Sequence[str], replies: list[Any]) -> Snapshot:
         now = self._clock()
-        out: dict[Table, dict[str, Evidence]] = {}
-        for table, reply in zip(tables, replies, strict=True):
-            # a per-key error (WRONGTYPE: the key is not a hash) reads as corrupt cells
-            cells = [reply] * (3 * len(models)) if isinstance(reply, ResponseError) else reply
-            out[table] = {m: self._evidence(table, m, cells, i, now) for i, m in enumerate(models)}
-        return out
+        pairs = zip(tables, replies, strict=True)
+        return {table: self._table(table, models, reply, now) for table, reply in pairs}
 
-    def _evidence(self, table: Table, model: str, reply: list[Any], i: int, now: float) -> Evidence:
-        raw_s, raw_f, raw_t = reply[3 * i], reply[3 * i + 1], reply[3 * i + 2]
-        s, f, t, corrupt = cell(raw_s, raw_f, raw_t, now)
-        if corrupt:
-            self._corrupt(table, model, (raw_s, raw_f, raw_t))
-        self._cache.put(table, model, (s, f, t))
-        if s == 0 and f == 0:
-            return EMPTY
-        return Evidence(*decay.decayed(s, f, t, now, self._half_life))
+    def _table(self, table: Table, models: Sequence[str], reply: Any, now: float) -> dict[str, Evidence]:
+        """One table's evidence per model from its HMGET reply (s, f, t per model), which is
+        also remembered as that table's last good read."""
+        # a per-key error (WRONGTYPE: the key is not a hash) reads as corrupt cells
+        values = [reply] * (3 * len(models)) if isinstance(reply, ResponseError) else reply
+        raws: dict[str, Raw] = {}
+        out: dict[str, Evidence] = {}
+        half_life = self._half_life
+        for i, model in enumerate(models):
+            raw_s, raw_f, raw_t = values[3 * i], values[3 * i + 1], values[3 * i + 2]
+            if raw_s is None and raw_f is None and raw_t is None:  # never written: no evidence
+                raws[model] = (0.0, 0.0, now)
+                out[model] = EMPTY
+                continue
+            s, f, t, corrupt = cell(raw_s, raw_f, raw_t, now)
+            if corrupt:
+                self._corrupt(table, model, (raw_s, raw_f, raw_t))
+            raws[model] = (s, f, t)
+            out[model] = EMPTY if s == 0 and f == 0 else Evidence(*decay.decayed(s, f, t, now, half_life))
+        self._cache.put(table, raws)
+        return out
 
     def _cached(self, tables: Sequence[Table], models: Sequence[str], exc: BaseException | None) -> Snapshot:
         rows = self._cache.get_all(tables, models)

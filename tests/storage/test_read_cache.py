@@ -1,4 +1,5 @@
-"""SharedReads: one read per snapshot in flight, whoever of its askers leaves."""
+"""SharedReads: one read per snapshot in flight, whoever of its askers leaves; ReadCache: the
+last good read per table, least recently read tables forgotten beyond its cell limit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 
 from policies.base import Snapshot, Table
-from storage.redis.read_cache import ReadKey, SharedReads
+from storage.redis.read_cache import ReadCache, ReadKey, SharedReads
 
 KEY: ReadKey = ((Table("a"),), ("m",))
 
@@ -85,3 +86,28 @@ async def test_a_later_ask_reads_anew() -> None:
     await shared.get(KEY, reads.read)
     await shared.get(KEY, reads.read)
     assert reads.sent == 2 and shared.shared == 0
+
+
+def test_the_read_cache_answers_only_when_every_cell_is_known() -> None:
+    cache = ReadCache(limit=10)
+    a, b = Table("a"), Table("a", "code")
+    cache.put(a, {"m1": (1.0, 0.0, 5.0), "m2": (0.0, 2.0, 6.0)})
+    cache.put(b, {"m1": (3.0, 1.0, 7.0)})
+    assert cache.get_all([a, b], ["m1"]) == {a: [(1.0, 0.0, 5.0)], b: [(3.0, 1.0, 7.0)]}
+    assert cache.get_all([a, b], ["m1", "m2"]) is None  # b has no m2
+    cache.put(b, {"m2": (0.0, 0.0, 8.0)})  # a later read adds to the table's cells
+    assert cache.get_all([b], ["m2", "m1"]) == {b: [(0.0, 0.0, 8.0), (3.0, 1.0, 7.0)]}
+    assert len(cache) == 4
+
+
+def test_the_read_cache_forgets_the_least_recently_read_tables_beyond_its_limit() -> None:
+    cache = ReadCache(limit=4)
+    old, used, new = Table("old"), Table("used"), Table("new")
+    cells = {"m1": (1.0, 0.0, 0.0), "m2": (1.0, 0.0, 0.0)}
+    cache.put(old, cells)
+    cache.put(used, cells)
+    cache.put(old, cells)  # read again: now the most recent
+    cache.put(new, cells)  # 6 cells > 4: the least recently read table goes
+    assert cache.get_all([used], ["m1"]) is None
+    assert cache.get_all([old, new], ["m1", "m2"]) is not None
+    assert len(cache) == 4
