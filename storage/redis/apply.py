@@ -32,7 +32,7 @@ class ApplyScript:
     ) -> None:
         """``key_ttl_s``: every written hash expires that long after its last write (None: never)."""
         self._client = client
-        self._prefix = prefix
+        self._key = keys.PostKeys(prefix)
         self._seq = sequencer
         self._half_life = half_life_s
         self._ttl_ms = str(int(key_ttl_s * 1000)) if key_ttl_s else "0"
@@ -86,11 +86,11 @@ class ApplyScript:
 
     async def _evalsha(self, batches: Sequence[Batch], now: float, half_life_s: float | None) -> list[Any]:
         head = [repr(now), repr(half_life_s or 0.0), self._ttl_ms]
-        slots = [(keys.post_key(self._prefix, Table(b.scope)), b.seq) for b in batches]
+        slots = [(self._key(Table(b.scope)), b.seq) for b in batches]
         async with self._client.pipeline(transaction=False) as pipe:
             for batch, guard in zip(batches, self._seq.guards(slots), strict=True):
                 rows = batch.at(now, half_life_s)
-                names = [keys.post_key(self._prefix, table) for table in rows]
+                names = [self._key(table) for table in rows]
                 args = [a for row in rows.values() for a in _cells(row)]
                 pipe.evalsha(self._script.sha, 1 + len(names), guard[0], *names, *guard[1:], *head, *args)
             return await pipe.execute(raise_on_error=False)

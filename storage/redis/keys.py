@@ -56,6 +56,30 @@ def post_key(prefix: str, table: Table) -> str:
     return f"{prefix}:{{{encode_scope(table.scope)}}}:post:{encode_context(table.context)}"
 
 
+class PostKeys:
+    """``post_key`` of each table under one prefix, remembered: the same few tables are
+    written over and over. At most ``limit`` are kept; beyond that the memory starts over."""
+
+    __slots__ = ("_known", "_limit", "_prefix")
+
+    def __init__(self, prefix: str, limit: int = 10_000) -> None:
+        self._prefix = prefix
+        self._limit = limit
+        self._known: dict[Table, str] = {}
+
+    def __len__(self) -> int:
+        """Keys remembered."""
+        return len(self._known)
+
+    def __call__(self, table: Table) -> str:
+        key = self._known.get(table)
+        if key is None:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            key = self._known[table] = post_key(self._prefix, table)
+        return key
+
+
 def post_pattern(prefix: str) -> str:
     """SCAN MATCH pattern for every posterior hash under ``prefix``."""
     return f"{prefix}:{{*}}:post:*"
