@@ -98,6 +98,8 @@ from policies.propensity import WinsMemo
 DEFAULT_PRIOR = Beta(1.0, 1.0)
 _DEFAULT_PRIOR_FLOATS = (DEFAULT_PRIOR.alpha, DEFAULT_PRIOR.beta)
 _POOLED_TABLE = Table(POOLED)
+TABLES_MEMO = 10_000
+"""(agent, context) pairs whose table tuples a policy remembers before starting over."""
 VARIANCE_FLOOR = 0.0025
 """Smallest reward variance the change detector assumes (a standard deviation of 0.05)."""
 
@@ -107,6 +109,7 @@ class ThompsonPolicy:
 
     __slots__ = (
         "_prior_floats",
+        "_tables_memo",
         "_wins_memo",
         "change_keep",
         "change_memory",
@@ -190,6 +193,7 @@ class ThompsonPolicy:
         self.context_strength = context_strength
         self.propensity_draws = propensity_draws
         self._wins_memo = WinsMemo()
+        self._tables_memo: dict[tuple[str, str], tuple[tuple[Table, ...], tuple[Table, ...]]] = {}
         self.evidence_scale = evidence_scale
         self.min_tries = min_tries
         self.tries_budget = tries_budget
@@ -227,22 +231,36 @@ class ThompsonPolicy:
         """The change detector's short memory and squares tables (when on) and its re-try
         table (when re-tries are on too), then the posterior tables: pooled (when pooling),
         agent, and agent+context (when context is used). The last is the finest."""
-        found = self.posterior_tables(request)
-        if self.change_memory <= 0.0:
-            return found
-        detector: tuple[Table, ...] = (short_memory(found[-1]), squares_memory(found[-1]))
-        if self._probing():
-            detector = (*detector, probe_memory(found[-1]))
-        return (*detector, *found)
+        return self._memo_tables(request)[0]
 
     def posterior_tables(self, request: DecisionRequest) -> tuple[Table, ...]:
         """The tables posteriors are built from, coarsest first."""
-        found = [Table(request.agent)]
+        return self._memo_tables(request)[1]
+
+    def _memo_tables(self, request: DecisionRequest) -> tuple[tuple[Table, ...], tuple[Table, ...]]:
+        """(tables, posterior_tables) of the request's agent and context, built once per pair
+        (the options they depend on are fixed at construction); at most TABLES_MEMO pairs."""
+        key = (request.agent, request.context)
+        found = self._tables_memo.get(key)
+        if found is None:
+            if len(self._tables_memo) >= TABLES_MEMO:
+                self._tables_memo.clear()
+            found = self._tables_memo[key] = self._build_tables(request)
+        return found
+
+    def _build_tables(self, request: DecisionRequest) -> tuple[tuple[Table, ...], tuple[Table, ...]]:
+        posterior = [Table(request.agent)]
         if self.pool_strength > 0.0:
-            found.insert(0, Table(POOLED))
+            posterior.insert(0, Table(POOLED))
         if self._uses_context(request):
-            found.append(Table(request.agent, request.context))
-        return tuple(found)
+            posterior.append(Table(request.agent, request.context))
+        found = tuple(posterior)
+        if self.change_memory <= 0.0:
+            return found, found
+        detector: tuple[Table, ...] = (short_memory(found[-1]), squares_memory(found[-1]))
+        if self._probing():
+            detector = (*detector, probe_memory(found[-1]))
+        return (*detector, *found), found
 
     def rank(self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random) -> Decision:
         """Explore uniformly with probability exploration_rate; else try an under-tried
