@@ -36,6 +36,10 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 """
 
 
+KEYS_MEMO = 10_000
+"""Slot keys whose seq key a Sequencer remembers before starting over."""
+
+
 @functools.cache
 def slot_tags() -> tuple[str, ...]:
     """For every Cluster slot, a short hash tag (1-3 letters/digits) that maps to it."""
@@ -61,6 +65,7 @@ class Sequencer:
         self._ttl = str(int(-(-ttl_s // 1)))
         self._prefix = prefix
         self._last = 0
+        self._keys: dict[str, str] = {}
 
     def number(self) -> int:
         """The next seq (strictly increasing)."""
@@ -68,9 +73,15 @@ class Sequencer:
         return self._last
 
     def key(self, slot_key: str) -> str:
-        """This writer's seq key in ``slot_key``'s Cluster slot."""
-        tag = slot_tags()[key_slot(slot_key.encode())]
-        return f"{self._prefix}:seq:{{{tag}}}:{self.writer}"
+        """This writer's seq key in ``slot_key``'s Cluster slot (remembered per slot key, at
+        most KEYS_MEMO of them)."""
+        key = self._keys.get(slot_key)
+        if key is None:
+            if len(self._keys) >= KEYS_MEMO:
+                self._keys.clear()
+            tag = slot_tags()[key_slot(slot_key.encode())]
+            key = self._keys[slot_key] = f"{self._prefix}:seq:{{{tag}}}:{self.writer}"
+        return key
 
     def guards(self, calls: Iterable[tuple[str, int]]) -> list[tuple[str, str, str, str]]:
         """Per (slot key, seq) in pipeline order: the SEQ_GUARD key and arguments
