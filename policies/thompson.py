@@ -350,7 +350,7 @@ class ThompsonPolicy:
                 cells = discounted(found, snapshot, model, r, self.choice_discount)
         if not self._probing():
             return (*short, *cells)
-        probe = use_delta(tables[2], memory, request.candidates, model,
+        probe = use_delta(tables[2], memory, request.candidates, model, gap_cap=2.0 * self.probe_after,
                           owe=round(self.probes) * rounds if dropped else 0, retried=retried)
         return (*short, probe, *cells)
 

@@ -28,6 +28,27 @@ def test_a_use_moves_the_clock_and_a_drop_or_a_re_try_changes_the_debt() -> None
     assert use_delta(TABLE, memory, MODELS, "b", owe=0, retried=True) == Delta(TABLE, "b", 151.0, -1.0)
 
 
+def _concurrent_uses(gap_cap: float) -> float:
+    """300 bursts of 8 uses each decided on the burst's one snapshot (as concurrent requests
+    read one shared snapshot); the largest use count the re-try table ends with."""
+    memory: dict[str, Evidence] = {}
+    for burst in range(300):
+        snapshot = dict(memory)
+        for i in range(8):
+            model = MODELS[(burst * 8 + i * 7) % 3]
+            delta = use_delta(TABLE, snapshot, MODELS, model, owe=0, retried=False, gap_cap=gap_cap)
+            entry = memory.get(model, Evidence())
+            memory[model] = Evidence(entry.successes + delta.successes, entry.failures + delta.failures)
+    return cell_uses(memory, MODELS)
+
+
+def test_uses_decided_on_one_snapshot_cannot_blow_the_use_count_up() -> None:
+    assert _concurrent_uses(float("inf")) > 1e50  # why the cap exists
+    assert _concurrent_uses(200.0) < 200.0 * 2400  # capped: at most linear in the 2400 uses
+    assert use_delta(TABLE, {"a": Evidence(900.0, 0.0)}, MODELS, "b", owe=0, retried=False,
+                     gap_cap=200.0) == Delta(TABLE, "b", 200.0, 0.0)
+
+
 def _outage_recovery(probe_after: float, seed: int) -> int | None:
     spec = Synthetic(5, near_tie=False, event="outage")
     stream = synthetic_stream(spec, 6000, seed=seed, name="outage")
