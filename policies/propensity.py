@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from policies.memo import BoundedMemo
+
 GRID_POINTS = 64
 """Grid points per arm."""
 
@@ -93,19 +95,19 @@ class WinsMemo:
     earlier integral; rounding shifts a win probability by far less than its 1e-3 accuracy.
     """
 
+    __slots__ = ("_known",)
+
     def __init__(self, limit: int = MEMO_LIMIT) -> None:
-        self._limit = limit
-        self._known: dict[tuple[float, ...], list[float] | None] = {}
+        self._known: BoundedMemo[tuple[float, ...], list[float] | None] = BoundedMemo(_wins_of_key, limit)
 
     def get(self, alphas: Sequence[float], betas: Sequence[float]) -> list[float] | None:
-        rounded_alphas = [_round(a) for a in alphas]
-        rounded_betas = [_round(b) for b in betas]
-        key = (*rounded_alphas, *rounded_betas)
-        if key not in self._known:
-            if len(self._known) >= self._limit:
-                self._known.clear()
-            self._known[key] = win_probabilities(rounded_alphas, rounded_betas)
-        return self._known[key]
+        return self._known((*[_round(a) for a in alphas], *[_round(b) for b in betas]))
+
+
+def _wins_of_key(key: tuple[float, ...]) -> list[float] | None:
+    """``win_probabilities`` of a key holding the alphas, then the betas."""
+    half = len(key) // 2
+    return win_probabilities(key[:half], key[half:])
 
 
 def _round(value: float) -> float:

@@ -92,12 +92,15 @@ from policies.base import (
     side_table,
 )
 from policies.betamath import clipped_reward, hierarchical
+from policies.memo import BoundedMemo
 from policies.probes import due, probe_memory, starts_round, use_delta
 from policies.propensity import WinsMemo
 
 DEFAULT_PRIOR = Beta(1.0, 1.0)
 _DEFAULT_PRIOR_FLOATS = (DEFAULT_PRIOR.alpha, DEFAULT_PRIOR.beta)
 _POOLED_TABLE = Table(POOLED)
+TableSets = tuple[tuple[Table, ...], tuple[Table, ...]]
+"""(every table a decision reads, the tables its posteriors are built from)."""
 TABLES_MEMO = 10_000
 """(agent, context) pairs whose table tuples a policy remembers before starting over."""
 VARIANCE_FLOOR = 0.0025
@@ -193,7 +196,8 @@ class ThompsonPolicy:
         self.context_strength = context_strength
         self.propensity_draws = propensity_draws
         self._wins_memo = WinsMemo()
-        self._tables_memo: dict[tuple[str, str], tuple[tuple[Table, ...], tuple[Table, ...]]] = {}
+        self._tables_memo: BoundedMemo[tuple[str, str], TableSets]
+        self._tables_memo = BoundedMemo(self._build_tables, TABLES_MEMO)
         self.evidence_scale = evidence_scale
         self.min_tries = min_tries
         self.tries_budget = tries_budget
@@ -237,23 +241,18 @@ class ThompsonPolicy:
         """The tables posteriors are built from, coarsest first."""
         return self._memo_tables(request)[1]
 
-    def _memo_tables(self, request: DecisionRequest) -> tuple[tuple[Table, ...], tuple[Table, ...]]:
+    def _memo_tables(self, request: DecisionRequest) -> TableSets:
         """(tables, posterior_tables) of the request's agent and context, built once per pair
         (the options they depend on are fixed at construction); at most TABLES_MEMO pairs."""
-        key = (request.agent, request.context)
-        found = self._tables_memo.get(key)
-        if found is None:
-            if len(self._tables_memo) >= TABLES_MEMO:
-                self._tables_memo.clear()
-            found = self._tables_memo[key] = self._build_tables(request)
-        return found
+        return self._tables_memo((request.agent, request.context))
 
-    def _build_tables(self, request: DecisionRequest) -> tuple[tuple[Table, ...], tuple[Table, ...]]:
-        posterior = [Table(request.agent)]
+    def _build_tables(self, agent_context: tuple[str, str]) -> TableSets:
+        agent, context = agent_context
+        posterior = [Table(agent)]
         if self.pool_strength > 0.0:
             posterior.insert(0, Table(POOLED))
-        if self._uses_context(request):
-            posterior.append(Table(request.agent, request.context))
+        if self._uses_context(context):
+            posterior.append(Table(agent, context))
         found = tuple(posterior)
         if self.change_memory <= 0.0:
             return found, found
@@ -421,7 +420,7 @@ class ThompsonPolicy:
             )
         cells: Mapping[str, Evidence] = empty
         context_cap: float | None = None
-        if self._uses_context(request):
+        if self._uses_context(request.context):
             cells = snapshot.get(Table(request.agent, request.context), empty)
             context_cap = self.context_strength
             if self.context_strength_max > context_cap:
@@ -447,8 +446,8 @@ class ThompsonPolicy:
     def _names(request: DecisionRequest, indices: Sequence[int]) -> tuple[str, ...]:
         return tuple(request.candidates[i] for i in indices)
 
-    def _uses_context(self, request: DecisionRequest) -> bool:
-        return self.use_context and request.context != ALL_PROMPTS
+    def _uses_context(self, context: str) -> bool:
+        return self.use_context and context != ALL_PROMPTS
 
 
 def discounted(

@@ -15,10 +15,12 @@ Sequence keys of writers (see storage.redis.sequence): ``{prefix}:seq:{<tag>}:<w
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote, unquote
 
 from policies.base import Table
+from policies.memo import BoundedMemo
 
 _PREFIX = re.compile(r"[A-Za-z0-9\-_.:]{1,32}")
 _SAFE = "-_.:@/"
@@ -56,28 +58,14 @@ def post_key(prefix: str, table: Table) -> str:
     return f"{prefix}:{{{encode_scope(table.scope)}}}:post:{encode_context(table.context)}"
 
 
-class PostKeys:
+class PostKeys(BoundedMemo[Table, str]):
     """``post_key`` of each table under one prefix, remembered: the same few tables are
-    written over and over. At most ``limit`` are kept; beyond that the memory starts over."""
+    written over and over. At most ``limit`` are kept."""
 
-    __slots__ = ("_known", "_limit", "_prefix")
+    __slots__ = ()
 
     def __init__(self, prefix: str, limit: int = 10_000) -> None:
-        self._prefix = prefix
-        self._limit = limit
-        self._known: dict[Table, str] = {}
-
-    def __len__(self) -> int:
-        """Keys remembered."""
-        return len(self._known)
-
-    def __call__(self, table: Table) -> str:
-        key = self._known.get(table)
-        if key is None:
-            if len(self._known) >= self._limit:
-                self._known.clear()
-            key = self._known[table] = post_key(self._prefix, table)
-        return key
+        super().__init__(functools.partial(post_key, prefix), limit)
 
 
 def post_pattern(prefix: str) -> str:

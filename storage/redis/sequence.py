@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from policies.memo import BoundedMemo
+
 SEQ_TTL_S = 86_400.0
 """Default lifetime of a writer's sequence key in a slot after its last applied call."""
 SEQ_MARGIN = 0.9
@@ -65,7 +67,7 @@ class Sequencer:
         self._ttl = str(int(-(-ttl_s // 1)))
         self._prefix = prefix
         self._last = 0
-        self._keys: dict[str, str] = {}
+        self._keys: BoundedMemo[str, str] = BoundedMemo(self._seq_key, KEYS_MEMO)
 
     def number(self) -> int:
         """The next seq (strictly increasing)."""
@@ -75,13 +77,11 @@ class Sequencer:
     def key(self, slot_key: str) -> str:
         """This writer's seq key in ``slot_key``'s Cluster slot (remembered per slot key, at
         most KEYS_MEMO of them)."""
-        key = self._keys.get(slot_key)
-        if key is None:
-            if len(self._keys) >= KEYS_MEMO:
-                self._keys.clear()
-            tag = slot_tags()[key_slot(slot_key.encode())]
-            key = self._keys[slot_key] = f"{self._prefix}:seq:{{{tag}}}:{self.writer}"
-        return key
+        return self._keys(slot_key)
+
+    def _seq_key(self, slot_key: str) -> str:
+        tag = slot_tags()[key_slot(slot_key.encode())]
+        return f"{self._prefix}:seq:{{{tag}}}:{self.writer}"
 
     def guards(self, calls: Iterable[tuple[str, int]]) -> list[tuple[str, str, str, str]]:
         """Per (slot key, seq) in pipeline order: the SEQ_GUARD key and arguments
