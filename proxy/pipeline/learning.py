@@ -170,21 +170,13 @@ class Learner:
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
-            await self._linger()
+            await self._settling.linger(self._linger_s)
             self._wake.clear()
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
                 await self.record_batch(batch)
                 self._settling.done(len(batch), (outcome.request_id for outcome in batch))
             self._idle.set()
-
-    async def _linger(self) -> None:
-        """Wait ``linger_s`` for more outcomes, cut short when a reader awaits ``settled``."""
-        step = self._linger_s / 4
-        for _ in range(4 if step > 0 else 0):
-            if self._settling.waiting:
-                return
-            await asyncio.sleep(step)
 
     async def drain(self) -> None:
         """Wait until every submitted outcome is learned from, then stop the writer."""

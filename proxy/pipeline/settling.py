@@ -24,11 +24,26 @@ class Settling:
         self.settled_through = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._in_flight: dict[str, asyncio.Event] = {}
+        self._hurry: asyncio.Future[None] | None = None
 
     @property
     def waiting(self) -> bool:
         """Someone awaits a watermark (the writer should not linger)."""
         return bool(self._waiters)
+
+    async def linger(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less: return as soon as someone awaits a watermark (at once
+        if someone already does). One timer, however it ends."""
+        if seconds <= 0 or self._waiters:
+            return
+        loop = asyncio.get_running_loop()
+        hurry = self._hurry = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, hurry)
+        try:
+            await hurry
+        finally:
+            timer.cancel()
+            self._hurry = None
 
     def begin(self, request_id: str) -> None:
         """``request_id`` was decided: its outcome will be submitted."""
@@ -47,8 +62,7 @@ class Settling:
         ready = [future for target, future in self._waiters if target <= self.settled_through]
         self._waiters = [(t, f) for t, f in self._waiters if t > self.settled_through]
         for future in ready:
-            if not future.done():
-                future.set_result(None)
+            _resolve(future)
 
     async def settled(self, request_id: str | None = None, *, wait_s: float = IN_FLIGHT_WAIT_S) -> None:
         """Return once every outcome submitted before the call is learned from; with
@@ -64,4 +78,11 @@ class Settling:
             return
         future = asyncio.get_running_loop().create_future()
         self._waiters.append((target, future))
+        if self._hurry is not None:
+            _resolve(self._hurry)
         await future
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
