@@ -8,7 +8,7 @@ provider's own exception types.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -260,9 +260,12 @@ def retry_after_s(value: object) -> float | None:
 
 
 async def guarded(
-    events: AsyncIterator[bytes], failure: Callable[[Exception], UpstreamError]
+    events: AsyncIterator[bytes],
+    failure: Callable[[Exception], UpstreamError],
+    tail: Callable[[], Iterable[bytes]] = tuple,
 ) -> AsyncIterator[bytes]:
-    """``events`` relayed; any exception but UpstreamError raised as ``failure(exc)``."""
+    """``events`` relayed, any exception but UpstreamError raised as ``failure(exc)``; then the
+    frames of ``tail()``, called once ``events`` ended (it may raise UpstreamError instead)."""
     try:
         async for event in events:
             yield event
@@ -270,6 +273,8 @@ async def guarded(
         raise
     except Exception as exc:
         raise failure(exc) from exc
+    for frame in tail():
+        yield frame
 
 
 class Upstream(Protocol):

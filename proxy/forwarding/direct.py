@@ -113,13 +113,14 @@ class DirectStream:
         self._events = self._relayed(sse_events(self._response.content.iter_any()))
         self.first = await first_event(self._events)
 
-    async def events(self) -> AsyncIterator[bytes]:
+    def events(self) -> AsyncIterator[bytes]:
         assert self._events is not None
-        async for event in guarded(self._events, self._cut):
-            yield event
+        return guarded(self._events, self._cut, self._tail)
+
+    def _tail(self) -> tuple[bytes]:
         if not self._done:
             raise stream_cut("upstream stream ended without [DONE]")
-        yield DONE
+        return (DONE,)
 
     def _cut(self, exc: Exception) -> UpstreamError:
         return stream_cut(transport_error(exc, self._target.secrets).message)

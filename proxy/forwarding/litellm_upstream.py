@@ -132,10 +132,8 @@ class LitellmStream:
             return
         raise UpstreamError(FailureKind.BAD_RESPONSE, "upstream stream ended before any chunk")
 
-    async def events(self) -> AsyncIterator[bytes]:
-        async for frame in guarded(self._frames(), self._cut):
-            yield frame
-        yield DONE
+    def events(self) -> AsyncIterator[bytes]:
+        return guarded(self._frames(), self._cut, lambda: (DONE,))
 
     def _cut(self, exc: Exception) -> UpstreamError:
         return map_exception(exc, self._arm, mid_stream=True)

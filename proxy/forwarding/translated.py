@@ -98,15 +98,14 @@ class TranslatedStream:
         self._frames = self._relayed(sse_events(response.content.iter_any()))
         self.first = await first_event(self._frames)
 
-    async def events(self) -> AsyncIterator[bytes]:
+    def events(self) -> AsyncIterator[bytes]:
         assert self._frames is not None
-        async for frame in guarded(self._frames, lambda exc: stream_cut(transport_error(exc).message)):
-            yield frame
+        return guarded(self._frames, lambda exc: stream_cut(transport_error(exc).message), self._tail)
+
+    def _tail(self) -> list[bytes]:
         if not self._framer.finished:
             raise stream_cut("upstream stream ended before its finish reason")
-        for frame in self._framer.final():
-            yield frame
-        yield DONE
+        return [*self._framer.final(), DONE]
 
     async def _relayed(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         parser = self._translator.parser(self._prepared)
