@@ -286,7 +286,7 @@ class ThompsonPolicy:
         models nobody else has tried much are forced. A configured prior counts as tries (its
         pseudo-observations beyond Beta(1, 1))."""
         if self._probing():
-            memory = snapshot.get(probe_memory(self.posterior_tables(request)[-1]), {})
+            memory = snapshot.get(self.tables(request)[2], {})
             retries = due(memory, request.candidates, self.probe_after, self._round())
             if retries:
                 return retries
