@@ -11,6 +11,7 @@ stopped at exit.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -49,6 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="another checkout's model-manager executable (e.g. OLD/.venv/bin/model-manager), "
         "run as target ours-before in the same run",
     )
+    parser.add_argument(
+        "--variant",
+        type=json.loads,
+        metavar="JSON",
+        help='also run ours with these router.policy_options as target ours-variant, e.g. '
+        '\'{"change_memory": 0}\' (the drift detector off)',
+    )
     parser.add_argument("--no-workers2", action="store_true", help="skip our proxy with --workers 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--nice", type=int, default=-10, help="niceness for the harness and children (root)")
@@ -69,6 +77,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         workers2=not args.no_workers2,
         acompletion=args.acompletion,
         baseline=args.baseline,
+        variant=args.variant,
         flavours=tuple(f for f in args.flavours.split(",") if f in targets.FLAVOURS),
     )
 

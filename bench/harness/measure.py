@@ -39,6 +39,8 @@ class Plan:
     acompletion: bool = False
     baseline: Path | None = None
     """Another checkout's ``model-manager`` executable, run as target ``ours-before``."""
+    variant: dict[str, Any] | None = None
+    """router.policy_options of target ``ours-variant`` (None: no such target)."""
     proxy_cpus: str = "0"
     load_cpus: str = "1"
     both_cpus: str = "0,1"
@@ -142,6 +144,11 @@ def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target
         if plan.baseline is not None:
             before = partial(ours, name="ours-before", workers=1, cpus=plan.proxy_cpus, binary=plan.baseline)
             found.append(("ours-before", before))
+        if plan.variant is not None:
+            config = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
+            config["router"] = {"policy_options": plan.variant}
+            variant = partial(ours, name="ours-variant", workers=1, cpus=plan.proxy_cpus)
+            found.append(("ours-variant", partial(variant, config=config)))
         if plan.workers2 and flavour == "openai":
             found.append(("ours-w2", partial(ours, name="ours-w2", workers=2, cpus=plan.both_cpus)))
         if plan.acompletion and flavour == "anthropic":

@@ -14,11 +14,12 @@ from harness import profile
 
 Row = dict[str, Any]
 CellKey = tuple[str, str, int]
-TARGET_ORDER = ("direct", "ours-before", "ours", "ours-w2", "litellm")
+TARGET_ORDER = ("direct", "ours-before", "ours", "ours-variant", "ours-w2", "litellm")
 COLORS = {
     "direct": "#7f7f7f",
     "ours-before": "#9467bd",
     "ours": "#1f77b4",
+    "ours-variant": "#2ca02c",
     "ours-w2": "#17becf",
     "litellm": "#d62728",
 }
@@ -178,6 +179,10 @@ def markdown(results: dict[str, Any]) -> str:
         "## Ours vs ours-before (--baseline)",
         "",
         ratio_table(results["runs"], other="ours-before"),
+        "",
+        "## Ours-variant vs ours-before (--variant, --baseline)",
+        "",
+        ratio_table(results["runs"], ours="ours-variant", other="ours-before"),
         "",
         "## Time to first token (sequential, concurrency 1)",
         "",
