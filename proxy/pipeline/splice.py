@@ -49,11 +49,15 @@ class ToolCallHold:
         self.spliceable = True
         """No tool-call bytes have reached the client."""
 
+    def passes_through(self, frame: bytes) -> bool:
+        """Whether ``passed(frame)`` would be just ``[frame]`` (nothing held, nothing to hold)."""
+        return frame != DONE and (not self.spliceable or (not self._held and not carries_tool_call(frame)))
+
     def passed(self, frame: bytes) -> list[bytes]:
+        if self.passes_through(frame):
+            return [frame]
         if frame == DONE:
             return [*self.release(), DONE]
-        if not self.spliceable or (not self._held and not carries_tool_call(frame)):
-            return [frame]
         self._held.append(frame)
         self._size += len(frame)
         if self._size > self._limit:

@@ -151,6 +151,10 @@ class Relay:
         while True:
             try:
                 async for frame in self._stream.events():
+                    if self._passes_through(frame):
+                        self._delivered = True
+                        yield frame
+                        continue
                     for out in self._out(frame):
                         yield out
             except UpstreamError as error:
@@ -178,6 +182,10 @@ class Relay:
         payload = orjson.loads(event_data(event) or b"{}")
         payload[RESUMED_FIELD] = {"resumed_from": self._first_model, "attempts": attempts}
         return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+    def _passes_through(self, frame: bytes) -> bool:
+        """Whether ``_out(frame)`` is just ``[frame]`` (the common case, decided cheaply)."""
+        return not self._broken and (self._hold is None or self._hold.passes_through(frame))
 
     def _out(self, frame: bytes) -> list[bytes]:
         """What to send the client for one upstream frame (spliced once resumed, tool calls held)."""
