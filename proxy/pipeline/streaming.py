@@ -3,7 +3,7 @@ model (proxy.pipeline.splice) when a ``resume`` is given, else it ends in one er
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -119,23 +119,27 @@ class Relay:
         ttft = self._first_chunk_at - self._began
         return Attempt(self._model, None, ttft, ttft)
 
-    def __aiter__(self) -> Relay:
-        return self
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The frames themselves (no wrapper per frame): however their iteration ends, the
+        relay's finish runs at that end."""
+        return self._frames
 
     async def __anext__(self) -> bytes:
-        try:
-            return await self._frames.__anext__()
-        except BaseException:
-            await self.aclose()
-            raise
+        return await self._frames.__anext__()
 
     async def aclose(self) -> None:
-        """Stop relaying; idempotent."""
+        """Stop relaying; idempotent. A relay never iterated is finished here."""
+        if self._closed:
+            return
+        await self._frames.aclose()
+        await self._finish()
+
+    async def _finish(self) -> None:
+        """Once: record what was not (a cancel), release the stream, then ``on_close``."""
         if self._closed:
             return
         self._closed = True
         try:
-            await self._frames.aclose()
             if not self._recorded:
                 current = partial_usage(self._stream.summary) if self._attempt_open else None
                 if self._attempt_open:
@@ -146,31 +150,34 @@ class Relay:
             self._on_close()
 
     async def _relay(self) -> AsyncGenerator[bytes, None]:
-        for out in self._out(self._stream.first):
-            yield out
-        while True:
-            try:
-                async for frame in self._stream.events():
-                    if self._passes_through(frame):
-                        self._delivered = True
-                        yield frame
-                        continue
-                    for out in self._out(frame):
-                        yield out
-            except UpstreamError as error:
-                if not await self._resumed(error):
-                    self._end(Status.STREAM_ERROR)
-                    if event := self._error_event(error):
-                        yield event
-                    return
-                for out in self._out(self._stream.first):
-                    yield out
-                continue
-            for out in self._hold.release() if self._hold is not None else ():
+        try:
+            for out in self._out(self._stream.first):
                 yield out
-            self._attempted(None)
-            self._end(Status.SUCCESS, self._stream.summary.usage)
-            return
+            while True:
+                try:
+                    async for frame in self._stream.events():
+                        if self._passes_through(frame):
+                            self._delivered = True
+                            yield frame
+                            continue
+                        for out in self._out(frame):
+                            yield out
+                except UpstreamError as error:
+                    if not await self._resumed(error):
+                        self._end(Status.STREAM_ERROR)
+                        if event := self._error_event(error):
+                            yield event
+                        return
+                    for out in self._out(self._stream.first):
+                        yield out
+                    continue
+                for out in self._hold.release() if self._hold is not None else ():
+                    yield out
+                self._attempted(None)
+                self._end(Status.SUCCESS, self._stream.summary.usage)
+                return
+        finally:
+            await self._finish()
 
     def _error_event(self, error: UpstreamError) -> bytes:
         """The one error event; once a resume was tried it also says how many attempts were made
