@@ -32,7 +32,7 @@ from proxy.pipeline.request import parse_chat_request
 from proxy.pipeline.router import Router
 from proxy.pipeline.services import Services
 from proxy.pipeline.usage_limits import UsageLimits
-from proxy.wire.sse_response import Reply
+from proxy.wire.sse_response import Reply, SSEResponse
 from storage.embedded.store import MemoryStore
 
 MODELS = ("m1", "m2", "m3")
@@ -486,6 +486,24 @@ async def test_stream_closed_before_its_first_iteration_still_finishes_once() ->
     outcome = r.only_outcome()
     assert outcome.status is Status.CANCELLED and kinds(outcome) == [("m1", FailureKind.CANCELLED)]
     assert r.upstream.streams[0].closed
+
+
+async def test_frames_left_mid_stream_and_closed_as_a_generator_finish_once() -> None:
+    """What loop.shutdown_asyncgens does to a stream whose consumer went away: aclose() on
+    the iterator the relay handed out, not on the relay."""
+    r = rig({"m1": [Answer(chunks=tuple("abcdefgh"))]})
+    reply = await handle_chat(r.services, chat(stream=True))
+    bodies: list[Any] = []
+    assert isinstance(reply, SSEResponse)
+    reply.with_body(lambda body: bodies.append(body) or body)
+    frames = bodies[0].__aiter__()
+    assert (await frames.__anext__()).startswith(b"data: ")
+    await frames.aclose()
+    outcome = r.only_outcome()
+    assert outcome.status is Status.CANCELLED and kinds(outcome) == [("m1", FailureKind.CANCELLED)]
+    assert r.upstream.streams[0].closed
+    await bodies[0].aclose()  # the consumer's own close afterwards changes nothing
+    assert r.only_outcome() is outcome
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
