@@ -75,6 +75,10 @@ return repaired
 )
 
 
+Cell = tuple[float, float, float, bool]
+"""(successes, failures, t_last, corrupt) of one stored cell."""
+
+
 def number(raw: object) -> float | None:
     """A stored bytes/str value as a finite float; None for garbage."""
     try:
@@ -84,11 +88,24 @@ def number(raw: object) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def cell(raw_s: object, raw_f: object, raw_t: object, now: float) -> tuple[float, float, float, bool]:
+def cell(raw_s: object, raw_f: object, raw_t: object, now: float) -> Cell:
     """``(successes, failures, t_last, corrupt)`` from raw HMGET values.
 
     Absent fields are 0 (and t_last = now); a corrupt cell reads as ``(0, 0, now, True)``.
+    A plainly clean cell (finite numbers, s and f >= 0: nearly every read) is decoded at once.
     """
+    try:
+        s = 0.0 if raw_s is None else float(raw_s)  # type: ignore[arg-type]
+        f = 0.0 if raw_f is None else float(raw_f)  # type: ignore[arg-type]
+        t = now if raw_t is None else float(raw_t)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _careful_cell(raw_s, raw_f, raw_t, now)
+    if s >= 0.0 and f >= 0.0 and math.isfinite(s + f + t):
+        return s, f, t, False
+    return _careful_cell(raw_s, raw_f, raw_t, now)
+
+
+def _careful_cell(raw_s: object, raw_f: object, raw_t: object, now: float) -> Cell:
     evidence, corrupt = Evidence.clean(raw_s, raw_f)
     t = now if raw_t is None else number(raw_t)
     if corrupt or t is None:

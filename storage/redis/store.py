@@ -9,7 +9,6 @@ docs/storage.md.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -200,11 +199,9 @@ class RedisStore:
                 raws[model] = (0.0, 0.0, now)
                 out[model] = EMPTY
                 continue
-            s, f, t = _clean_cell(raw_s, raw_f, raw_t, now)
-            if s < 0.0:  # not three finite numbers, s and f >= 0: the careful decode
-                s, f, t, corrupt = cell(raw_s, raw_f, raw_t, now)
-                if corrupt:
-                    self._corrupt(table, model, (raw_s, raw_f, raw_t))
+            s, f, t, corrupt = cell(raw_s, raw_f, raw_t, now)
+            if corrupt:
+                self._corrupt(table, model, (raw_s, raw_f, raw_t))
             raws[model] = (s, f, t)
             out[model] = EMPTY if s == 0 and f == 0 else Evidence(*decay.decayed(s, f, t, now, half_life))
         self._cache.put(table, raws)
@@ -252,16 +249,3 @@ class RedisStore:
         self.corrupt_reads += corrupt
         return tables
 
-
-def _clean_cell(raw_s: Any, raw_f: Any, raw_t: Any, now: float) -> tuple[float, float, float]:
-    """The fast decode of a stored cell (absent s, f read 0, absent t reads ``now``);
-    ``s`` is -1 when the cell is not plainly clean (codec.cell then decides)."""
-    try:
-        s = 0.0 if raw_s is None else float(raw_s)
-        f = 0.0 if raw_f is None else float(raw_f)
-        t = now if raw_t is None else float(raw_t)
-    except (TypeError, ValueError):
-        return -1.0, 0.0, now
-    if s >= 0.0 and f >= 0.0 and math.isfinite(s + f + t):
-        return s, f, t
-    return -1.0, 0.0, now
