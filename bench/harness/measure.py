@@ -145,15 +145,13 @@ def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target
             before = partial(ours, name="ours-before", workers=1, cpus=plan.proxy_cpus, binary=plan.baseline)
             found.append(("ours-before", before))
         if plan.variant is not None:
-            config = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
-            config["router"] = {"policy_options": plan.variant}
+            config = _ours_routed(ctx, flavour, {"policy_options": plan.variant})
             variant = partial(ours, name="ours-variant", workers=1, cpus=plan.proxy_cpus)
             found.append(("ours-variant", partial(variant, config=config)))
         if plan.workers2 and flavour == "openai":
             found.append(("ours-w2", partial(ours, name="ours-w2", workers=2, cpus=plan.both_cpus)))
         if plan.acompletion and flavour == "anthropic":
-            config = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
-            config["router"] = {"direct_translation": False}
+            config = _ours_routed(ctx, flavour, {"direct_translation": False})
             acompletion = partial(ours, name="ours-acompletion", workers=1, cpus=plan.proxy_cpus)
             found.append(("ours-acompletion", partial(acompletion, config=config)))
     if ctx.litellm_bin is not None:
@@ -169,6 +167,13 @@ def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target
         )
         found.append(("litellm", litellm))
     return found
+
+
+def _ours_routed(ctx: Context, flavour: str, router: dict[str, Any]) -> dict[str, Any]:
+    """Our target's config with this ``router`` section."""
+    config = targets.ours_config(ctx.upstream, flavour, ctx.redis_url)
+    config["router"] = router
+    return config
 
 
 def _unavailable(ctx: Context, name: str, reason: str) -> None:
