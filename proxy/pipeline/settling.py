@@ -34,7 +34,7 @@ class Settling:
     async def linger(self, seconds: float) -> None:
         """Sleep ``seconds``, or less: return as soon as someone awaits a watermark (at once
         if someone already does). One timer, however it ends."""
-        if seconds <= 0 or self._waiters:
+        if seconds <= 0 or self.waiting:
             return
         loop = asyncio.get_running_loop()
         hurry = self._hurry = loop.create_future()
