@@ -91,8 +91,15 @@ async def test_retry_task_flushes_in_background(own_redis_server: RedisServer) -
             break
         await asyncio.sleep(0.02)
     assert store.pending == 0
+    # pending counts the buffer, and the retry task takes its batch out before sending it:
+    # wait for that send to land (nothing else writes this cell: no apply, no flush here)
     fresh = make(own_redis_server)
-    assert (await fresh.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(5, 5)
+    for _ in range(100):
+        read = (await fresh.load([AGENT], ["m"]))[AGENT]["m"]
+        if read == Evidence(5, 5):
+            break
+        await asyncio.sleep(0.02)
+    assert read == Evidence(5, 5)
     await fresh.close()
     await store.close()
 
