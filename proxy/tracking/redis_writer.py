@@ -101,7 +101,7 @@ class TrackingCalls:
 class TrackingWriter:
     """Counters: dropped_updates, replayed_writes, failed_writes (pipelines Redis did not
     answer, and calls it answered with an error; both kept to resend), overflowed_records;
-    ``pending`` is the number of buffered entries. ``buffer_limit`` bounds distinct sums,
+    ``pending`` counts entries buffered or sent and not yet answered. ``buffer_limit`` bounds distinct sums,
     ``buffer_bytes`` per-request parts (the oldest dropped, their entries' sums kept)."""
 
     def __init__(

@@ -39,7 +39,7 @@ Dump = redis_dump.Dump
 class RedisStore:
     """Counters: corrupt_reads, repaired_cells, unavailable_reads, failed_reads,
     rejected_deltas, dropped_updates (cells), replayed_batches (resent batches Redis had
-    already applied); ``pending`` is the number of buffered cells."""
+    already applied); ``pending`` counts cells buffered or sent and not yet answered."""
 
     def __init__(
         self,

@@ -118,7 +118,8 @@ class Buffer(Generic[Item, Call]):
 class SequencedWriter(Generic[Item, Call]):
     """Counters: ``dropped`` (cells), ``replayed`` (resent calls Redis had applied before),
     ``failed`` (pipelines Redis did not answer, and calls it answered with an error);
-    ``pending`` is the number of buffered cells."""
+    ``pending`` is the number of cells not yet known written: buffered, or in a call sent and
+    not yet answered."""
 
     def __init__(
         self,
@@ -150,10 +151,11 @@ class SequencedWriter(Generic[Item, Call]):
         self._lock = asyncio.Lock()
         self._retry = Periodic(retry_interval_s, self._flush_if_pending, f"{name}-retry")
         self.replayed = self.failed = 0
+        self._in_flight = 0
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + self._in_flight
 
     @property
     def dropped(self) -> int:
@@ -233,12 +235,16 @@ class SequencedWriter(Generic[Item, Call]):
         not applied are loose again."""
         if not calls:
             return [], True
+        sending = sum(call.cells for call in calls)
+        self._in_flight += sending
         try:
             replies = await self._calls.run(calls, now)
         except self._calls.unanswered as exc:
             self.failed += 1
             self._breaker.trip(exc)
             return calls, False
+        finally:
+            self._in_flight -= sending
         self._breaker.reset()
         replied = zip(calls, replies, strict=True)
         unapplied = [call for call, reply in replied if not self._answered(call, reply)]

@@ -90,17 +90,27 @@ async def test_retry_task_flushes_in_background(own_redis_server: RedisServer) -
         if store.pending == 0:
             break
         await asyncio.sleep(0.02)
-    assert store.pending == 0
-    # pending counts the buffer, and the retry task takes its batch out before sending it:
-    # wait for that send to land (nothing else writes this cell: no apply, no flush here)
+    assert store.pending == 0  # pending counts a sent batch until Redis answers it: written
     fresh = make(own_redis_server)
-    for _ in range(100):
-        read = (await fresh.load([AGENT], ["m"]))[AGENT]["m"]
-        if read == Evidence(5, 5):
-            break
-        await asyncio.sleep(0.02)
-    assert read == Evidence(5, 5)
+    assert (await fresh.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(5, 5)
     await fresh.close()
+    await store.close()
+
+
+async def test_pending_counts_a_write_sent_and_not_yet_answered(own_redis_server: RedisServer) -> None:
+    store = make(own_redis_server, socket_timeout=5.0)
+    await store.start()
+    pauser = make(own_redis_server)
+    await pauser.ping()
+    await pauser.client.execute_command("CLIENT", "PAUSE", "300")
+    writing = asyncio.create_task(store.apply([Delta(AGENT, "m", 2, 1)]))
+    await asyncio.sleep(0.1)
+    assert not writing.done()  # the batch is out of the buffer, and Redis has not answered
+    assert store.pending == 1
+    await writing
+    assert store.pending == 0
+    assert (await pauser.load([AGENT], ["m"]))[AGENT]["m"] == Evidence(2, 1)
+    await pauser.close()
     await store.close()
 
 
