@@ -125,12 +125,11 @@ class Relay:
         return self._frames
 
     async def __anext__(self) -> bytes:
+        """The next frame, for callers holding the relay as an AsyncIterator itself."""
         return await self._frames.__anext__()
 
     async def aclose(self) -> None:
         """Stop relaying; idempotent. A relay never iterated is finished here."""
-        if self._closed:
-            return
         await self._frames.aclose()
         await self._finish()
 
