@@ -135,18 +135,29 @@ class DecisionKind(StrEnum):
     """One candidate only: the request or its agent pinned the model; nothing was chosen."""
 
 
+class Basis(NamedTuple):
+    """What a posterior-sampling decision was drawn from, in candidate order: the candidates
+    it would try first (indices) and every candidate's (alpha, beta)."""
+
+    forced: tuple[int, ...]
+    alphas: tuple[float, ...]
+    betas: tuple[float, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """A ranking of candidates: the choice first, then the fallback order.
 
     ``kind`` says how the choice was made; ``draws`` are the posterior samples of a sampled
-    decision, in candidate order (empty otherwise)."""
+    decision, in candidate order (empty otherwise); ``basis`` what a policy that samples
+    posteriors drew from (None for other policies), so its propensity reads nothing twice."""
 
     ranking: tuple[str, ...]
     explored: bool = False
     tables: tuple[Table, ...] = field(default=())
     kind: DecisionKind = DecisionKind.SAMPLED
     draws: tuple[float, ...] = ()
+    basis: Basis | None = None
 
     @property
     def choice(self) -> str:
@@ -193,8 +204,10 @@ class Policy(Protocol):
         snapshot: Snapshot,
         model: str,
         rng: random.Random,
+        decision: Decision | None = None,
     ) -> float:
-        """Probability that ``rank`` picks ``model`` first (may be estimated)."""
+        """Probability that ``rank`` picks ``model`` first (may be estimated); ``decision``,
+        when given, is what ``rank`` answered for this request and snapshot."""
         ...
 
 

@@ -47,7 +47,12 @@ class FixedPolicy(_Evidenceless):
         return Decision(request.candidates)
 
     def propensity(
-        self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
+        self,
+        request: DecisionRequest,
+        snapshot: Snapshot,
+        model: str,
+        rng: random.Random,
+        decision: Decision | None = None,
     ) -> float:
         """1 for the first candidate, else 0."""
         return 1.0 if request.candidates[:1] == (model,) else 0.0
@@ -68,7 +73,12 @@ class UniformPolicy(_Evidenceless):
         return Decision(tuple(ranking), explored=True, kind=DecisionKind.EXPLORED)
 
     def propensity(
-        self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
+        self,
+        request: DecisionRequest,
+        snapshot: Snapshot,
+        model: str,
+        rng: random.Random,
+        decision: Decision | None = None,
     ) -> float:
         """1/k for each of the k candidates, 0 for anything else."""
         if model not in request.candidates:

@@ -81,6 +81,7 @@ from policies.base import (
     PRIOR_FLOOR,
     RECENT,
     SQUARES,
+    Basis,
     Beta,
     Decision,
     DecisionKind,
@@ -265,9 +266,9 @@ class ThompsonPolicy:
         """Explore uniformly with probability exploration_rate; else try an under-tried
         candidate (uniformly) if there is one; else Thompson-sample."""
         candidates = request.candidates
-        alphas, betas = self.parameters(request, snapshot)
+        basis = self.basis(request, snapshot)
+        alphas, betas, untried = basis.alphas, basis.betas, basis.forced
         explored = self.exploration_rate > 0.0 and rng.random() < self.exploration_rate
-        untried = () if explored else self.undertried(request, snapshot)
         draws: tuple[float, ...] = ()
         if explored:
             pick, kind = rng.randrange(len(candidates)), DecisionKind.EXPLORED
@@ -276,8 +277,14 @@ class ThompsonPolicy:
         else:
             pick, draws = _thompson_draws(alphas, betas, rng)
             kind = DecisionKind.SAMPLED
-        decision = _ranking(candidates, alphas, betas, pick)
-        return Decision(decision, explored or bool(untried), self.tables(request), kind, draws)
+        ranking = _ranking(candidates, alphas, betas, pick)
+        forced = bool(untried) and not explored
+        return Decision(ranking, explored or forced, self.tables(request), kind, draws, basis)
+
+    def basis(self, request: DecisionRequest, snapshot: Snapshot) -> Basis:
+        """The candidates tried first (``undertried``) and the posteriors (``parameters``)."""
+        alphas, betas = self.parameters(request, snapshot)
+        return Basis(self.undertried(request, snapshot), tuple(alphas), tuple(betas))
 
     def undertried(self, request: DecisionRequest, snapshot: Snapshot) -> tuple[int, ...]:
         """Indices of candidates tried first: re-tries due (policies.probes) if any, else those
@@ -354,36 +361,45 @@ class ThompsonPolicy:
         return (*short, probe, *cells)
 
     def propensity(
-        self, request: DecisionRequest, snapshot: Snapshot, model: str, rng: random.Random
+        self,
+        request: DecisionRequest,
+        snapshot: Snapshot,
+        model: str,
+        rng: random.Random,
+        decision: Decision | None = None,
     ) -> float:
-        """P(rank picks ``model``), exploration mix included (see ``propensities``)."""
+        """P(rank picks ``model``), exploration mix included (see ``propensities``); from
+        ``decision``'s basis when it has one, else from ``snapshot``."""
         if model not in request.candidates:
             return 0.0
-        return self.propensities(request, snapshot, rng).get(model, 0.0)
+        basis = decision.basis if decision is not None else None
+        return self.propensities(request, snapshot, rng, basis).get(model, 0.0)
 
     def propensities(
-        self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random
+        self,
+        request: DecisionRequest,
+        snapshot: Snapshot,
+        rng: random.Random,
+        basis: Basis | None = None,
     ) -> dict[str, float]:
         """Pick probability of every candidate (sums to 1): eps/k + (1 - eps) * P(pick).
 
         P(pick) is 1/u for each of u under-tried candidates when there are any, else
         P(top draw), integrated numerically (policies.propensity); only when some
         alpha or beta is below 1 (a density unbounded at an edge) is it estimated from
-        ``propensity_draws`` Monte Carlo picks with ``rng``.
+        ``propensity_draws`` Monte Carlo picks with ``rng``. ``basis`` (what ``rank`` drew
+        from for this snapshot) spares computing it again.
         """
         eps, k = self.exploration_rate, len(request.candidates)
-        wins = self._pick_probabilities(request, snapshot, rng)
+        wins = self._pick_probabilities(basis or self.basis(request, snapshot), rng)
         return {m: eps / k + (1.0 - eps) * w for m, w in zip(request.candidates, wins, strict=True)}
 
-    def _pick_probabilities(
-        self, request: DecisionRequest, snapshot: Snapshot, rng: random.Random
-    ) -> list[float]:
+    def _pick_probabilities(self, basis: Basis, rng: random.Random) -> list[float]:
         """P(pick) of each candidate when not exploring (see ``propensities``)."""
-        untried = self.undertried(request, snapshot)
-        if untried:
-            share = 1.0 / len(untried)
-            return [share if i in untried else 0.0 for i in range(len(request.candidates))]
-        alphas, betas = self.parameters(request, snapshot)
+        forced, alphas, betas = basis
+        if forced:
+            share = 1.0 / len(forced)
+            return [share if i in forced else 0.0 for i in range(len(alphas))]
         wins = self._wins_memo.get(alphas, betas)
         if wins is None:
             counts = [0] * len(alphas)

@@ -66,7 +66,7 @@ def explain(
     posterior = policy.posterior(request, snapshot)
     draws = dict(zip(request.candidates, decision.draws, strict=False))
     listed = decision.ranking[:MAX_CANDIDATES]
-    propensities = {m: _round(policy.propensity(request, snapshot, m, rng)) for m in listed}
+    propensities = {m: _round(policy.propensity(request, snapshot, m, rng, decision)) for m in listed}
     rows = tuple(
         {
             "model": model,

@@ -228,8 +228,9 @@ class Learner:
         if not self._propensity:
             return None
         policy = self._router.policy_for(outcome.agent)
+        decision = outcome.decision
         return policy.propensity(
-            outcome.decision_request, outcome.snapshot, outcome.decision.choice, self._rng
+            outcome.decision_request, outcome.snapshot, decision.choice, self._rng, decision
         )
 
 

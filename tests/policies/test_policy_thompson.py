@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import pytest
 
@@ -110,6 +111,28 @@ def test_propensities_sum_to_one_and_match_frequencies() -> None:
     for model in MODELS:
         assert props[model] == pytest.approx(counts[model] / 4000, abs=0.03)
     assert policy.propensity(_request(), snap, "zzz", random.Random(2)) == 0.0
+
+
+def test_propensity_from_the_decision_matches_the_snapshot_and_reads_only_its_basis() -> None:
+    snap = _snapshot({Table("bot"): {"a": (3, 3), "b": (4, 2), "c": (2, 4)}})
+    policy = ThompsonPolicy(exploration_rate=0.1, use_context=False)
+    decision = policy.rank(_request(), snap, random.Random(4))
+    assert decision.basis is not None and decision.basis.forced == ()
+    for model in MODELS:
+        assert policy.propensity(_request(), snap, model, random.Random(2), decision) == pytest.approx(
+            policy.propensity(_request(), snap, model, random.Random(2)), abs=1e-12
+        )
+    forced = replace(decision, basis=decision.basis._replace(forced=(2,)))
+    assert policy.propensity(_request(), snap, "c", random.Random(2), forced) == pytest.approx(0.9 + 0.1 / 3)
+    assert policy.propensity(_request(), snap, "a", random.Random(2), forced) == pytest.approx(0.1 / 3)
+
+
+def test_a_forced_try_decision_carries_the_forced_candidates() -> None:
+    snap = _snapshot({Table("bot"): {"a": (30, 30), "b": (40, 20)}})
+    policy = ThompsonPolicy(use_context=False, pool_strength=0.0)
+    decision = policy.rank(_request(), snap, random.Random(1))
+    assert decision.basis is not None and decision.basis.forced == (2,)
+    assert decision.choice == "c" and decision.explored
 
 
 def test_propensity_includes_the_exploration_floor() -> None:
