@@ -57,6 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='also run ours with these router.policy_options as target ours-variant, e.g. '
         '\'{"change_memory": 0}\' (the drift detector off)',
     )
+    parser.add_argument(
+        "--variant-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for ours-variant (repeatable), e.g. LOG_LEVEL=WARNING (no access lines)",
+    )
     parser.add_argument("--no-workers2", action="store_true", help="skip our proxy with --workers 2")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--nice", type=int, default=-10, help="niceness for the harness and children (root)")
@@ -78,6 +85,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         acompletion=args.acompletion,
         baseline=args.baseline,
         variant=args.variant,
+        variant_env=dict(pair.split("=", 1) for pair in args.variant_env),
         flavours=tuple(f for f in args.flavours.split(",") if f in targets.FLAVOURS),
     )
 
@@ -100,7 +108,15 @@ def notes(plan: Plan) -> list[str]:
         "keep-alive socket, time to the first `data:` bytes",
         f"`other load`: CPU other processes took on core {plan.proxy_cpus} during a sample "
         "(max over repetitions); for `direct` that core is idle to us, so it is harmless there",
+        *_variant_note(plan),
     ]
+
+
+def _variant_note(plan: Plan) -> list[str]:
+    if plan.variant is None:
+        return []
+    env = " ".join(f"{key}={value}" for key, value in plan.variant_env.items()) or "none"
+    return [f"`ours-variant`: router.policy_options {json.dumps(plan.variant)}, added environment: {env}"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,8 @@ class Plan:
     """Another checkout's ``model-manager`` executable, run as target ``ours-before``."""
     variant: dict[str, Any] | None = None
     """router.policy_options of target ``ours-variant`` (None: no such target)."""
+    variant_env: dict[str, str] = field(default_factory=dict)
+    """Environment added to ``ours-variant``'s (e.g. LOG_LEVEL=WARNING: no access lines)."""
     proxy_cpus: str = "0"
     load_cpus: str = "1"
     both_cpus: str = "0,1"
@@ -146,7 +148,8 @@ def _starters(ctx: Context, flavour: str) -> list[tuple[str, Callable[[], Target
             found.append(("ours-before", before))
         if plan.variant is not None:
             config = _ours_routed(ctx, flavour, {"policy_options": plan.variant})
-            variant = partial(ours, name="ours-variant", workers=1, cpus=plan.proxy_cpus)
+            cpus, env = plan.proxy_cpus, plan.variant_env
+            variant = partial(ours, name="ours-variant", workers=1, cpus=cpus, env=env)
             found.append(("ours-variant", partial(variant, config=config)))
         if plan.workers2 and flavour == "openai":
             found.append(("ours-w2", partial(ours, name="ours-w2", workers=2, cpus=plan.both_cpus)))

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,14 +139,16 @@ def start_ours(
     workers: int,
     cpus: str,
     binary: Path = MODEL_MANAGER,
+    env: Mapping[str, str] | None = None,
 ) -> Target:
-    """``binary serve`` on a free port (another checkout's executable for ``ours-before``)."""
+    """``binary serve`` on a free port (another checkout's executable for ``ours-before``),
+    with ``env`` added to its environment."""
     port = free_port()
     conf = _write_yaml(workdir / f"{name}-{flavour}.yaml", config)
     argv = [str(binary), "serve", "--config", str(conf), "--host", "127.0.0.1"]
     argv += ["--port", str(port)]
     argv += ["--workers", str(workers)] if workers > 1 else []
-    env = {**OFFLINE_ENV, "REDIS_URL": config["redis"]["url"]}
+    env = {**OFFLINE_ENV, "REDIS_URL": config["redis"]["url"], **(env or {})}
     child = sup.start(f"{name}-{flavour}", argv, cpus=cpus, env=env)
     ready = wait_ready(child, f"http://127.0.0.1:{port}/health", timeout=120)
     return Target(name, f"http://127.0.0.1:{port}/v1/chat/completions", child, cpus, ready)
