@@ -172,7 +172,11 @@ class _HiredisPacking:
             args = (*name.encode().split(), *args[1:])
         elif b" " in name:
             args = (*name.split(), *args[1:])
-        packable: Any = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
+        packable: Any = args
+        try:
+            return [hiredis.pack_command(packable)]
+        except TypeError:  # a bytearray (redis-py takes it) or what redis-py refuses too
+            packable = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)
         try:
             return [hiredis.pack_command(packable)]
         except TypeError as exc:
