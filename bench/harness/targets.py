@@ -43,8 +43,9 @@ class Target:
     ready_s: float | None = None
 
 
-def ensure_tools() -> None:
-    missing = [pkg for tool, pkg in APT_TOOLS.items() if shutil.which(tool) is None]
+def ensure_tools(tools: Mapping[str, str] = APT_TOOLS) -> None:
+    """apt-get install the package of every tool (executable -> Debian package) missing."""
+    missing = [pkg for tool, pkg in tools.items() if shutil.which(tool) is None]
     if not missing:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
