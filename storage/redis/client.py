@@ -14,7 +14,8 @@ cluster (redis-py's asyncio ``RedisCluster``):
   The client then reads the cluster's layout again before its next command;
 - ``scan_iter`` walks every master; a pipeline's ``evalsha`` goes to its keys' slot.
 
-Scripts must touch keys of one hash slot (every key schema here carries a hash tag).
+Scripts must touch keys of one hash slot (every key schema here carries a hash tag). Both
+kinds pack commands with hiredis's C packer (``hiredis_packing``), not redis-py's Python one.
 """
 
 from __future__ import annotations
