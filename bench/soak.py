@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from collections import Counter
@@ -76,13 +77,18 @@ def open_fds(pids: Sequence[int]) -> int:
 
 
 def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """The least-squares slope of ``ys`` over ``xs`` (0 for fewer than two points)."""
-    n = len(xs)
-    if n < 2:
-        return 0.0
-    mx, my = sum(xs) / n, sum(ys) / n
-    var = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    """The Theil-Sen slope of ``ys`` over ``xs``: the median of the slopes between every two
+    samples (0 for fewer than two points). Steady growth reads in full, while a burst that
+    comes and goes within a few samples (a stall answered by the load opening connections,
+    which drain afterwards) moves it little; a least-squares line follows such a burst at the
+    window's end."""
+    pairs = [
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs))
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    ]
+    return statistics.median(pairs) if pairs else 0.0
 
 
 def projected_growth(xs: Sequence[float], ys: Sequence[float]) -> float:

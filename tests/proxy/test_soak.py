@@ -44,3 +44,12 @@ def test_the_checks_catch_growth() -> None:
     assert all(ok for ok, _ in flat.values())
     growing = checks(_samples([100, 100, 110, 120, 130, 140, 150, 160]), WARMUP)
     assert not any(ok for ok, _ in growing.values())
+
+
+def test_a_burst_that_drains_is_not_growth_but_a_leak_with_a_burst_is() -> None:
+    steady = [36.0, 37, 40, 41, 37, 37, 37, 38, 39, 39, 41, 33, 36, 38, 37, 37, 37, 36]
+    burst = checks(_samples([*steady, 220, 220, 100]), WARMUP)
+    assert burst["fds"][0], burst
+    leak = [36.0 + 3 * i for i in range(len(steady))]
+    leaking = checks(_samples([*leak, 220, 220, 100]), WARMUP)
+    assert not leaking["fds"][0], leaking
