@@ -39,7 +39,7 @@ from harness.upstream import start_nginx
 
 
 @dataclass(frozen=True)
-class Target:
+class Counted:
     """One server to count: its executable, policy options and added environment."""
 
     name: str
@@ -60,18 +60,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variant", type=json.loads, metavar="JSON", help="router.policy_options of ours-variant"
     )
-    parser.add_argument("--variant-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="environment for ours-variant (repeatable)")
+    parser.add_argument("--variant-env", action="append", default=[], type=targets.env_pair,
+                        metavar="KEY=VALUE", help="environment for ours-variant (repeatable)")
     return parser.parse_args(argv)
 
 
-def chosen_targets(args: argparse.Namespace) -> list[Target]:
-    found = [Target("ours", targets.MODEL_MANAGER)]
+def chosen_targets(args: argparse.Namespace) -> list[Counted]:
+    found = [Counted("ours", targets.MODEL_MANAGER)]
     if args.baseline is not None:
-        found.insert(0, Target("ours-before", args.baseline))
+        found.insert(0, Counted("ours-before", args.baseline))
     if args.variant is not None or args.variant_env:
-        env = dict(pair.split("=", 1) for pair in args.variant_env)
-        found.append(Target("ours-variant", targets.MODEL_MANAGER, args.variant or {}, env))
+        variant = Counted("ours-variant", targets.MODEL_MANAGER, args.variant or {}, dict(args.variant_env))
+        found.append(variant)
     return found
 
 
@@ -87,7 +87,7 @@ class Bench:
     args: argparse.Namespace
 
 
-def count(bench: Bench, target: Target, stream: bool) -> float:
+def count(bench: Bench, target: Counted, stream: bool) -> float:
     """Instructions per counted request of ``target`` (millions)."""
     sup, work, redis_url, args = bench.sup, bench.work, bench.redis_url, bench.args
     config = targets.ours_config(bench.upstream, "openai", redis_url)

@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variant-env",
         action="append",
         default=[],
+        type=targets.env_pair,
         metavar="KEY=VALUE",
         help="environment for ours-variant (repeatable), e.g. LOG_LEVEL=WARNING (no access lines)",
     )
@@ -85,7 +86,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         acompletion=args.acompletion,
         baseline=args.baseline,
         variant=args.variant,
-        variant_env=dict(pair.split("=", 1) for pair in args.variant_env),
+        variant_env=dict(args.variant_env),
         flavours=tuple(f for f in args.flavours.split(",") if f in targets.FLAVOURS),
     )
 

@@ -278,8 +278,7 @@ class ThompsonPolicy:
             pick, draws = _thompson_draws(alphas, betas, rng)
             kind = DecisionKind.SAMPLED
         ranking = _ranking(candidates, alphas, betas, pick)
-        forced = bool(untried) and not explored
-        return Decision(ranking, explored or forced, self.tables(request), kind, draws, basis)
+        return Decision(ranking, explored or bool(untried), self.tables(request), kind, draws, basis)
 
     def basis(self, request: DecisionRequest, snapshot: Snapshot) -> Basis:
         """The candidates tried first (``undertried``) and the posteriors (``parameters``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -41,6 +42,14 @@ class Target:
     child: Child
     cpus: str
     ready_s: float | None = None
+
+
+def env_pair(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` as (KEY, VALUE), for an argparse ``type`` (``--variant-env``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
 
 
 def ensure_tools(tools: Mapping[str, str] = APT_TOOLS) -> None:
