@@ -41,8 +41,11 @@ SYNC_S = 0.25
 @pytest.fixture
 def replicas(fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]]:
     """URLs of four proxy processes on ``redis_server``, started in parallel."""
-    # sums exact: no per-choice discount, no change detector
-    router = {"policy": "thompson", "policy_options": {"choice_discount": 0.0, "change_memory": 0.0}}
+    # sums exact: no per-choice discount, no change detector; half the choices random, so
+    # every agent keeps every model in play (forced tries alone leave a model that other
+    # agents already tried unforced, and ~80 requests an agent may then never pick it)
+    options = {"choice_discount": 0.0, "change_memory": 0.0}
+    router = {"policy": "thompson", "exploration_rate": 0.5, "policy_options": options}
     config = config_dict(fake_upstream, MODELS, router=router, redis={"usage_sync_s": SYNC_S})
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
