@@ -12,33 +12,42 @@ def hierarchical(
     cell: Evidence | None,
     pool_cap: float,
     context_cap: float | None,
+    *,
+    nested_pool: bool = False,
 ) -> tuple[float, float]:
     """(successes, failures) of one model's hierarchical evidence (policies.thompson)::
 
         others = cap(pooled - own, pool_cap)
         agent  = others + own                                  (context_cap None)
-        cell   = cap(others + own - cell, context_cap) + cell  (otherwise)
+        cell   = others + cap(own - cell, context_cap) + cell  (otherwise)
+        cell   = cap(others + own - cell, context_cap) + cell  (nested_pool)
 
     ``cap`` scales a mass down to at most that total, mean kept; a difference is floored at 0
-    per mass. Missing evidence is none.
+    per mass. Missing evidence is none. The context cap limits what the agent's other contexts
+    say about this one; the pool keeps its own learnt cap (``nested_pool`` caps both together).
     """
     own_s, own_f = (own.successes, own.failures) if own is not None else (0.0, 0.0)
     s = f = 0.0
     if pooled is not None:
-        s, f = max(pooled.successes - own_s, 0.0), max(pooled.failures - own_f, 0.0)
-        total = s + f
-        if total > pool_cap and total > 0.0:
-            shrink = pool_cap / total
-            s, f = s * shrink, f * shrink
+        s, f = _capped(max(pooled.successes - own_s, 0.0), max(pooled.failures - own_f, 0.0), pool_cap)
     if context_cap is None:
         return s + own_s, f + own_f
     cell_s, cell_f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)
-    s, f = s + max(own_s - cell_s, 0.0), f + max(own_f - cell_f, 0.0)
+    rest_s, rest_f = max(own_s - cell_s, 0.0), max(own_f - cell_f, 0.0)
+    if nested_pool:
+        s, f = _capped(s + rest_s, f + rest_f, context_cap)
+        return s + cell_s, f + cell_f
+    rest_s, rest_f = _capped(rest_s, rest_f, context_cap)
+    return s + rest_s + cell_s, f + rest_f + cell_f
+
+
+def _capped(s: float, f: float, cap: float) -> tuple[float, float]:
+    """(s, f) scaled down to a total of at most ``cap``, mean kept."""
     total = s + f
-    if total > context_cap and total > 0.0:
-        shrink = context_cap / total
-        s, f = s * shrink, f * shrink
-    return s + cell_s, f + cell_f
+    if total > cap and total > 0.0:
+        shrink = cap / total
+        return s * shrink, f * shrink
+    return s, f
 
 
 def clipped_reward(reward: float) -> float:

@@ -5,14 +5,18 @@ and up to three evidence tables, each a coarser backup of the next::
 
     others   = cap(pooled - agent, pool_strength)        other agents' evidence
     agent    = others + agent evidence
-    context  = cap(others + agent - cell, context_strength) + cell evidence
+    context  = others + cap(agent - cell, context_strength) + cell evidence
     posterior = prior(model) + (context if use_context else agent)
 
-where cell = Table(agent, context). ``cap`` scales evidence down to at most that many
-pseudo-observations, mean kept. Coarser tables include the finer ones' evidence
-(every level is written by every update), so it is subtracted first: nothing counts
-twice. Other agents' experience only steers a new agent, and the agent's other
-contexts steer a context cell only until that cell has data of its own.
+where cell = Table(agent, context). The context strength caps only what the agent's other
+contexts say about this one; the pool keeps its own learnt cap in every cell
+(``nested_pool``: both capped together, the previous rule, which leaves a cell of a
+little-used agent only ``context_strength``'s worth of the other agents' evidence).
+``cap`` scales evidence down to at most that many pseudo-observations, mean kept.
+Coarser tables include the finer ones' evidence (every level is written by every
+update), so it is subtracted first: nothing counts twice. Other agents' experience only
+steers a new agent, and the agent's other contexts steer a context cell only until that
+cell has data of its own.
 
 ``evidence_scale`` multiplies all evidence before the prior is added: a sharper
 posterior than Bayes' rule gives, so less exploration; 1 is textbook. Beyond
@@ -125,6 +129,7 @@ class ThompsonPolicy:
         "exploration_rate",
         "min_tries",
         "name",
+        "nested_pool",
         "observed_variance",
         "pool_least",
         "pool_strength",
@@ -166,6 +171,7 @@ class ThompsonPolicy:
         probe_uses: float = 3.0,
         change_keep: float = 10.0,
         scale_power: float = 1.0,
+        nested_pool: bool = False,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -215,6 +221,7 @@ class ThompsonPolicy:
         self.probe_uses = probe_uses
         self.change_keep = change_keep
         self.scale_power = scale_power
+        self.nested_pool = nested_pool
 
     def scale(self, candidates: int) -> float:
         """The evidence scale for ``candidates`` models: ``evidence_scale``, times
@@ -444,8 +451,12 @@ class ThompsonPolicy:
                 )
         alphas: list[float] = []
         betas: list[float] = []
+        nested = self.nested_pool
         for model in request.candidates:
-            s, f = hierarchical(pooled.get(model), agent.get(model), cells.get(model), pool_cap, context_cap)
+            s, f = hierarchical(
+                pooled.get(model), agent.get(model), cells.get(model), pool_cap, context_cap,
+                nested_pool=nested,
+            )
             prior_a, prior_b = priors.get(model, _DEFAULT_PRIOR_FLOATS)
             alphas.append(max(prior_a + scale * s, floor))
             betas.append(max(prior_b + scale * f, floor))

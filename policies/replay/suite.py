@@ -60,9 +60,9 @@ PREVIOUS = Variant("previous", "thompson", {
     "context_strength_max": 30.0, "pool_strength_max": 300.0, "choice_discount": 0.003,
     "change_memory": 50.0, "change_z": 2.5, "pool_least": 20.0, "scale_models": 11.0,
     "observed_variance": 1.0, "probe_after": 100.0, "probes": 2.0, "probe_uses": 3.0,
-    "change_keep": 10.0, "scale_power": 0.5,
+    "change_keep": 10.0, "scale_power": 1.0, "nested_pool": 1.0,
 })
-"""The defaults before the evidence scale grew linearly beyond ``scale_models`` (routing5), pinned."""
+"""Routing6's defaults, pinned: before the pool kept its own cap in context cells (routing7)."""
 NEW = Variant("new", "thompson")
 """Today's defaults."""
 DEFAULT_VARIANTS = (PLAIN, PREVIOUS, NEW)

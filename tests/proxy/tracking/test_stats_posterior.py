@@ -96,13 +96,13 @@ def test_stats_posterior_of_a_newcomer_includes_the_pooled_prior(
 def test_stats_posterior_per_context(start_proxy: Starter, fake_upstream: FakeUpstream) -> None:
     proxy, veteran, newcomer = _learn(start_proxy, fake_upstream)
     assert proxy.evidence("newcomer", "m1", "chat") == newcomer  # every prompt was a chat prompt
-    chat_post = _posterior(proxy, "newcomer", context="chat")  # cap(others, 2) + the chat cell
-    capped = _capped(veteran, 2.0)
-    expected = Evidence(capped.successes + newcomer.successes, capped.failures + newcomer.failures)
-    assert (chat_post["alpha"], chat_post["beta"]) == pytest.approx(_beta(expected), abs=1e-5)
     both = Evidence(veteran.successes + newcomer.successes, veteran.failures + newcomer.failures)
-    code_post = _posterior(proxy, "newcomer", context="code")  # no code cell: cap(everything, 2)
-    assert (code_post["alpha"], code_post["beta"]) == pytest.approx(_beta(_capped(both, 2.0)), abs=1e-5)
+    chat_post = _posterior(proxy, "newcomer", context="chat")  # cap(others, 4) + the chat cell
+    assert (chat_post["alpha"], chat_post["beta"]) == pytest.approx(_beta(both), abs=1e-5)
+    code_post = _posterior(proxy, "veteran", context="code")  # no code cell: others + cap(own, 2)
+    capped = _capped(veteran, 2.0)
+    expected = Evidence(newcomer.successes + capped.successes, newcomer.failures + capped.failures)
+    assert (code_post["alpha"], code_post["beta"]) == pytest.approx(_beta(expected), abs=1e-5)
 
 
 def test_stats_rejects_a_bad_context(start_proxy: Starter, fake_upstream: FakeUpstream) -> None:
