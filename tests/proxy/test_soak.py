@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import statistics
 import threading
 import time
 
@@ -55,7 +56,8 @@ def test_soak_shows_no_growth(capsys: pytest.CaptureFixture[str]) -> None:
         print("\n".join(f"{name}: {text}" for name, (_, text) in verdicts.items()))
         print(redis_growth(samples, WARMUP))
     assert len(samples) >= SECONDS / EVERY_S * 0.8
-    assert max(s.fds for s in samples) > 2 * samples[-2].fds  # the stall's burst was seen
+    fds = [s.fds for s in samples]
+    assert max(fds) > 2 * statistics.median(fds)  # the stall's burst was seen (a loaded machine may add more)
     assert sum(r.failed for r in load.results) == 0
     assert bad_polls == [] and sampler.missed == []
     assert all(ok for ok, _ in verdicts.values()), verdicts
