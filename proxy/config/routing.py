@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -156,12 +157,16 @@ def _optional_rate(section: Section) -> float | None:
 
 REWARD_KEYS = tuple(item.name for item in dataclasses.fields(RewardWeights))
 QUALITY_KEYS = tuple(item.name for item in dataclasses.fields(QualityWeights))
-THOMPSON_OPTIONS = tuple(
-    name
-    for name in inspect.signature(ThompsonPolicy.__init__).parameters
-    if name not in ("self", "name", "priors")
+THOMPSON_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        name: parameter.default
+        for name, parameter in inspect.signature(ThompsonPolicy.__init__).parameters.items()
+        if name not in ("self", "name", "priors")
+    }
 )
-"""``router.policy_options`` of the thompson policy (``fixed`` and ``uniform`` take none)."""
+"""``router.policy_options`` of the thompson policy and their defaults, whose types the
+values must have (``fixed`` and ``uniform`` take none)."""
+THOMPSON_OPTIONS = tuple(THOMPSON_DEFAULTS)
 
 
 def _reward(section: Section) -> Mapping[str, float]:
@@ -181,7 +186,19 @@ def _quality(section: Section) -> Mapping[str, Any]:
 
 def _policy_options(section: Section, policy: str) -> Mapping[str, Any]:
     section.only(THOMPSON_OPTIONS if policy == "thompson" else ())
-    return MappingProxyType(dict(section.items()))
+    values = {key: _typed_option(section, key) for key in section.key_names()}
+    return MappingProxyType(values)
+
+
+def _typed_option(section: Section, key: str) -> Any:
+    """The option ``key`` read as the type of its default (a bool, an int or a number);
+    its range is the policy's to check."""
+    default = THOMPSON_DEFAULTS[key]
+    if isinstance(default, bool):
+        return section.boolean(key, default)
+    if isinstance(default, int):
+        return section.integer(key, default, low=-(2**31))
+    return section.number(key, default, low=-math.inf)
 
 
 def parse_router(

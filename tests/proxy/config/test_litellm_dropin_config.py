@@ -248,6 +248,31 @@ def test_a_misspelt_key_is_named_with_the_allowed_ones(case: str) -> None:
     assert "__init__" not in str(caught.value) and "unexpected keyword" not in str(caught.value)
 
 
+WRONG_TYPE: dict[str, tuple[Any, str]] = {
+    "nested_pool": ("no", "router.policy_options.nested_pool: must be true or false, got str 'no'"),
+    "use_context": (1, "router.policy_options.use_context: must be true or false, got int 1"),
+    "min_tries": ("five", "router.policy_options.min_tries: must be a number, got str 'five'"),
+    "propensity_draws": (6.5, "router.policy_options.propensity_draws: must be an integer, got float 6.5"),
+}
+
+
+@pytest.mark.parametrize("option", list(WRONG_TYPE))
+def test_a_policy_option_of_the_wrong_type_is_named_with_the_type_it_needs(option: str) -> None:
+    value, message = WRONG_TYPE[option]
+    with pytest.raises(ConfigError) as caught:
+        parsed(edited(("router", "policy_options", option), value))
+    assert str(caught.value) == message
+
+
+def test_policy_options_keep_the_type_of_their_default() -> None:
+    options = {"nested_pool": True, "min_tries": 2, "propensity_draws": 8, "evidence_scale": 1.5}
+    config = parsed(edited(("router", "policy_options"), options))
+    read = dict(config.router.policy_options)
+    assert read == options
+    assert read["nested_pool"] is True and isinstance(read["min_tries"], float)
+    assert isinstance(read["propensity_draws"], int)
+
+
 def write_config(folder: Path, server: dict[str, Any] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     data = dropin()
