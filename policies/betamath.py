@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from policies.base import Evidence
 
+VOIDED_MARGIN = 1.0
+"""Observations by which the pool must hold less than the agent to read as voided (the pool
+is the sum of every agent's evidence, so it never does otherwise; rounding aside)."""
+
 
 def hierarchical(
     pooled: Evidence | None,
@@ -14,10 +18,11 @@ def hierarchical(
     context_cap: float | None,
     *,
     nested_pool: bool = False,
+    voided_pool: bool = True,
 ) -> tuple[float, float]:
     """(successes, failures) of one model's hierarchical evidence (policies.thompson)::
 
-        others = cap(pooled - own, pool_cap)
+        others = cap(pooled - own, pool_cap)   (cap(pooled, pool_cap) if pooled < own, voided_pool)
         agent  = others + own                                  (context_cap None)
         cell   = others + cap(own - cell, context_cap) + cell  (otherwise)
         cell   = cap(others + own - cell, context_cap) + cell  (nested_pool)
@@ -25,11 +30,18 @@ def hierarchical(
     ``cap`` scales a mass down to at most that total, mean kept; a difference is floored at 0
     per mass. Missing evidence is none. The context cap limits what the agent's other contexts
     say about this one; the pool keeps its own learnt cap (``nested_pool`` caps both together).
+    With ``voided_pool``, a pool holding less evidence than the agent (in total, by
+    ``VOIDED_MARGIN``) was voided since the agent learnt (a re-try round, policies.probes):
+    what it holds is newer than the agent's own and is read as it is, where subtracting the
+    agent's stale evidence would leave nothing of it.
     """
     own_s, own_f = (own.successes, own.failures) if own is not None else (0.0, 0.0)
     s = f = 0.0
     if pooled is not None:
-        s, f = _capped(max(pooled.successes - own_s, 0.0), max(pooled.failures - own_f, 0.0), pool_cap)
+        s, f = pooled.successes, pooled.failures
+        if not voided_pool or s + f + VOIDED_MARGIN >= own_s + own_f:
+            s, f = max(s - own_s, 0.0), max(f - own_f, 0.0)
+        s, f = _capped(s, f, pool_cap)
     if context_cap is None:
         return s + own_s, f + own_f
     cell_s, cell_f = (cell.successes, cell.failures) if cell is not None else (0.0, 0.0)

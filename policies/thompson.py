@@ -12,6 +12,9 @@ where cell = Table(agent, context). The context strength caps only what the agen
 contexts say about this one; the pool keeps its own learnt cap in every cell
 (``nested_pool``: both capped together, the previous rule, which leaves a cell of a
 little-used agent only ``context_strength``'s worth of the other agents' evidence).
+A re-try round voids the pool's evidence about a model (policies.probes); until the pool
+again holds more than an agent's own evidence, that agent reads it as it is, not minus
+its own stale evidence (``voided_pool``; false: the previous rule, which read nothing).
 ``cap`` scales evidence down to at most that many pseudo-observations, mean kept.
 Coarser tables include the finer ones' evidence (every level is written by every
 update), so it is subtracted first: nothing counts twice. Other agents' experience only
@@ -143,6 +146,7 @@ class ThompsonPolicy:
         "scale_power",
         "tries_budget",
         "use_context",
+        "voided_pool",
     )
 
     def __init__(
@@ -172,6 +176,7 @@ class ThompsonPolicy:
         change_keep: float = 10.0,
         scale_power: float = 1.0,
         nested_pool: bool = False,
+        voided_pool: bool = True,
     ) -> None:
         """Raise ValueError for a rate outside [0, 1], negative strengths, tries or draws < 1."""
         _check_range("exploration_rate", exploration_rate, 0.0, 1.0)
@@ -222,6 +227,7 @@ class ThompsonPolicy:
         self.change_keep = change_keep
         self.scale_power = scale_power
         self.nested_pool = nested_pool
+        self.voided_pool = voided_pool
 
     def scale(self, candidates: int) -> float:
         """The evidence scale for ``candidates`` models: ``evidence_scale``, times
@@ -451,11 +457,11 @@ class ThompsonPolicy:
                 )
         alphas: list[float] = []
         betas: list[float] = []
-        nested = self.nested_pool
+        nested, voided = self.nested_pool, self.voided_pool
         for model in request.candidates:
             s, f = hierarchical(
                 pooled.get(model), agent.get(model), cells.get(model), pool_cap, context_cap,
-                nested_pool=nested,
+                nested_pool=nested, voided_pool=voided,
             )
             prior_a, prior_b = priors.get(model, _DEFAULT_PRIOR_FLOATS)
             alphas.append(max(prior_a + scale * s, floor))

@@ -60,9 +60,9 @@ PREVIOUS = Variant("previous", "thompson", {
     "context_strength_max": 30.0, "pool_strength_max": 300.0, "choice_discount": 0.003,
     "change_memory": 50.0, "change_z": 2.5, "pool_least": 20.0, "scale_models": 11.0,
     "observed_variance": 1.0, "probe_after": 100.0, "probes": 2.0, "probe_uses": 3.0,
-    "change_keep": 10.0, "scale_power": 1.0, "nested_pool": 1.0,
+    "change_keep": 10.0, "scale_power": 1.0, "nested_pool": 0.0, "voided_pool": 0.0,
 })
-"""Routing6's defaults, pinned: before the pool kept its own cap in context cells (routing7)."""
+"""Routing7's defaults, pinned: before an agent read a pool voided by a re-try round (routing8)."""
 NEW = Variant("new", "thompson")
 """Today's defaults."""
 DEFAULT_VARIANTS = (PLAIN, PREVIOUS, NEW)
