@@ -14,7 +14,9 @@ contexts say about this one; the pool keeps its own learnt cap in every cell
 little-used agent only ``context_strength``'s worth of the other agents' evidence).
 A re-try round voids the pool's evidence about a model (policies.probes); until the pool
 again holds more than an agent's own evidence, that agent reads it as it is, not minus
-its own stale evidence (``voided_pool``; false: the previous rule, which read nothing).
+its own stale evidence, and its own view of the model is voided at its next use of it,
+since the change that round found holds for it too (``voided_pool``; false: the previous
+rule, which read nothing and kept the agent's stale view).
 ``cap`` scales evidence down to at most that many pseudo-observations, mean kept.
 Coarser tables include the finer ones' evidence (every level is written by every
 update), so it is subtracted first: nothing counts twice. Other agents' experience only
@@ -99,7 +101,7 @@ from policies.base import (
     Table,
     side_table,
 )
-from policies.betamath import clipped_reward, hierarchical
+from policies.betamath import VOIDED_MARGIN, clipped_reward, hierarchical
 from policies.memo import BoundedMemo
 from policies.probes import due, probe_memory, starts_round, use_delta
 from policies.propensity import WinsMemo
@@ -337,7 +339,9 @@ class ThompsonPolicy:
         alone. With the decision's ``snapshot``, each of ``model``'s cells first sheds
         ``choice_discount`` of the evidence it held then (see ``discounted``), the short
         memory sheds 1 / ``change_memory`` of its own, and a detected change replaces the
-        finest cell by the short memory (see ``changed``)."""
+        finest cell by the short memory (see ``changed``). A re-try round's start, and the
+        first use by another agent after the round voided the pool (``voided_pool``), void
+        what this agent held about the model (the latter leaves the pool as it is)."""
         r = clipped_reward(reward)
         found = self.posterior_tables(request)
         if snapshot is None:
@@ -355,6 +359,9 @@ class ThompsonPolicy:
         if retried and starts_round(memory.get(model), rounds):
             short = (*reset(tables[:1], snapshot, model, r), *reset(tables[1:2], snapshot, model, r * r))
             cells = reset(found, snapshot, model, r)
+        elif self._pool_voided_since(request.agent, model, snapshot):
+            short = (*reset(tables[:1], snapshot, model, r), *reset(tables[1:2], snapshot, model, r * r))
+            cells = (Delta(found[0], model, r, 1.0 - r), *reset(found[1:], snapshot, model, r))
         else:
             short = (*discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory),
                      *discounted(tables[1:2], snapshot, model, r * r, 1.0 / self.change_memory))
@@ -467,6 +474,19 @@ class ThompsonPolicy:
             alphas.append(max(prior_a + scale * s, floor))
             betas.append(max(prior_b + scale * f, floor))
         return alphas, betas
+
+    def _pool_voided_since(self, agent: str, model: str, snapshot: Snapshot) -> bool:
+        """Whether another agent's re-try round voided the pool's evidence about ``model``
+        since ``agent`` learnt it (the pool, a sum over agents, holds less than the agent):
+        the agent's own view is then as stale as the pool's was, and is judged afresh."""
+        if not self.voided_pool or self.pool_strength <= 0.0:
+            return False
+        own = snapshot.get(Table(agent), {}).get(model)
+        if own is None:
+            return False
+        pooled = snapshot.get(_POOLED_TABLE, {}).get(model)
+        held = 0.0 if pooled is None else pooled.total
+        return held + VOIDED_MARGIN < own.total
 
     def _probing(self) -> bool:
         return self.change_memory > 0.0 and self.probe_after > 0.0 and round(self.probes) > 0
