@@ -39,7 +39,7 @@ def hierarchical(
     s = f = 0.0
     if pooled is not None:
         s, f = pooled.successes, pooled.failures
-        if not voided_pool or s + f + VOIDED_MARGIN >= own_s + own_f:
+        if not (voided_pool and pool_voided(s + f, own_s + own_f)):
             s, f = max(s - own_s, 0.0), max(f - own_f, 0.0)
         s, f = _capped(s, f, pool_cap)
     if context_cap is None:
@@ -51,6 +51,12 @@ def hierarchical(
         return s + cell_s, f + cell_f
     rest_s, rest_f = _capped(rest_s, rest_f, context_cap)
     return s + rest_s + cell_s, f + rest_f + cell_f
+
+
+def pool_voided(pooled_total: float, own_total: float) -> bool:
+    """Whether a pool holding ``pooled_total`` observations of a model was voided since an
+    agent holding ``own_total`` of them learnt it (it holds less, by ``VOIDED_MARGIN``)."""
+    return pooled_total + VOIDED_MARGIN < own_total
 
 
 def _capped(s: float, f: float, cap: float) -> tuple[float, float]:

@@ -101,7 +101,7 @@ from policies.base import (
     Table,
     side_table,
 )
-from policies.betamath import VOIDED_MARGIN, clipped_reward, hierarchical
+from policies.betamath import clipped_reward, hierarchical, pool_voided
 from policies.memo import BoundedMemo
 from policies.probes import due, probe_memory, starts_round, use_delta
 from policies.propensity import WinsMemo
@@ -356,12 +356,13 @@ class ThompsonPolicy:
         retried = model in self._names(request, due(memory, request.candidates, self.probe_after, rounds))
         dropped = False
         cell = snapshot.get(found[-1], {}).get(model)
-        if retried and starts_round(memory.get(model), rounds):
+        round_starts = retried and starts_round(memory.get(model), rounds)
+        if round_starts or self._pool_voided_since(request.agent, model, snapshot):
             short = (*reset(tables[:1], snapshot, model, r), *reset(tables[1:2], snapshot, model, r * r))
-            cells = reset(found, snapshot, model, r)
-        elif self._pool_voided_since(request.agent, model, snapshot):
-            short = (*reset(tables[:1], snapshot, model, r), *reset(tables[1:2], snapshot, model, r * r))
-            cells = (Delta(found[0], model, r, 1.0 - r), *reset(found[1:], snapshot, model, r))
+            if round_starts:
+                cells = reset(found, snapshot, model, r)
+            else:  # the pool keeps what it holds, newer than this agent's view
+                cells = (Delta(found[0], model, r, 1.0 - r), *reset(found[1:], snapshot, model, r))
         else:
             short = (*discounted(tables[:1], snapshot, model, r, 1.0 / self.change_memory),
                      *discounted(tables[1:2], snapshot, model, r * r, 1.0 / self.change_memory))
@@ -485,8 +486,7 @@ class ThompsonPolicy:
         if own is None:
             return False
         pooled = snapshot.get(_POOLED_TABLE, {}).get(model)
-        held = 0.0 if pooled is None else pooled.total
-        return held + VOIDED_MARGIN < own.total
+        return pool_voided(0.0 if pooled is None else pooled.total, own.total)
 
     def _probing(self) -> bool:
         return self.change_memory > 0.0 and self.probe_after > 0.0 and round(self.probes) > 0
